@@ -1,0 +1,506 @@
+/* esmm - command-line host of libesmm (uses the public API only).
+ *
+ *   esmm demo      simulate, train, evaluate next to the oracle
+ *   esmm simulate  write a simulated set in the text format
+ *   esmm train     train on a text file, save a model
+ *   esmm eval      evaluate a saved model on a text file
+ *   esmm predict   write pCTR pCVR pCTCVR per row
+ *   esmm version
+ *
+ * Exit codes: 0 success, 1 the library reported an error, 2 bad usage,
+ * 3 training was interrupted by the user. */
+#include <esmm/esmm.h>
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_LIB 1
+#define EXIT_USAGE 2
+
+typedef struct opts {
+  const char *data, *valid, *model, *out;
+  size_t rows, test_rows;
+  uint64_t stream;
+  int json, quiet;
+  const char *cfg_set[64];
+  int n_cfg;
+  const char *sim_set[32];
+  int n_sim;
+} opts;
+
+static int fail(const char *what, int rc) {
+  fprintf(stderr, "esmm: %s: %s (%s)\n", what, esmm_last_error(), esmm_strerror(rc));
+  return EXIT_LIB;
+}
+
+static int usage(const char *msg) {
+  if (msg)
+    fprintf(stderr, "esmm: %s\n", msg);
+  fprintf(stderr,
+          "usage: esmm <command> [options]\n"
+          "commands:\n"
+          "  demo      [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
+          "  simulate  --out FILE [--rows N] [--stream S] [--sim k=v]...\n"
+          "  train     --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
+          "  eval      --model FILE --data FILE [--json]\n"
+          "  predict   --model FILE --data FILE [--out FILE]\n"
+          "  version\n"
+          "--set takes config options by name (embed_dim, ctr_tower=360,200,80, learning_rate,\n"
+          "batch_size, epochs, optimizer=adam|adagrad|sgd, seed, threads, fields=..., ...);\n"
+          "--sim takes simulator options (seed, users, items, rows_per_user, ctr, cvr, signal, ...).\n");
+  return EXIT_USAGE;
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  unsigned long long v;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || end == s || s[0] == '-')
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, opts *o) {
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--json") == 0) {
+      o->json = 1;
+      continue;
+    }
+    if (strcmp(a, "--quiet") == 0) {
+      o->quiet = 1;
+      continue;
+    }
+    if (!v) {
+      fprintf(stderr, "esmm: option %s needs a value\n", a);
+      return -1;
+    }
+    i++;
+    if (strcmp(a, "--data") == 0)
+      o->data = v;
+    else if (strcmp(a, "--valid") == 0)
+      o->valid = v;
+    else if (strcmp(a, "--model") == 0)
+      o->model = v;
+    else if (strcmp(a, "--out") == 0)
+      o->out = v;
+    else if (strcmp(a, "--rows") == 0 || strcmp(a, "--test-rows") == 0 || strcmp(a, "--stream") == 0) {
+      size_t n;
+      if (parse_size(v, &n) != 0) {
+        fprintf(stderr, "esmm: %s needs a non-negative integer, got \"%s\"\n", a, v);
+        return -1;
+      }
+      if (a[2] == 'r')
+        o->rows = n;
+      else if (a[2] == 't')
+        o->test_rows = n;
+      else
+        o->stream = n;
+    } else if (strcmp(a, "--set") == 0 && o->n_cfg < 64)
+      o->cfg_set[o->n_cfg++] = v;
+    else if (strcmp(a, "--sim") == 0 && o->n_sim < 32)
+      o->sim_set[o->n_sim++] = v;
+    else {
+      fprintf(stderr, "esmm: unknown option %s\n", a);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* "name=value" -> setter(name, value) */
+static int apply_kv(const char *kv, void *obj, int (*set)(void *, const char *, const char *)) {
+  char name[128];
+  const char *eq = strchr(kv, '=');
+  size_t n = eq ? (size_t)(eq - kv) : 0;
+  if (!eq || n == 0 || n >= sizeof name) {
+    fprintf(stderr, "esmm: expected name=value, got \"%s\"\n", kv);
+    return EXIT_USAGE;
+  }
+  memcpy(name, kv, n);
+  name[n] = '\0';
+  int rc = set(obj, name, eq + 1);
+  return rc ? fail("option", rc) : 0;
+}
+
+static int set_cfg(void *c, const char *n, const char *v) { return esmm_config_set_by_name(c, n, v); }
+static int set_sim(void *s, const char *n, const char *v) { return esmm_sim_set_by_name(s, n, v); }
+
+static int make_config(const opts *o, esmm_config **out) {
+  int rc = esmm_config_new(out);
+  if (rc)
+    return fail("config", rc);
+  for (int i = 0; i < o->n_cfg; i++)
+    if ((rc = apply_kv(o->cfg_set[i], *out, set_cfg)) != 0) {
+      esmm_config_free(*out);
+      *out = NULL;
+      return rc;
+    }
+  return 0;
+}
+
+static int make_sim(const opts *o, esmm_sim **out) {
+  int rc = esmm_sim_new(out, NULL);
+  if (rc)
+    return fail("simulator", rc);
+  for (int i = 0; i < o->n_sim; i++)
+    if ((rc = apply_kv(o->sim_set[i], *out, set_sim)) != 0) {
+      esmm_sim_free(*out);
+      *out = NULL;
+      return rc;
+    }
+  return 0;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+typedef struct progress {
+  int tty;
+  int64_t steps_per_epoch;
+  double t0, last;
+} progress;
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int on_progress(const esmm_model *m, int64_t step, void *payload) {
+  progress *p = payload;
+  if (interrupted)
+    return 1;
+  if (p->tty) {
+    double t = now();
+    if (t - p->last >= 0.2) {
+      double loss, ep, samples;
+      esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss);
+      esmm_model_stat(m, ESMM_STAT_EPOCH, &ep);
+      esmm_model_stat(m, ESMM_STAT_SAMPLES, &samples);
+      fprintf(stderr, "\r  epoch %.0f  step %lld  loss %.5f  %.0f samples/s   ", ep + 1, (long long)step, loss,
+              samples / (t - p->t0));
+      p->last = t;
+    }
+  }
+  return 0;
+}
+
+static int train_epochs(esmm_model *m, const esmm_dataset *train, const esmm_dataset *valid, int64_t epochs,
+                        const opts *o) {
+  progress p = {isatty(STDERR_FILENO) && !o->quiet, 0, now(), 0};
+  signal(SIGINT, on_sigint);
+  for (int64_t e = 0; e < epochs; e++) {
+    double loss, met[ESMM_METRIC_COUNT];
+    int rc = esmm_model_train_epoch(m, train, on_progress, &p);
+    if (rc == ESMM_ECANCELED) {
+      fprintf(stderr, "\nesmm: interrupted\n");
+      return 3;
+    }
+    if (rc)
+      return fail("train", rc);
+    esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss);
+    if (p.tty)
+      fprintf(stderr, "\r%*s\r", 70, "");
+    if (!o->quiet && !o->json) {
+      fprintf(stderr, "epoch %lld: train loss %.5f", (long long)e + 1, loss);
+      if (valid) {
+        if ((rc = esmm_model_evaluate(m, valid, met, ESMM_METRIC_COUNT)) != 0)
+          return fail("evaluate", rc);
+        fprintf(stderr, "  valid ctr_auc %.4f cvr_auc_clicked %.4f ctcvr_auc %.4f", met[ESMM_METRIC_CTR_AUC],
+                met[ESMM_METRIC_CVR_AUC_CLICKED], met[ESMM_METRIC_CTCVR_AUC]);
+      }
+      fprintf(stderr, "\n");
+    }
+  }
+  return 0;
+}
+
+/* ---- reports ----------------------------------------------------------- */
+
+static void print_json_metrics(FILE *f, const char *key, const double *met) {
+  fprintf(f, "\"%s\":{", key);
+  for (int i = 0; i < ESMM_METRIC_COUNT; i++)
+    if (isnan(met[i]))
+      fprintf(f, "%s\"%s\":null", i ? "," : "", esmm_metric_name(i));
+    else
+      fprintf(f, "%s\"%s\":%.6g", i ? "," : "", esmm_metric_name(i), met[i]);
+  fprintf(f, "}");
+}
+
+static void print_table(const double *model, const double *oracle) {
+  printf("%-22s %10s", "metric", "model");
+  if (oracle)
+    printf(" %10s %10s", "oracle", "gap");
+  printf("\n");
+  for (int i = 0; i < ESMM_METRIC_COUNT; i++) {
+    printf("%-22s %10.4f", esmm_metric_name(i), model[i]);
+    if (oracle)
+      printf(" %10.4f %+10.4f", oracle[i], model[i] - oracle[i]);
+    printf("\n");
+  }
+}
+
+static int oracle_metrics(const esmm_dataset *ds, double *met) {
+  int64_t n64;
+  size_t n;
+  float *p;
+  int *y, *z, rc;
+  esmm_dataset_stat(ds, ESMM_DS_ROWS, &n64);
+  n = (size_t)n64;
+  p = malloc(3 * n * sizeof *p);
+  y = malloc(n * sizeof *y);
+  z = malloc(n * sizeof *z);
+  if (!p || !y || !z) {
+    free(p), free(y), free(z);
+    fprintf(stderr, "esmm: out of memory\n");
+    return EXIT_LIB;
+  }
+  rc = esmm_dataset_truth(ds, ESMM_TRUTH_CTR, 0, n, p);
+  if (!rc)
+    rc = esmm_dataset_truth(ds, ESMM_TRUTH_CVR, 0, n, p + n);
+  if (!rc)
+    rc = esmm_dataset_truth(ds, ESMM_TRUTH_CTCVR, 0, n, p + 2 * n);
+  if (!rc)
+    rc = esmm_dataset_labels(ds, 0, n, y, z);
+  if (!rc)
+    rc = esmm_metrics_compute(p, p + n, p + 2 * n, y, z, n, met, ESMM_METRIC_COUNT);
+  free(p), free(y), free(z);
+  return rc ? fail("oracle metrics", rc) : 0;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static int cmd_demo(const opts *o) {
+  esmm_config *cfg = NULL;
+  esmm_sim *sim = NULL;
+  esmm_dataset *train = NULL, *test = NULL;
+  esmm_model *m = NULL;
+  double met[ESMM_METRIC_COUNT], orc[ESMM_METRIC_COUNT];
+  size_t rows = o->rows ? o->rows : 300000, test_rows = o->test_rows ? o->test_rows : 100000;
+  int64_t epochs = 0;
+  double t0 = now(), t_train;
+  int rc;
+
+  if ((rc = make_config(o, &cfg)) || (rc = make_sim(o, &sim)))
+    goto done;
+  if (!o->json)
+    printf("libesmm %s demo: simulating %zu training and %zu test impressions (Ali-CCP-shaped, 23 fields)\n",
+           esmm_version_string(), rows, test_rows);
+  if ((rc = esmm_sim_generate(sim, rows, 0, &train)) || (rc = esmm_sim_generate(sim, test_rows, 1, &test))) {
+    rc = fail("simulate", rc);
+    goto done;
+  }
+  if ((rc = esmm_model_new(&m, cfg))) {
+    rc = fail("model", rc);
+    goto done;
+  }
+  esmm_config_get_int(cfg, ESMM_OPT_EPOCHS, &epochs);
+  t_train = now();
+  if ((rc = train_epochs(m, train, NULL, epochs, o)))
+    goto done;
+  t_train = now() - t_train;
+  if ((rc = esmm_model_evaluate(m, test, met, ESMM_METRIC_COUNT))) {
+    rc = fail("evaluate", rc);
+    goto done;
+  }
+  if ((rc = oracle_metrics(test, orc)))
+    goto done;
+  if (o->json) {
+    printf("{\"train_rows\":%zu,\"test_rows\":%zu,\"train_seconds\":%.3f,", rows, test_rows, t_train);
+    print_json_metrics(stdout, "model", met);
+    printf(",");
+    print_json_metrics(stdout, "oracle", orc);
+    printf("}\n");
+  } else {
+    printf("trained %lld epoch(s) in %.1f s (%.0f samples/s); test set metrics:\n", (long long)epochs, t_train,
+           (double)rows * (double)epochs / t_train);
+    print_table(met, orc);
+    printf("oracle = the simulator's true probabilities; total %.1f s\n", now() - t0);
+  }
+done:
+  esmm_model_free(m);
+  esmm_dataset_free(train);
+  esmm_dataset_free(test);
+  esmm_sim_free(sim);
+  esmm_config_free(cfg);
+  return rc;
+}
+
+static int cmd_simulate(const opts *o) {
+  esmm_sim *sim = NULL;
+  esmm_dataset *ds = NULL;
+  int rc;
+  if (!o->out)
+    return usage("simulate needs --out FILE");
+  if ((rc = make_sim(o, &sim)))
+    return rc;
+  rc = esmm_sim_generate(sim, o->rows ? o->rows : 100000, o->stream, &ds);
+  if (rc)
+    rc = fail("simulate", rc);
+  else if ((rc = esmm_dataset_write_text(ds, o->out)) != 0)
+    rc = fail("write", rc);
+  esmm_dataset_free(ds);
+  esmm_sim_free(sim);
+  return rc;
+}
+
+static int read_data(const char *path, const esmm_config *cfg, esmm_dataset **out) {
+  int rc = esmm_dataset_read_text(out, cfg, path);
+  return rc ? fail("read", rc) : 0;
+}
+
+static int cmd_train(const opts *o) {
+  esmm_config *cfg = NULL;
+  esmm_dataset *train = NULL, *valid = NULL;
+  esmm_model *m = NULL;
+  int64_t epochs = 1;
+  int rc;
+  if (!o->data || !o->model)
+    return usage("train needs --data FILE and --model FILE");
+  if ((rc = make_config(o, &cfg)))
+    return rc;
+  if ((rc = read_data(o->data, cfg, &train)) || (o->valid && (rc = read_data(o->valid, cfg, &valid))))
+    goto done;
+  if ((rc = esmm_model_new(&m, cfg))) {
+    rc = fail("model", rc);
+    goto done;
+  }
+  esmm_config_get_int(cfg, ESMM_OPT_EPOCHS, &epochs);
+  if ((rc = train_epochs(m, train, valid, epochs, o)))
+    goto done;
+  if ((rc = esmm_model_save(m, o->model))) {
+    rc = fail("save", rc);
+    goto done;
+  }
+  if (o->json) {
+    double loss, sps;
+    esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss);
+    esmm_model_stat(m, ESMM_STAT_SAMPLES_PER_SEC, &sps);
+    printf("{\"model\":\"%s\",\"epochs\":%lld,\"train_loss\":%.6g,\"samples_per_sec\":%.0f}\n", o->model,
+           (long long)epochs, loss, sps);
+  }
+done:
+  esmm_model_free(m);
+  esmm_dataset_free(train);
+  esmm_dataset_free(valid);
+  esmm_config_free(cfg);
+  return rc;
+}
+
+static int load_model_and_data(const opts *o, esmm_model **m, esmm_dataset **ds) {
+  esmm_config *cfg = NULL;
+  int rc;
+  if ((rc = esmm_model_load(m, o->model, NULL)) != 0)
+    return fail("load", rc);
+  if ((rc = esmm_model_config(*m, &cfg)) != 0)
+    return fail("config", rc);
+  rc = read_data(o->data, cfg, ds);
+  esmm_config_free(cfg);
+  return rc;
+}
+
+static int cmd_eval(const opts *o) {
+  esmm_model *m = NULL;
+  esmm_dataset *ds = NULL;
+  double met[ESMM_METRIC_COUNT];
+  int rc;
+  if (!o->data || !o->model)
+    return usage("eval needs --model FILE and --data FILE");
+  if ((rc = load_model_and_data(o, &m, &ds)) == 0) {
+    if ((rc = esmm_model_evaluate(m, ds, met, ESMM_METRIC_COUNT)) != 0)
+      rc = fail("evaluate", rc);
+    else if (o->json) {
+      printf("{");
+      print_json_metrics(stdout, "metrics", met);
+      printf("}\n");
+    } else
+      print_table(met, NULL);
+  }
+  esmm_dataset_free(ds);
+  esmm_model_free(m);
+  return rc;
+}
+
+static int cmd_predict(const opts *o) {
+  esmm_model *m = NULL;
+  esmm_dataset *ds = NULL;
+  float *p = NULL;
+  FILE *f = stdout;
+  int64_t n = 0;
+  int rc;
+  if (!o->data || !o->model)
+    return usage("predict needs --model FILE and --data FILE");
+  if ((rc = load_model_and_data(o, &m, &ds)) != 0)
+    goto done;
+  esmm_dataset_stat(ds, ESMM_DS_ROWS, &n);
+  p = malloc(3 * (size_t)(n ? n : 1) * sizeof *p);
+  if (!p) {
+    rc = EXIT_LIB;
+    fprintf(stderr, "esmm: out of memory\n");
+    goto done;
+  }
+  if ((rc = esmm_model_predict(m, NULL, ds, 0, (size_t)n, p, p + n, p + 2 * n)) != 0) {
+    rc = fail("predict", rc);
+    goto done;
+  }
+  if (o->out && !(f = fopen(o->out, "w"))) {
+    fprintf(stderr, "esmm: cannot write %s: %s\n", o->out, strerror(errno));
+    rc = EXIT_LIB;
+    goto done;
+  }
+  fprintf(f, "pctr\tpcvr\tpctcvr\n");
+  for (int64_t i = 0; i < n; i++)
+    fprintf(f, "%.9g\t%.9g\t%.9g\n", p[i], p[n + i], p[2 * n + i]);
+  if (f != stdout && fclose(f) != 0) {
+    fprintf(stderr, "esmm: cannot write %s: %s\n", o->out, strerror(errno));
+    rc = EXIT_LIB;
+  }
+done:
+  free(p);
+  esmm_dataset_free(ds);
+  esmm_model_free(m);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  memset(&o, 0, sizeof o);
+  if (argc < 2)
+    return usage(NULL);
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("esmm %s (libesmm %s)\n", ESMM_VERSION_STRING, esmm_version_string());
+    return 0;
+  }
+  if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(NULL);
+    return 0;
+  }
+  if (parse_args(argc, argv, &o) != 0)
+    return usage(NULL);
+  if (strcmp(argv[1], "demo") == 0)
+    return cmd_demo(&o);
+  if (strcmp(argv[1], "simulate") == 0)
+    return cmd_simulate(&o);
+  if (strcmp(argv[1], "train") == 0)
+    return cmd_train(&o);
+  if (strcmp(argv[1], "eval") == 0)
+    return cmd_eval(&o);
+  if (strcmp(argv[1], "predict") == 0)
+    return cmd_predict(&o);
+  return usage("unknown command");
+}

@@ -1,0 +1,242 @@
+/*
+ * esmm/config.h - model and training options.
+ *
+ * An esmm_config is an opaque bag of validated options keyed by esmm_opt.
+ * Every option has a type (int, float or int list), bounds and a documented
+ * default; setters refuse out-of-range values (never clamp). Options can also
+ * be set by name ("embed_dim", "learning_rate", ...) for CLIs and bindings.
+ * Consumers (esmm_model_new, esmm_dataset_new, ...) copy what they need, so
+ * a config may be freed right after it was used. Cross-option checks run in
+ * the consumer (e.g. esmm_model_new).
+ *
+ * Thread safety: a config is not thread-safe; distinct configs are
+ * independent. Reading one config from several threads at once is safe as
+ * long as no thread modifies it.
+ */
+#ifndef ESMM_CONFIG_H
+#define ESMM_CONFIG_H
+
+#include "common.h"
+
+ESMM_BEGIN_DECLS
+
+typedef struct esmm_config esmm_config;
+
+/* Option keys. Pinned, append-only, grouped by hundreds. The by-name key
+ * is given in brackets; the default in parentheses. */
+typedef enum {
+  /* model shape */
+  ESMM_OPT_EMBED_DIM = 100,    /* int [embed_dim] (18) embedding width, [1,4096] */
+  ESMM_OPT_HASH_BUCKETS = 101, /* int [hash_buckets] (32768) buckets of a field
+                                  whose own count was not given, [1,2^31) */
+  ESMM_OPT_CTR_TOWER = 102,    /* ints [ctr_tower] (200,80) hidden sizes of the
+                                  CTR tower; 0..8 layers of [1,65536] */
+  ESMM_OPT_CVR_TOWER = 103,    /* ints [cvr_tower] (200,80) same for CVR */
+  ESMM_OPT_VARIANT = 104,      /* int [variant] (ESMM_VARIANT_ESMM) esmm_variant */
+  ESMM_OPT_ACTIVATION = 105,   /* int [activation] (ESMM_ACT_RELU) esmm_activation */
+  ESMM_OPT_INIT_SCALE = 106,   /* float [init_scale] (0.01) std of the normal
+                                  embedding initialisation, [0,1] */
+  /* optimizer */
+  ESMM_OPT_OPTIMIZER = 200,     /* int [optimizer] (ESMM_OPTIMIZER_ADAM) */
+  ESMM_OPT_LEARNING_RATE = 201, /* float [learning_rate] (1e-3), (0,10] */
+  ESMM_OPT_ADAM_BETA1 = 202,    /* float [adam_beta1] (0.9), [0,1) */
+  ESMM_OPT_ADAM_BETA2 = 203,    /* float [adam_beta2] (0.999), [0,1) */
+  ESMM_OPT_ADAM_EPS = 204,      /* float [adam_eps] (1e-8), (0,1] */
+  ESMM_OPT_L2 = 205,            /* float [l2] (0) L2 penalty added to the
+                                   gradient of every updated parameter, [0,1e3] */
+  ESMM_OPT_ADAGRAD_INIT = 206,  /* float [adagrad_init] (0.1) initial Adagrad
+                                   accumulator, [0,1e3] */
+  /* training */
+  ESMM_OPT_BATCH_SIZE = 300,        /* int [batch_size] (1024), [1,1048576] */
+  ESMM_OPT_EPOCHS = 301,            /* int [epochs] (1) for esmm_model_train, [1,1e6] */
+  ESMM_OPT_LOSS_WEIGHT_CTR = 302,   /* float [loss_weight_ctr] (1) weight of
+                                       BCE(pCTR, y), [0,1e3] */
+  ESMM_OPT_LOSS_WEIGHT_CTCVR = 303, /* float [loss_weight_ctcvr] (1) weight of
+                                       BCE(pCTCVR, y*z), [0,1e3] */
+  ESMM_OPT_SHUFFLE = 304,           /* int [shuffle] (1) shuffle rows every
+                                       epoch (0 = file order), {0,1} */
+  /* execution */
+  ESMM_OPT_SEED = 400,        /* int [seed] (42) seeds every random choice
+                                 (initialisation, shuffling), [0,2^63) */
+  ESMM_OPT_NUM_THREADS = 401  /* int [threads] (1) the library's own worker
+                                 threads, [1,256]; OpenBLAS threads are the
+                                 host's (OPENBLAS_NUM_THREADS) */
+} esmm_opt;
+
+/* Values of ESMM_OPT_VARIANT. Pinned. ESMM_VARIANT_ESMM is the model of
+ * Ma et al. (2018); the others are reserved for the variants of later
+ * releases and are refused by versions that do not implement them. */
+typedef enum {
+  ESMM_VARIANT_ESMM = 0,
+  ESMM_VARIANT_ESMM_NS = 1,
+  ESMM_VARIANT_BASE = 2,
+  ESMM_VARIANT_DIVISION = 3,
+  ESMM_VARIANT_ESCM2_IPS = 4,
+  ESMM_VARIANT_ESCM2_DR = 5
+} esmm_variant;
+
+/* Values of ESMM_OPT_ACTIVATION (hidden layers; output layers are linear). */
+typedef enum { ESMM_ACT_RELU = 0, ESMM_ACT_TANH = 1, ESMM_ACT_SIGMOID = 2 } esmm_activation;
+
+/* Values of ESMM_OPT_OPTIMIZER. */
+typedef enum {
+  ESMM_OPTIMIZER_ADAM = 0,
+  ESMM_OPTIMIZER_ADAGRAD = 1,
+  ESMM_OPTIMIZER_SGD = 2
+} esmm_optimizer_kind;
+
+/* Limits of the field list. */
+#define ESMM_MAX_FIELDS 1024
+#define ESMM_MAX_FIELD_NAME 63 /* bytes, without the terminating NUL */
+
+/**
+ * Create a config holding every default. The default field list is the 23
+ * Ali-CCP fields (101 121 122 124 125 126 127 128 129 109_14 110_14 127_14
+ * 150_14 205 206 207 210 216 508 509 702 853 301), each with
+ * ESMM_OPT_HASH_BUCKETS buckets; the simulator generates the same fields.
+ * @param[out] out new config, or NULL on failure.
+ * @return ESMM_OK, ESMM_EINVAL (out is NULL), ESMM_ENOMEM.
+ * Ownership: the caller frees *out with esmm_config_free.
+ * @since 1.0
+ */
+ESMM_API int esmm_config_new(esmm_config **out);
+
+/** Free a config; NULL is a no-op. @since 1.0 */
+ESMM_API void esmm_config_free(esmm_config *cfg);
+
+/**
+ * Deep copy of a config (fields, hooks, every option).
+ * @return ESMM_OK, ESMM_EINVAL, ESMM_ENOMEM. @since 1.0
+ */
+ESMM_API int esmm_config_clone(const esmm_config *cfg, esmm_config **out);
+
+/**
+ * Set an int option (also accepted for float options).
+ * @return ESMM_OK; ESMM_EINVAL for a NULL cfg, an unknown option, a list
+ * option or a value outside the option's bounds (the message names the
+ * option, the bounds and the value). On failure the config is unchanged.
+ * @since 1.0
+ */
+ESMM_API int esmm_config_set_int(esmm_config *cfg, esmm_opt opt, int64_t value);
+
+/**
+ * Set a float option. NaN and values outside the bounds are refused
+ * (ESMM_EINVAL); int options are refused unless value is integral.
+ * @since 1.0
+ */
+ESMM_API int esmm_config_set_float(esmm_config *cfg, esmm_opt opt, double value);
+
+/**
+ * Set an int-list option (ESMM_OPT_CTR_TOWER, ESMM_OPT_CVR_TOWER). n may be
+ * 0 (no hidden layer: a logistic model on the embeddings).
+ * @return ESMM_OK, ESMM_EINVAL (bad option, too many values, value out of
+ * bounds, values NULL with n > 0). @since 1.0
+ */
+ESMM_API int esmm_config_set_ints(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_t n);
+
+/** Read an int option. @return ESMM_OK, ESMM_EINVAL. @since 1.0 */
+ESMM_API int esmm_config_get_int(const esmm_config *cfg, esmm_opt opt, int64_t *out);
+
+/** Read a float (or int, converted) option. @return ESMM_OK, ESMM_EINVAL. @since 1.0 */
+ESMM_API int esmm_config_get_float(const esmm_config *cfg, esmm_opt opt, double *out);
+
+/**
+ * Read an int-list option with the two-call pattern: *n_out receives the
+ * length; values may be NULL when cap is 0.
+ * @return ESMM_OK, ESMM_EINVAL, ESMM_EBUFS (cap too small; *n_out is set).
+ * @since 1.0
+ */
+ESMM_API int esmm_config_get_ints(const esmm_config *cfg, esmm_opt opt, int64_t *values, size_t cap,
+                                  size_t *n_out);
+
+/**
+ * Bounds of a numeric option (for list options, of each element).
+ * @return ESMM_OK, ESMM_EINVAL (unknown option or NULL outputs). @since 1.0
+ */
+ESMM_API int esmm_config_bounds(esmm_opt opt, double *min_out, double *max_out);
+
+/**
+ * Set an option from text, for CLIs and bindings: name is the bracketed
+ * key above; value is parsed independently of the process locale. Enum
+ * options take their names ("relu", "adam", "esmm", "esmm_ns", ...) or
+ * numbers; lists are comma-separated ("360,200,80"; "" for none). The name
+ * "fields" takes "101:100000,121,122:5000" (field[:buckets], ...).
+ * @return ESMM_OK, ESMM_EINVAL (unknown name, unparsable or out-of-range
+ * value; the message says which). @since 1.0
+ */
+ESMM_API int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *value);
+
+/**
+ * Replace the field list. names[i] is a non-empty name of at most
+ * ESMM_MAX_FIELD_NAME bytes from [A-Za-z0-9_]; names must be distinct.
+ * buckets may be NULL (every field gets ESMM_OPT_HASH_BUCKETS at the time
+ * the model is created); a bucket count of 0 means the same.
+ * @return ESMM_OK, ESMM_EINVAL (n == 0, n > ESMM_MAX_FIELDS, bad or duplicate
+ * name, bucket count out of [0, 2^31)), ESMM_ENOMEM. Unchanged on failure.
+ * Ownership: the strings are copied. @since 1.0
+ */
+ESMM_API int esmm_config_set_fields(esmm_config *cfg, size_t n, const char *const *names,
+                                    const int64_t *buckets);
+
+/** Number of fields. @return ESMM_OK, ESMM_EINVAL. @since 1.0 */
+ESMM_API int esmm_config_field_count(const esmm_config *cfg, size_t *out);
+
+/**
+ * Name and bucket count of field i (0 = "use ESMM_OPT_HASH_BUCKETS").
+ * Either output may be NULL. The name is borrowed, valid until the config
+ * is modified or freed.
+ * @return ESMM_OK, ESMM_EINVAL (i out of range). @since 1.0
+ */
+ESMM_API int esmm_config_field(const esmm_config *cfg, size_t i, const char **name_out,
+                               int64_t *buckets_out);
+
+/**
+ * Index of the field called name.
+ * @return ESMM_OK, ESMM_EINVAL (NULL argument or no such field; *out = -1).
+ * @since 1.0
+ */
+ESMM_API int esmm_config_field_index(const esmm_config *cfg, const char *name, int *out);
+
+/**
+ * Name of an option for esmm_config_set_by_name, or NULL for an unknown
+ * option. Static storage. Thread safety: safe. @since 1.0
+ */
+ESMM_API const char *esmm_config_option_name(esmm_opt opt);
+
+/* Hooks. ------------------------------------------------------------------ */
+
+/** Allocation hook: return size bytes aligned to align (a power of two,
+ * at most 4096), or NULL. */
+typedef void *(*esmm_alloc_fn)(void *payload, size_t size, size_t align);
+/** Release hook for memory from the matching esmm_alloc_fn; p may be NULL. */
+typedef void (*esmm_free_fn)(void *payload, void *p);
+
+/**
+ * Route every allocation of the handles created from this config (models,
+ * datasets, workspaces, optimizers) through the given functions. Both
+ * NULL restores the default (posix_memalign/free). payload is passed back
+ * untouched and must outlive those handles.
+ * @return ESMM_OK, ESMM_EINVAL (cfg NULL, or exactly one function NULL).
+ * @since 1.0
+ */
+ESMM_API int esmm_config_set_allocator(esmm_config *cfg, esmm_alloc_fn alloc_fn, esmm_free_fn free_fn,
+                                       void *payload);
+
+/* Log levels. */
+typedef enum { ESMM_LOG_ERROR = 0, ESMM_LOG_WARN = 1, ESMM_LOG_INFO = 2, ESMM_LOG_DEBUG = 3 } esmm_log_level;
+
+/** Log sink: message is NUL-terminated, without a trailing newline, valid
+ * only during the call. */
+typedef void (*esmm_log_fn)(int level, const char *message, void *payload);
+
+/**
+ * Send the messages of handles created from this config to fn (NULL: no
+ * logging, the default). The library never prints by itself. fn may be
+ * called from the thread that calls into the handle.
+ * @return ESMM_OK, ESMM_EINVAL (cfg NULL, level out of range). @since 1.0
+ */
+ESMM_API int esmm_config_set_log(esmm_config *cfg, esmm_log_fn fn, int max_level, void *payload);
+
+ESMM_END_DECLS
+
+#endif /* ESMM_CONFIG_H */

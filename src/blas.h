@@ -1,0 +1,17 @@
+/*
+ * blas.h - the only door to BLAS. blas.c is the only file that includes
+ * <cblas.h>; everything else calls these wrappers (row-major). The library
+ * never changes OpenBLAS's process-wide thread count: hosts set
+ * OPENBLAS_NUM_THREADS.
+ */
+#ifndef ESMM__BLAS_H
+#define ESMM__BLAS_H
+
+#include <stddef.h>
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T.
+ * op(A) is m x k, op(B) is k x n, C is m x n. */
+void esmm__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                 size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+#endif /* ESMM__BLAS_H */

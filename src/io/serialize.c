@@ -1,0 +1,899 @@
+/* io/serialize.c - model files: byte layout, CRC32, the validating loader
+ * and the atomic save. The byte-by-byte specification is
+ * docs/model-format.md; the two must change together.
+ *
+ * Every multi-byte value is encoded explicitly little-endian by put_u32 /
+ * put_u64 and decoded by get_u32 / get_u64, never by copying structs, so
+ * files are identical on every host. Every read of untrusted bytes goes
+ * through the bounds-checked reader below: a file of any content and any
+ * length is refused with a status, never read out of bounds. */
+#include "serialize.h"
+
+#include "config.h"
+#include "model.h"
+#include "rng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A fuzzer cannot forge CRCs, so under ESMM_FUZZING a checksum mismatch is
+ * ignored and the validation behind it is exercised. Default builds refuse. */
+#ifdef ESMM_FUZZING
+#define CRC_FATAL 0
+#else
+#define CRC_FATAL 1
+#endif
+
+#define FIXED_HEADER 24u  /* magic, version, flags, section count, file size */
+#define ENTRY_SIZE 32u    /* one section-table entry */
+#define MAX_SECTIONS 16u  /* a bound for the table, far above the 5 kinds */
+#define DATA_ALIGN 64u    /* tensor data alignment in the file (as gguf) */
+#define DTYPE_F32 1u
+#define TENSOR_RANK 2u
+#define MAX_TENSORS (1 + 4 * ESMM__MLP_MAX_LAYERS) /* embedding + w,b per layer of 2 towers */
+#define NAME_MAX_LEN (sizeof(((esmm__tensor *)0)->name) - 1)
+
+static size_t header_size(size_t n_sections) { return FIXED_HEADER + ENTRY_SIZE * n_sections + 4u; }
+
+/* ---- CRC32 --------------------------------------------------------------- */
+
+/* crc_table[n] = CRC of the byte n, reflected IEEE polynomial 0xEDB88320;
+ * a compile-time constant so there is no lazily initialised global state. */
+static const uint32_t crc_table[256] = {
+    0x00000000U, 0x77073096U, 0xee0e612cU, 0x990951baU, 0x076dc419U, 0x706af48fU,
+    0xe963a535U, 0x9e6495a3U, 0x0edb8832U, 0x79dcb8a4U, 0xe0d5e91eU, 0x97d2d988U,
+    0x09b64c2bU, 0x7eb17cbdU, 0xe7b82d07U, 0x90bf1d91U, 0x1db71064U, 0x6ab020f2U,
+    0xf3b97148U, 0x84be41deU, 0x1adad47dU, 0x6ddde4ebU, 0xf4d4b551U, 0x83d385c7U,
+    0x136c9856U, 0x646ba8c0U, 0xfd62f97aU, 0x8a65c9ecU, 0x14015c4fU, 0x63066cd9U,
+    0xfa0f3d63U, 0x8d080df5U, 0x3b6e20c8U, 0x4c69105eU, 0xd56041e4U, 0xa2677172U,
+    0x3c03e4d1U, 0x4b04d447U, 0xd20d85fdU, 0xa50ab56bU, 0x35b5a8faU, 0x42b2986cU,
+    0xdbbbc9d6U, 0xacbcf940U, 0x32d86ce3U, 0x45df5c75U, 0xdcd60dcfU, 0xabd13d59U,
+    0x26d930acU, 0x51de003aU, 0xc8d75180U, 0xbfd06116U, 0x21b4f4b5U, 0x56b3c423U,
+    0xcfba9599U, 0xb8bda50fU, 0x2802b89eU, 0x5f058808U, 0xc60cd9b2U, 0xb10be924U,
+    0x2f6f7c87U, 0x58684c11U, 0xc1611dabU, 0xb6662d3dU, 0x76dc4190U, 0x01db7106U,
+    0x98d220bcU, 0xefd5102aU, 0x71b18589U, 0x06b6b51fU, 0x9fbfe4a5U, 0xe8b8d433U,
+    0x7807c9a2U, 0x0f00f934U, 0x9609a88eU, 0xe10e9818U, 0x7f6a0dbbU, 0x086d3d2dU,
+    0x91646c97U, 0xe6635c01U, 0x6b6b51f4U, 0x1c6c6162U, 0x856530d8U, 0xf262004eU,
+    0x6c0695edU, 0x1b01a57bU, 0x8208f4c1U, 0xf50fc457U, 0x65b0d9c6U, 0x12b7e950U,
+    0x8bbeb8eaU, 0xfcb9887cU, 0x62dd1ddfU, 0x15da2d49U, 0x8cd37cf3U, 0xfbd44c65U,
+    0x4db26158U, 0x3ab551ceU, 0xa3bc0074U, 0xd4bb30e2U, 0x4adfa541U, 0x3dd895d7U,
+    0xa4d1c46dU, 0xd3d6f4fbU, 0x4369e96aU, 0x346ed9fcU, 0xad678846U, 0xda60b8d0U,
+    0x44042d73U, 0x33031de5U, 0xaa0a4c5fU, 0xdd0d7cc9U, 0x5005713cU, 0x270241aaU,
+    0xbe0b1010U, 0xc90c2086U, 0x5768b525U, 0x206f85b3U, 0xb966d409U, 0xce61e49fU,
+    0x5edef90eU, 0x29d9c998U, 0xb0d09822U, 0xc7d7a8b4U, 0x59b33d17U, 0x2eb40d81U,
+    0xb7bd5c3bU, 0xc0ba6cadU, 0xedb88320U, 0x9abfb3b6U, 0x03b6e20cU, 0x74b1d29aU,
+    0xead54739U, 0x9dd277afU, 0x04db2615U, 0x73dc1683U, 0xe3630b12U, 0x94643b84U,
+    0x0d6d6a3eU, 0x7a6a5aa8U, 0xe40ecf0bU, 0x9309ff9dU, 0x0a00ae27U, 0x7d079eb1U,
+    0xf00f9344U, 0x8708a3d2U, 0x1e01f268U, 0x6906c2feU, 0xf762575dU, 0x806567cbU,
+    0x196c3671U, 0x6e6b06e7U, 0xfed41b76U, 0x89d32be0U, 0x10da7a5aU, 0x67dd4accU,
+    0xf9b9df6fU, 0x8ebeeff9U, 0x17b7be43U, 0x60b08ed5U, 0xd6d6a3e8U, 0xa1d1937eU,
+    0x38d8c2c4U, 0x4fdff252U, 0xd1bb67f1U, 0xa6bc5767U, 0x3fb506ddU, 0x48b2364bU,
+    0xd80d2bdaU, 0xaf0a1b4cU, 0x36034af6U, 0x41047a60U, 0xdf60efc3U, 0xa867df55U,
+    0x316e8eefU, 0x4669be79U, 0xcb61b38cU, 0xbc66831aU, 0x256fd2a0U, 0x5268e236U,
+    0xcc0c7795U, 0xbb0b4703U, 0x220216b9U, 0x5505262fU, 0xc5ba3bbeU, 0xb2bd0b28U,
+    0x2bb45a92U, 0x5cb36a04U, 0xc2d7ffa7U, 0xb5d0cf31U, 0x2cd99e8bU, 0x5bdeae1dU,
+    0x9b64c2b0U, 0xec63f226U, 0x756aa39cU, 0x026d930aU, 0x9c0906a9U, 0xeb0e363fU,
+    0x72076785U, 0x05005713U, 0x95bf4a82U, 0xe2b87a14U, 0x7bb12baeU, 0x0cb61b38U,
+    0x92d28e9bU, 0xe5d5be0dU, 0x7cdcefb7U, 0x0bdbdf21U, 0x86d3d2d4U, 0xf1d4e242U,
+    0x68ddb3f8U, 0x1fda836eU, 0x81be16cdU, 0xf6b9265bU, 0x6fb077e1U, 0x18b74777U,
+    0x88085ae6U, 0xff0f6a70U, 0x66063bcaU, 0x11010b5cU, 0x8f659effU, 0xf862ae69U,
+    0x616bffd3U, 0x166ccf45U, 0xa00ae278U, 0xd70dd2eeU, 0x4e048354U, 0x3903b3c2U,
+    0xa7672661U, 0xd06016f7U, 0x4969474dU, 0x3e6e77dbU, 0xaed16a4aU, 0xd9d65adcU,
+    0x40df0b66U, 0x37d83bf0U, 0xa9bcae53U, 0xdebb9ec5U, 0x47b2cf7fU, 0x30b5ffe9U,
+    0xbdbdf21cU, 0xcabac28aU, 0x53b39330U, 0x24b4a3a6U, 0xbad03605U, 0xcdd70693U,
+    0x54de5729U, 0x23d967bfU, 0xb3667a2eU, 0xc4614ab8U, 0x5d681b02U, 0x2a6f2b94U,
+    0xb40bbe37U, 0xc30c8ea1U, 0x5a05df1bU, 0x2d02ef8dU,
+};
+
+uint32_t esmm__crc32(uint32_t crc, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++)
+    crc = crc_table[(crc ^ p[i]) & 0xffu] ^ (crc >> 8);
+  return ~crc;
+}
+
+/* ---- little-endian encoding ------------------------------------------------ */
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+  p[2] = (unsigned char)(v >> 16);
+  p[3] = (unsigned char)(v >> 24);
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  put_u32(p, (uint32_t)v);
+  put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+
+/* IEEE-754 binary32 bits <-> float; memcpy is the defined way to pun. */
+static uint32_t float_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static float bits_float(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+/* Bounds-checked cursor over untrusted bytes. Once a read would pass the
+ * end, ok drops to 0 and every later read yields zeros, so a parser checks
+ * ok once after a group of reads. */
+typedef struct reader {
+  const unsigned char *p;
+  size_t len, pos;
+  int ok;
+} reader;
+
+static const unsigned char *rd_take(reader *r, size_t n) {
+  const unsigned char *q;
+  if (!r->ok || n > r->len - r->pos) {
+    r->ok = 0;
+    return NULL;
+  }
+  q = r->p + r->pos;
+  r->pos += n;
+  return q;
+}
+
+static uint32_t rd_u32(reader *r) {
+  const unsigned char *q = rd_take(r, 4);
+  return q ? get_u32(q) : 0;
+}
+
+static uint64_t rd_u64(reader *r) {
+  const unsigned char *q = rd_take(r, 8);
+  return q ? get_u64(q) : 0;
+}
+
+/* Bounds-checked cursor for the writer: a layout bug fails loudly instead
+ * of scribbling past the caller's buffer. */
+typedef struct writer {
+  unsigned char *p;
+  size_t cap, pos;
+  int ok;
+} writer;
+
+static unsigned char *wr_take(writer *w, size_t n) {
+  unsigned char *q;
+  if (!w->ok || n > w->cap - w->pos) {
+    w->ok = 0;
+    return NULL;
+  }
+  q = w->p + w->pos;
+  w->pos += n;
+  return q;
+}
+
+static void wr_u32(writer *w, uint32_t v) {
+  unsigned char *q = wr_take(w, 4);
+  if (q)
+    put_u32(q, v);
+}
+
+static void wr_u64(writer *w, uint64_t v) {
+  unsigned char *q = wr_take(w, 8);
+  if (q)
+    put_u64(q, v);
+}
+
+/* strerror is not thread-safe; the XSI strerror_r is (POSIX 2008). */
+static const char *errtext(int e, char *buf, size_t n) {
+  if (strerror_r(e, buf, n) != 0)
+    snprintf(buf, n, "errno %d", e);
+  return buf;
+}
+
+/* ---- layout of a model's file ------------------------------------------------ */
+
+typedef struct layout {
+  esmm__tensor t[MAX_TENSORS];
+  size_t n_t;
+  uint64_t t_off[MAX_TENSORS]; /* within the data section */
+  uint64_t cfg_off, cfg_len, idx_off, idx_len, data_off, data_len, total;
+} layout;
+
+static uint64_t tensor_bytes(uint64_t rows, uint64_t cols) { return rows * cols * 4u; }
+
+/* Sizes and offsets of every part of m's file (docs/model-format.md). */
+static int plan(const esmm_model *m, layout *L, const char *func) {
+  size_t cfg_len = 0;
+  uint64_t o;
+  memset(L, 0, sizeof *L);
+  /* esmm__model_tensors takes a mutable model because loading writes
+   * through the returned pointers; saving only reads them. */
+  L->n_t = esmm__model_tensors((esmm_model *)m, L->t, MAX_TENSORS);
+  if (L->n_t == 0 || L->n_t > MAX_TENSORS)
+    return esmm__error(ESMM_ERROR, func, "internal: the model lists %zu tensors (at most %d supported)",
+                       L->n_t, MAX_TENSORS);
+  /* Size query: the config module answers ESMM_EBUFS with the length. */
+  (void)esmm__config_to_text(m->cfg, NULL, 0, &cfg_len);
+  L->cfg_off = header_size(3);
+  L->cfg_len = cfg_len;
+  L->idx_off = L->cfg_off + L->cfg_len;
+  L->idx_len = 4;
+  for (size_t i = 0; i < L->n_t; i++) {
+    size_t nl = strlen(L->t[i].name);
+    if (nl == 0 || nl > NAME_MAX_LEN)
+      return esmm__error(ESMM_ERROR, func, "internal: tensor %zu has a name of %zu bytes", i, nl);
+    L->idx_len += 4 + nl + 4 + 4 + 8 * TENSOR_RANK + 8;
+  }
+  L->data_off = align_up(L->idx_off + L->idx_len, DATA_ALIGN);
+  o = 0;
+  for (size_t i = 0; i < L->n_t; i++) {
+    o = align_up(o, DATA_ALIGN);
+    L->t_off[i] = o;
+    o += tensor_bytes(L->t[i].rows, L->t[i].cols);
+  }
+  L->data_len = o;
+  L->total = L->data_off + L->data_len;
+  if (L->total > SIZE_MAX)
+    return esmm__error(ESMM_ENOMEM, func, "the model file would take %llu bytes, more than this host can address",
+                       (unsigned long long)L->total);
+  return ESMM_OK;
+}
+
+/* Refuse NaN/Inf before anything is written: a file must load back. */
+static int check_finite(const layout *L, const char *func) {
+  for (size_t i = 0; i < L->n_t; i++) {
+    size_t n = L->t[i].rows * L->t[i].cols;
+    const float *x = L->t[i].data;
+    if (esmm__all_finite(x, n))
+      continue;
+    for (size_t k = 0; k < n; k++)
+      if (!isfinite(x[k]))
+        return esmm__error(ESMM_ENUMERIC, func, "parameter %s[%zu] is %s; nothing was written", L->t[i].name,
+                           k, isnan(x[k]) ? "NaN" : "infinite");
+  }
+  return ESMM_OK;
+}
+
+/* Write the whole file into buf (L->total bytes). */
+static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const char *func) {
+  writer w = {buf, (size_t)L->total, 0, 1};
+  size_t cfg_len = 0;
+  const uint32_t kinds[3] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA};
+  const uint64_t offs[3] = {L->cfg_off, L->idx_off, L->data_off};
+  const uint64_t lens[3] = {L->cfg_len, L->idx_len, L->data_len};
+  int rc;
+
+  memset(buf, 0, (size_t)L->total); /* padding is zero: the loader checks it */
+
+  rc = esmm__config_to_text(m->cfg, (char *)buf + L->cfg_off, (size_t)L->cfg_len, &cfg_len);
+  if (rc != ESMM_OK || cfg_len != L->cfg_len)
+    return esmm__error(ESMM_ERROR, func, "internal: the config text changed size (%zu, planned %llu)", cfg_len,
+                       (unsigned long long)L->cfg_len);
+
+  w.pos = (size_t)L->idx_off;
+  wr_u32(&w, (uint32_t)L->n_t);
+  for (size_t i = 0; i < L->n_t; i++) {
+    size_t nl = strlen(L->t[i].name);
+    unsigned char *q;
+    wr_u32(&w, (uint32_t)nl);
+    q = wr_take(&w, nl);
+    if (q)
+      memcpy(q, L->t[i].name, nl);
+    wr_u32(&w, DTYPE_F32);
+    wr_u32(&w, TENSOR_RANK);
+    wr_u64(&w, L->t[i].rows);
+    wr_u64(&w, L->t[i].cols);
+    wr_u64(&w, L->t_off[i]);
+  }
+  if (!w.ok || w.pos != L->idx_off + L->idx_len)
+    return esmm__error(ESMM_ERROR, func, "internal: the tensor index does not match its planned size");
+
+  for (size_t i = 0; i < L->n_t; i++) {
+    size_t n = L->t[i].rows * L->t[i].cols;
+    unsigned char *q = buf + L->data_off + L->t_off[i];
+    for (size_t k = 0; k < n; k++)
+      put_u32(q + 4 * k, float_bits(L->t[i].data[k]));
+  }
+
+  w.pos = 0;
+  {
+    unsigned char *q = wr_take(&w, 4);
+    if (q)
+      memcpy(q, "ESMM", 4);
+  }
+  wr_u32(&w, ESMM__FORMAT_VERSION);
+  wr_u32(&w, 0); /* flags */
+  wr_u32(&w, 3);
+  wr_u64(&w, L->total);
+  for (int s = 0; s < 3; s++) {
+    wr_u32(&w, kinds[s]);
+    wr_u32(&w, 0);
+    wr_u64(&w, offs[s]);
+    wr_u64(&w, lens[s]);
+    wr_u32(&w, esmm__crc32(0, buf + offs[s], (size_t)lens[s]));
+    wr_u32(&w, 0);
+  }
+  wr_u32(&w, esmm__crc32(0, buf, w.pos));
+  if (!w.ok || w.pos != L->cfg_off)
+    return esmm__error(ESMM_ERROR, func, "internal: the header does not match its planned size");
+  return ESMM_OK;
+}
+
+int esmm_model_save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out) {
+  layout L;
+  ESMM__CHECK_ARG(size_out);
+  *size_out = 0;
+  ESMM__CHECK_ARG(m);
+  ESMM__CHECK_ARG(buf || cap == 0);
+  ESMM__TRY(plan(m, &L, __func__));
+  *size_out = (size_t)L.total;
+  ESMM__TRY(check_finite(&L, __func__));
+  if (cap < L.total)
+    return ESMM__ERR(ESMM_EBUFS, "the model needs %zu bytes, the buffer holds %zu", (size_t)L.total, cap);
+  return emit(m, &L, buf, __func__);
+}
+
+/* ---- atomic save ------------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (k == 0) { /* no progress and no error: report it as a full disk */
+      errno = ENOSPC;
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+static int fsync_retry(int fd) {
+  int r;
+  do
+    r = fsync(fd);
+  while (r != 0 && errno == EINTR);
+  return r;
+}
+
+/* Write buf to path atomically (docs/model-format.md, "Saving"): the
+ * directory is opened first so that every failure happens before the
+ * rename, while the old file at path is untouched. */
+static int write_atomic(const char *path, const unsigned char *buf, size_t len, const esmm__allocator *a,
+                        const char *func) {
+  size_t plen = strlen(path);
+  char *tmp = NULL, *dir = NULL;
+  const char *slash = strrchr(path, '/');
+  const char *call = NULL;
+  char eb[128];
+  int fd = -1, dfd = -1, rc = ESMM_OK, e = 0;
+  struct stat st;
+  struct timespec ts;
+  uint64_t salt;
+
+  tmp = esmm__alloc(a, plen + 64);
+  dir = esmm__alloc(a, plen + 2);
+  if (!tmp || !dir) {
+    rc = esmm__error(ESMM_ENOMEM, func, "%s: out of memory", path);
+    goto done;
+  }
+  if (!slash)
+    memcpy(dir, ".", 2);
+  else if (slash == path)
+    memcpy(dir, "/", 2);
+  else {
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+  }
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    e = errno;
+    rc = esmm__error(ESMM_EIO, func, "%s: open of directory \"%s\" failed: %s", path, dir, errtext(e, eb, sizeof eb));
+    goto done;
+  }
+
+  /* Unique name without a global counter: the pid, then a hash of a stack
+   * address and the clock, rehashed on a collision (O_EXCL). */
+  clock_gettime(CLOCK_REALTIME, &ts);
+  salt = (uint64_t)(uintptr_t)&st ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec;
+  for (int attempt = 0; attempt < 64; attempt++) {
+    snprintf(tmp, plen + 64, "%s.tmp.%ld.%08llx", path, (long)getpid(),
+             (unsigned long long)(esmm__mix64(salt + (uint64_t)attempt) & 0xffffffffu));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 || (errno != EEXIST && errno != EINTR))
+      break;
+  }
+  if (fd < 0) {
+    e = errno;
+    rc = esmm__error(ESMM_EIO, func, "%s: open of temporary \"%s\" failed: %s", path, tmp,
+                     errtext(e, eb, sizeof eb));
+    goto done;
+  }
+  /* Keep the permissions of the file being replaced (best effort: a
+   * failure here loses only the mode, never data). */
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+    (void)fchmod(fd, st.st_mode & 07777);
+
+  if (write_all(fd, buf, len) != 0)
+    call = "write";
+  else if (fsync_retry(fd) != 0)
+    call = "fsync";
+  if (call) {
+    e = errno;
+    close(fd);
+    fd = -1;
+  } else {
+    int cr = close(fd);
+    fd = -1;
+    if (cr != 0) {
+      e = errno;
+      call = "close";
+    } else if (rename(tmp, path) != 0) {
+      e = errno;
+      call = "rename";
+    }
+  }
+  if (call) {
+    unlink(tmp);
+    rc = esmm__error(ESMM_EIO, func, "%s: %s failed: %s (the previous file, if any, is unchanged)", path, call,
+                     errtext(e, eb, sizeof eb));
+    goto done;
+  }
+  /* The rename is durable only once the directory is synced. Filesystems
+   * that cannot sync a directory say EINVAL: nothing more can be done. */
+  if (fsync_retry(dfd) != 0 && errno != EINVAL) {
+    e = errno;
+    rc = esmm__error(ESMM_EIO, func, "%s: fsync of directory \"%s\" failed: %s (the new file is in place)", path,
+                     dir, errtext(e, eb, sizeof eb));
+  }
+
+done:
+  if (dfd >= 0)
+    close(dfd);
+  esmm__free(a, tmp);
+  esmm__free(a, dir);
+  return rc;
+}
+
+int esmm_model_save(const esmm_model *m, const char *path) {
+  layout L;
+  unsigned char *buf;
+  int rc;
+  ESMM__CHECK_ARG(m && path);
+  ESMM__CHECK_ARG(path[0] != '\0');
+  ESMM__TRY(plan(m, &L, __func__));
+  ESMM__TRY(check_finite(&L, __func__));
+  buf = esmm__alloc(&m->alloc, (size_t)L.total);
+  if (!buf)
+    return ESMM__ERR(ESMM_ENOMEM, "%s: out of memory for a %zu-byte model file", path, (size_t)L.total);
+  rc = emit(m, &L, buf, __func__);
+  if (rc == ESMM_OK)
+    rc = write_atomic(path, buf, (size_t)L.total, &m->alloc, __func__);
+  esmm__free(&m->alloc, buf);
+  return rc;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+/* Who is loading (for messages): the public function and, for files, the path. */
+typedef struct ldctx {
+  const char *func;
+  const char *path;
+} ldctx;
+
+static int fail(const ldctx *c, int status, const char *fmt, ...) ESMM__PRINTF(3, 4);
+static int fail(const ldctx *c, int status, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (c->path)
+    return esmm__error(status, c->func, "%s: %s", c->path, msg);
+  return esmm__error(status, c->func, "%s", msg);
+}
+
+typedef struct section {
+  uint32_t kind, crc;
+  uint64_t off, size;
+} section;
+
+typedef struct shape {
+  char name[NAME_MAX_LEN + 1];
+  uint64_t rows, cols;
+} shape;
+
+/* The tensors the model built from c will have, in esmm__model_tensors
+ * order, computed without allocating anything (the file is not trusted
+ * enough yet to allocate a table of the size it declares). */
+static size_t expected_shapes(const esmm_config *c, shape *out) {
+  uint64_t dim = (uint64_t)esmm__config_int(c, ESMM_OPT_EMBED_DIM), rows = 0, in_dim;
+  size_t n = 0;
+  const esmm_opt towers[2] = {ESMM_OPT_CTR_TOWER, ESMM_OPT_CVR_TOWER};
+  const char *tname[2] = {"ctr", "cvr"};
+  /* <= 1024 fields x < 2^31 buckets: no overflow in 64 bits */
+  for (size_t f = 0; f < c->n_fields; f++)
+    rows += (uint64_t)esmm__config_buckets(c, f);
+  snprintf(out[n].name, sizeof out[n].name, "embedding");
+  out[n].rows = rows;
+  out[n].cols = dim;
+  n++;
+  in_dim = (uint64_t)c->n_fields * dim;
+  for (int t = 0; t < 2; t++) {
+    size_t nh;
+    const int64_t *h = esmm__config_tower(c, towers[t], &nh);
+    uint64_t prev = in_dim;
+    for (size_t l = 0; l <= nh; l++) {
+      uint64_t width = l < nh ? (uint64_t)h[l] : 1u;
+      snprintf(out[n].name, sizeof out[n].name, "%s.%zu.w", tname[t], l);
+      out[n].rows = prev;
+      out[n].cols = width;
+      n++;
+      snprintf(out[n].name, sizeof out[n].name, "%s.%zu.b", tname[t], l);
+      out[n].rows = 1;
+      out[n].cols = width;
+      n++;
+      prev = width;
+    }
+  }
+  return n;
+}
+
+static int valid_name(const unsigned char *s, size_t n) {
+  if (n == 0 || n > NAME_MAX_LEN)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+          ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Header, section table, section bounds, gaps and checksums. On success
+ * sec[0..2] hold the config, tensor-index and tensor-data sections. */
+static int check_container(const ldctx *c, const unsigned char *b, size_t len, section sec[3]) {
+  reader r = {b, len, 0, 1};
+  section all[MAX_SECTIONS];
+  size_t order[MAX_SECTIONS];
+  uint32_t version, flags, n;
+  uint64_t declared;
+  size_t hdr, prev_end;
+  int have[3] = {0, 0, 0};
+
+  if (len < 4)
+    return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, a model file has at least %zu", len, header_size(0));
+  if (memcmp(b, "ESMM", 4) != 0)
+    return fail(c, ESMM_ECORRUPT, "not a libesmm model file (bad magic)");
+  if (len < FIXED_HEADER)
+    return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, a model file has at least %zu", len, header_size(0));
+  rd_take(&r, 4);
+  version = rd_u32(&r);
+  flags = rd_u32(&r);
+  n = rd_u32(&r);
+  declared = rd_u64(&r);
+  /* The version is checked before anything else it could redefine. */
+  if (version > ESMM__FORMAT_VERSION)
+    return fail(c, ESMM_EVERSION,
+                "the file has model format version %u; this libesmm (%s) reads format versions up to %u",
+                (unsigned)version, ESMM_VERSION_STRING, (unsigned)ESMM__FORMAT_VERSION);
+  if (version == 0)
+    return fail(c, ESMM_ECORRUPT, "format version 0 is not valid");
+  if (declared != (uint64_t)len)
+    return fail(c, ESMM_ECORRUPT, "%s: %zu bytes, header says %llu",
+                declared > (uint64_t)len ? "truncated" : "wrong size", len, (unsigned long long)declared);
+  if (n < 3 || n > MAX_SECTIONS)
+    return fail(c, ESMM_ECORRUPT, "section count %u is outside [3, %u]", (unsigned)n, MAX_SECTIONS);
+  hdr = header_size(n);
+  if (hdr > len)
+    return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, the header of %u sections needs %zu", len, (unsigned)n, hdr);
+  if (get_u32(b + hdr - 4) != esmm__crc32(0, b, hdr - 4) && CRC_FATAL)
+    return fail(c, ESMM_ECORRUPT, "header checksum mismatch (stored %08x, computed %08x)",
+                (unsigned)get_u32(b + hdr - 4), (unsigned)esmm__crc32(0, b, hdr - 4));
+  if (flags != 0)
+    return fail(c, ESMM_ECORRUPT, "unknown flags 0x%08x (format version 1 defines none)", (unsigned)flags);
+
+  for (uint32_t i = 0; i < n; i++) {
+    section *s = &all[i];
+    uint32_t res1, res2;
+    s->kind = rd_u32(&r);
+    res1 = rd_u32(&r);
+    s->off = rd_u64(&r);
+    s->size = rd_u64(&r);
+    s->crc = rd_u32(&r);
+    res2 = rd_u32(&r);
+    if (!r.ok) /* cannot happen: hdr <= len was checked */
+      return fail(c, ESMM_ECORRUPT, "truncated section table");
+    if (res1 != 0 || res2 != 0)
+      return fail(c, ESMM_ECORRUPT, "section %u: reserved fields are not zero", (unsigned)i);
+    if (s->kind < ESMM__SECTION_CONFIG || s->kind > ESMM__SECTION_TRAINING)
+      return fail(c, ESMM_ECORRUPT, "section %u has unknown kind %u", (unsigned)i, (unsigned)s->kind);
+    if (s->off < hdr || s->off > len || s->size > len - s->off)
+      return fail(c, ESMM_ECORRUPT, "section %u (kind %u) at [%llu, +%llu) lies outside the file body [%zu, %zu)",
+                  (unsigned)i, (unsigned)s->kind, (unsigned long long)s->off, (unsigned long long)s->size, hdr,
+                  len);
+    if (s->kind <= ESMM__SECTION_TENSOR_DATA) {
+      if (have[s->kind - 1])
+        return fail(c, ESMM_ECORRUPT, "section kind %u appears twice", (unsigned)s->kind);
+      have[s->kind - 1] = 1;
+      sec[s->kind - 1] = *s;
+    }
+    /* insertion sort by offset, for the overlap and gap checks */
+    {
+      size_t j = i;
+      while (j > 0 && all[order[j - 1]].off > s->off) {
+        order[j] = order[j - 1];
+        j--;
+      }
+      order[j] = i;
+    }
+  }
+  for (int k = 0; k < 3; k++)
+    if (!have[k])
+      return fail(c, ESMM_ECORRUPT, "the required section of kind %d is missing", k + 1);
+
+  /* Sections must not overlap, and every byte outside the header and the
+   * sections must be zero padding: then no byte of a file escapes both
+   * checksums and the checks. */
+  prev_end = hdr;
+  for (uint32_t i = 0; i <= n; i++) {
+    size_t start = i < n ? (size_t)all[order[i]].off : len;
+    if (start < prev_end) /* only for i < n: every section ends inside the file */
+      return fail(c, ESMM_ECORRUPT, "section %zu overlaps the one before it", order[i < n ? i : 0]);
+    for (size_t k = prev_end; k < start; k++)
+      if (b[k] != 0)
+        return fail(c, ESMM_ECORRUPT, "padding byte at offset %zu is not zero", k);
+    if (i < n)
+      prev_end = start + (size_t)all[order[i]].size;
+  }
+
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t crc = esmm__crc32(0, b + all[i].off, (size_t)all[i].size);
+    if (crc != all[i].crc && CRC_FATAL)
+      return fail(c, ESMM_ECORRUPT, "section %u (kind %u) checksum mismatch (stored %08x, computed %08x)",
+                  (unsigned)i, (unsigned)all[i].kind, (unsigned)all[i].crc, (unsigned)crc);
+  }
+  return ESMM_OK;
+}
+
+/* Parse the config section into a fresh config. */
+static int read_config(const ldctx *c, const unsigned char *text, size_t len, esmm_config **out) {
+  esmm_config *cfg;
+  int rc;
+  *out = NULL;
+  if (memchr(text, '\0', len))
+    return fail(c, ESMM_ECORRUPT, "config section: contains a NUL byte");
+  ESMM__TRY(esmm_config_new(&cfg));
+  rc = esmm__config_from_text(cfg, (const char *)text, len);
+  if (rc != ESMM_OK) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", esmm_last_error());
+    esmm_config_free(cfg);
+    if (rc == ESMM_ENOMEM)
+      return rc;
+    return fail(c, ESMM_ECORRUPT, "config section: %s", why);
+  }
+  *out = cfg;
+  return ESMM_OK;
+}
+
+/* Check the tensor index against the shapes the config implies, and every
+ * float of the data section; off_out[i] receives tensor i's file offset. */
+static int check_tensors(const ldctx *c, const unsigned char *b, const section *idx, const section *data,
+                         const shape *want, size_t n_want, uint64_t *off_out) {
+  reader r = {b + idx->off, (size_t)idx->size, 0, 1};
+  uint32_t count = rd_u32(&r);
+  uint64_t prev_end = 0;
+  if (!r.ok)
+    return fail(c, ESMM_ECORRUPT, "tensor index: truncated before the tensor count");
+  if (count != n_want)
+    return fail(c, ESMM_ECORRUPT, "tensor index: %u tensors, the file's config implies %zu", (unsigned)count,
+                n_want);
+  if (data->off % DATA_ALIGN != 0)
+    return fail(c, ESMM_ECORRUPT, "tensor data section at offset %llu is not %u-byte aligned",
+                (unsigned long long)data->off, DATA_ALIGN);
+  for (size_t i = 0; i < n_want; i++) {
+    uint32_t nl = rd_u32(&r), dtype, rank;
+    const unsigned char *name = rd_take(&r, nl);
+    uint64_t rows, cols, off, nbytes;
+    dtype = rd_u32(&r);
+    rank = rd_u32(&r);
+    if (!r.ok)
+      return fail(c, ESMM_ECORRUPT, "tensor index: truncated in entry %zu", i);
+    if (!valid_name(name, nl))
+      return fail(c, ESMM_ECORRUPT, "tensor index: entry %zu has an invalid name", i);
+    if (nl != strlen(want[i].name) || memcmp(name, want[i].name, nl) != 0)
+      return fail(c, ESMM_ECORRUPT, "tensor index: entry %zu is \"%.*s\", expected \"%s\"", i, (int)nl,
+                  (const char *)name, want[i].name);
+    if (dtype != DTYPE_F32)
+      return fail(c, ESMM_ECORRUPT, "tensor %s: unknown dtype %u (1 = f32)", want[i].name, (unsigned)dtype);
+    if (rank != TENSOR_RANK)
+      return fail(c, ESMM_ECORRUPT, "tensor %s: rank %u, expected 2", want[i].name, (unsigned)rank);
+    rows = rd_u64(&r);
+    cols = rd_u64(&r);
+    off = rd_u64(&r);
+    if (!r.ok)
+      return fail(c, ESMM_ECORRUPT, "tensor index: truncated in entry %zu", i);
+    if (rows != want[i].rows || cols != want[i].cols)
+      return fail(c, ESMM_ECORRUPT, "tensor %s is %llu x %llu, the file's config implies %llu x %llu", want[i].name,
+                  (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)want[i].rows,
+                  (unsigned long long)want[i].cols);
+    nbytes = tensor_bytes(rows, cols); /* bounded by the config: no overflow */
+    if (off % DATA_ALIGN != 0 || off < prev_end || off > data->size || nbytes > data->size - off)
+      return fail(c, ESMM_ECORRUPT,
+                  "tensor %s at [%llu, +%llu) is misaligned, overlaps or lies outside the %llu-byte data section",
+                  want[i].name, (unsigned long long)off, (unsigned long long)nbytes, (unsigned long long)data->size);
+    prev_end = off + nbytes;
+    off_out[i] = data->off + off;
+  }
+  if (r.pos != r.len)
+    return fail(c, ESMM_ECORRUPT, "tensor index: %zu unexpected bytes after the last entry", r.len - r.pos);
+  for (size_t i = 0; i < n_want; i++) {
+    const unsigned char *q = b + off_out[i];
+    uint64_t n = want[i].rows * want[i].cols;
+    for (uint64_t k = 0; k < n; k++)
+      if (!isfinite(bits_float(get_u32(q + 4 * k))))
+        return fail(c, ESMM_ENUMERIC, "parameter %s[%llu] is NaN or infinite", want[i].name, (unsigned long long)k);
+  }
+  return ESMM_OK;
+}
+
+/* The hooks config supplies only how the model runs on this host. Without
+ * hooks the defaults apply (including 1 thread: the thread count of the
+ * machine that saved the file says nothing about this one). */
+static void apply_hooks(esmm_config *cfg, const esmm_config *hooks) {
+  esmm__allocator da = esmm__allocator_default();
+  esmm__logger nolog = {NULL, 0, NULL};
+  cfg->alloc = hooks ? hooks->alloc : da;
+  cfg->log = hooks ? hooks->log : nolog;
+  (void)esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, hooks ? esmm__config_int(hooks, ESMM_OPT_NUM_THREADS) : 1);
+}
+
+static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks) {
+  section sec[3];
+  shape want[MAX_TENSORS];
+  uint64_t off[MAX_TENSORS];
+  esmm__tensor got[MAX_TENSORS];
+  esmm_config *cfg = NULL;
+  esmm_model *m = NULL;
+  size_t n_want, n_got;
+  int rc;
+
+  ESMM__TRY(check_container(c, b, len, sec));
+  ESMM__TRY(read_config(c, b + sec[0].off, (size_t)sec[0].size, &cfg));
+  {
+    size_t nh_c, nh_v;
+    (void)esmm__config_tower(cfg, ESMM_OPT_CTR_TOWER, &nh_c);
+    (void)esmm__config_tower(cfg, ESMM_OPT_CVR_TOWER, &nh_v);
+    if (1 + 2 * (nh_c + 1) + 2 * (nh_v + 1) > MAX_TENSORS) { /* the config module bounds towers; be sure */
+      esmm_config_free(cfg);
+      return fail(c, ESMM_ECORRUPT, "config section: towers too deep");
+    }
+  }
+  n_want = expected_shapes(cfg, want);
+  rc = check_tensors(c, b, &sec[1], &sec[2], want, n_want, off);
+  if (rc != ESMM_OK) {
+    esmm_config_free(cfg);
+    return rc;
+  }
+
+  /* Everything is validated: only now build (and allocate) the model. */
+  apply_hooks(cfg, hooks);
+  rc = esmm__model_create(&m, cfg);
+  if (rc != ESMM_OK) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", esmm_last_error());
+    esmm_config_free(cfg);
+    if (rc == ESMM_ENOMEM)
+      return rc;
+    return fail(c, ESMM_ECORRUPT, "the file's configuration cannot build a model: %s", why);
+  }
+  esmm_config_free(cfg);
+
+  n_got = esmm__model_tensors(m, got, MAX_TENSORS);
+  if (n_got != n_want) {
+    esmm_model_free(m);
+    return fail(c, ESMM_ERROR, "internal: the model has %zu tensors, the loader expected %zu", n_got, n_want);
+  }
+  for (size_t i = 0; i < n_got; i++)
+    if (strcmp(got[i].name, want[i].name) != 0 || got[i].rows != want[i].rows || got[i].cols != want[i].cols) {
+      esmm_model_free(m);
+      return fail(c, ESMM_ERROR, "internal: model tensor %zu (%s %zu x %zu) differs from the loader's %s", i,
+                  got[i].name, got[i].rows, got[i].cols, want[i].name);
+    }
+  for (size_t i = 0; i < n_got; i++) {
+    const unsigned char *q = b + off[i];
+    size_t n = got[i].rows * got[i].cols;
+    for (size_t k = 0; k < n; k++)
+      got[i].data[k] = bits_float(get_u32(q + 4 * k));
+  }
+  *out = m;
+  return ESMM_OK;
+}
+
+int esmm_model_load_buffer(esmm_model **out, const void *buf, size_t len, const esmm_config *hooks) {
+  ldctx c = {__func__, NULL};
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(buf);
+  return load_impl(&c, out, buf, len, hooks);
+}
+
+int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks) {
+  ldctx c = {__func__, path};
+  const esmm__allocator *a = hooks ? &hooks->alloc : NULL;
+  unsigned char *buf;
+  struct stat st;
+  size_t size, got = 0;
+  char eb[128];
+  int fd, rc, e;
+
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(path);
+  do
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    e = errno;
+    return fail(&c, ESMM_EIO, "open failed: %s", errtext(e, eb, sizeof eb));
+  }
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    return fail(&c, ESMM_EIO, "fstat failed: %s", errtext(e, eb, sizeof eb));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(&c, ESMM_EIO, "not a regular file");
+  }
+  if (st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX) {
+    close(fd);
+    return fail(&c, ESMM_ENOMEM, "a file of %lld bytes does not fit in memory", (long long)st.st_size);
+  }
+  size = (size_t)st.st_size;
+  buf = esmm__alloc(a, size);
+  if (!buf) {
+    close(fd);
+    return fail(&c, ESMM_ENOMEM, "out of memory for a file of %zu bytes", size);
+  }
+  /* A file that shrinks while being read gives fewer bytes: the loader then
+   * reports the truncation. */
+  while (got < size) {
+    ssize_t k = read(fd, buf + got, size - got);
+    if (k < 0) {
+      if (errno == EINTR)
+        continue;
+      e = errno;
+      close(fd);
+      esmm__free(a, buf);
+      return fail(&c, ESMM_EIO, "read failed: %s", errtext(e, eb, sizeof eb));
+    }
+    if (k == 0)
+      break;
+    got += (size_t)k;
+  }
+  close(fd);
+  rc = load_impl(&c, out, buf, got, hooks);
+  esmm__free(a, buf);
+  return rc;
+}

@@ -1,0 +1,276 @@
+/* mlp.c - one dense tower through esmm__sgemm. Every buffer is sized at
+ * creation for max_batch rows so forward/backward never allocate, and
+ * inference runs on caller scratch so a const tower serves many threads. */
+#include "mlp.h"
+
+#include "blas.h"
+#include "rng.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define MAX_WIDTH 65536 /* the config's tower bound */
+
+static void mlp_destroy(esmm_mlp *m) {
+  esmm__allocator a;
+  if (!m)
+    return;
+  a = m->alloc;
+  for (size_t l = 0; l < ESMM__MLP_MAX_LAYERS; l++) {
+    esmm__free(&a, m->layer[l].w);
+    esmm__free(&a, m->layer[l].b);
+    esmm__free(&a, m->layer[l].gw);
+    esmm__free(&a, m->layer[l].gb);
+    esmm__free(&a, m->act[l]);
+  }
+  esmm__free(&a, m->delta[0]);
+  esmm__free(&a, m->delta[1]);
+  esmm__free(&a, m);
+}
+
+static int check_shape(const char *func, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
+                       int activation, size_t max_batch) {
+  if (n_in < 1 || n_in > (size_t)INT_MAX)
+    return esmm__error(ESMM_EINVAL, func, "n_in must be in [1, %d], got %zu", INT_MAX, n_in);
+  if (n_out < 1 || n_out > MAX_WIDTH)
+    return esmm__error(ESMM_EINVAL, func, "n_out must be in [1, %d], got %zu", MAX_WIDTH, n_out);
+  if (n_hidden > ESMM__MLP_MAX_LAYERS - 1)
+    return esmm__error(ESMM_EINVAL, func, "n_hidden must be in [0, %d], got %zu", ESMM__MLP_MAX_LAYERS - 1,
+                       n_hidden);
+  if (n_hidden > 0 && !hidden)
+    return esmm__error(ESMM_EINVAL, func, "hidden must not be NULL when n_hidden = %zu", n_hidden);
+  for (size_t l = 0; l < n_hidden; l++)
+    if (hidden[l] < 1 || hidden[l] > MAX_WIDTH)
+      return esmm__error(ESMM_EINVAL, func, "hidden[%zu] must be in [1, %d], got %lld", l, MAX_WIDTH,
+                         (long long)hidden[l]);
+  if (activation != ESMM_ACT_RELU && activation != ESMM_ACT_TANH && activation != ESMM_ACT_SIGMOID)
+    return esmm__error(ESMM_EINVAL, func, "activation %d is not an esmm_activation", activation);
+  if (max_batch < 1 || max_batch > (size_t)INT_MAX)
+    return esmm__error(ESMM_EINVAL, func, "max_batch must be in [1, %d], got %zu", INT_MAX, max_batch);
+  return ESMM_OK;
+}
+
+/* Widest hidden layer (0 when there is none): the size of inter-layer scratch rows. */
+static size_t widest_hidden(const esmm_mlp *m) {
+  size_t w = 0;
+  for (size_t l = 0; l + 1 < m->n_layers; l++)
+    if (m->layer[l].n_out > w)
+      w = m->layer[l].n_out;
+  return w;
+}
+
+static int alloc_layer(esmm_mlp *m, esmm__layer *ly, size_t l) {
+  const esmm__allocator *a = &m->alloc;
+  ly->w = esmm__calloc(a, ly->n_in * ly->n_out, sizeof(float));
+  ly->gw = esmm__calloc(a, ly->n_in * ly->n_out, sizeof(float));
+  ly->b = esmm__calloc(a, ly->n_out, sizeof(float));
+  ly->gb = esmm__calloc(a, ly->n_out, sizeof(float));
+  m->act[l] = esmm__calloc(a, m->max_batch * ly->n_out, sizeof(float));
+  return ly->w && ly->gw && ly->b && ly->gb && m->act[l];
+}
+
+static void init_layer(esmm__layer *ly, int activation, esmm__rng *rng) {
+  /* He keeps the variance of ReLU outputs constant; Xavier suits the saturating activations */
+  double var = activation == ESMM_ACT_RELU ? 2.0 / (double)ly->n_in : 2.0 / (double)(ly->n_in + ly->n_out);
+  double std = sqrt(var);
+  size_t count = ly->n_in * ly->n_out;
+  for (size_t i = 0; i < count; i++)
+    ly->w[i] = (float)(std * esmm__rng_normal(rng));
+}
+
+static int build(esmm_mlp *m, const int64_t *hidden, size_t n_hidden, uint64_t seed) {
+  esmm__rng rng;
+  size_t width = m->n_in, wide;
+  esmm__rng_seed(&rng, seed);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    esmm__layer *ly = &m->layer[l];
+    ly->n_in = width;
+    ly->n_out = l < n_hidden ? (size_t)hidden[l] : m->n_out;
+    if (!alloc_layer(m, ly, l))
+      return 0;
+    init_layer(ly, m->activation, &rng);
+    width = ly->n_out;
+  }
+  wide = widest_hidden(m);
+  m->delta[0] = esmm__calloc(&m->alloc, m->max_batch * (wide ? wide : 1), sizeof(float));
+  m->delta[1] = esmm__calloc(&m->alloc, m->max_batch * (wide ? wide : 1), sizeof(float));
+  return m->delta[0] && m->delta[1];
+}
+
+static int create(const char *func, esmm_mlp **out, const esmm__allocator *a, size_t n_in,
+                  const int64_t *hidden, size_t n_hidden, size_t n_out, int activation, size_t max_batch,
+                  uint64_t seed) {
+  esmm_mlp *m;
+  if (!out)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: out != NULL");
+  *out = NULL;
+  ESMM__TRY(check_shape(func, n_in, hidden, n_hidden, n_out, activation, max_batch));
+  m = esmm__calloc(a, 1, sizeof *m);
+  if (!m)
+    return esmm__error(ESMM_ENOMEM, func, "cannot allocate the tower handle");
+  m->alloc = a ? *a : esmm__allocator_default();
+  m->n_layers = n_hidden + 1;
+  m->n_in = n_in;
+  m->n_out = n_out;
+  m->max_batch = max_batch;
+  m->activation = activation;
+  if (!build(m, hidden, n_hidden, seed)) {
+    mlp_destroy(m);
+    return esmm__error(ESMM_ENOMEM, func, "cannot allocate the tower's layers");
+  }
+  *out = m;
+  return ESMM_OK;
+}
+
+int esmm__mlp_create(esmm_mlp **out, const esmm__allocator *a, size_t n_in, const int64_t *hidden,
+                     size_t n_hidden, size_t n_out, int activation, size_t max_batch, uint64_t seed) {
+  return create(__func__, out, a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed);
+}
+
+int esmm_mlp_new(esmm_mlp **out, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
+                 int activation, size_t max_batch, uint64_t seed) {
+  esmm__allocator a = esmm__allocator_default();
+  return create(__func__, out, &a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed);
+}
+
+void esmm_mlp_free(esmm_mlp *m) { mlp_destroy(m); }
+
+static float sigmoidf_stable(float x) {
+  if (x >= 0.0f)
+    return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+static void activate(int activation, float *x, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (activation == ESMM_ACT_RELU)
+      x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    else if (activation == ESMM_ACT_TANH)
+      x[i] = tanhf(x[i]);
+    else
+      x[i] = sigmoidf_stable(x[i]);
+  }
+}
+
+/* delta *= act'(z), written in terms of the stored output y = act(z). */
+static void activate_backward(int activation, const float *y, float *delta, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (activation == ESMM_ACT_RELU)
+      delta[i] = y[i] > 0.0f ? delta[i] : 0.0f;
+    else if (activation == ESMM_ACT_TANH)
+      delta[i] *= 1.0f - y[i] * y[i];
+    else
+      delta[i] *= y[i] * (1.0f - y[i]);
+  }
+}
+
+/* y = act(x W + b) for n rows (linear when last). */
+static void layer_forward(const esmm__layer *ly, int activation, int last, const float *x, size_t n,
+                          float *y) {
+  for (size_t i = 0; i < n; i++)
+    memcpy(y + i * ly->n_out, ly->b, ly->n_out * sizeof *y);
+  esmm__sgemm(0, 0, n, ly->n_out, ly->n_in, 1.0f, x, ly->n_in, ly->w, ly->n_out, 1.0f, y, ly->n_out);
+  if (!last)
+    activate(activation, y, n * ly->n_out);
+}
+
+int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
+  const float *x = in;
+  ESMM__CHECK_ARG(m != NULL);
+  ESMM__CHECK_ARG(in != NULL);
+  ESMM__CHECK_ARG(out != NULL);
+  if (n > m->max_batch)
+    return ESMM__ERR(ESMM_ESHAPE, "batch of %zu rows exceeds max_batch %zu", n, m->max_batch);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    layer_forward(&m->layer[l], m->activation, l + 1 == m->n_layers, x, n, m->act[l]);
+    x = m->act[l];
+  }
+  memcpy(out, x, n * m->n_out * sizeof *out);
+  m->input = in;
+  m->batch = n;
+  m->have_forward = 1;
+  return ESMM_OK;
+}
+
+/* gw = x^T d, gb = column sums of d. */
+static void param_grads(esmm__layer *ly, const float *x, const float *d, size_t n) {
+  esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, ly->gw, ly->n_out);
+  memset(ly->gb, 0, ly->n_out * sizeof *ly->gb);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < ly->n_out; j++)
+      ly->gb[j] += d[i * ly->n_out + j];
+}
+
+int esmm_mlp_backward(esmm_mlp *m, const float *grad_out, float *grad_in) {
+  const float *d = grad_out;
+  size_t n;
+  ESMM__CHECK_ARG(m != NULL);
+  ESMM__CHECK_ARG(grad_out != NULL);
+  if (!m->have_forward)
+    return ESMM__ERR(ESMM_ESTATE, "backward called before any forward");
+  n = m->batch;
+  for (size_t l = m->n_layers; l-- > 0;) {
+    esmm__layer *ly = &m->layer[l];
+    const float *x = l == 0 ? m->input : m->act[l - 1];
+    float *prev = l == 0 ? grad_in : m->delta[l % 2];
+    param_grads(ly, x, d, n);
+    if (!prev)
+      continue;
+    esmm__sgemm(0, 1, n, ly->n_in, ly->n_out, 1.0f, d, ly->n_out, ly->w, ly->n_out, 0.0f, prev, ly->n_in);
+    if (l > 0)
+      activate_backward(m->activation, m->act[l - 1], prev, n * ly->n_in);
+    d = prev;
+  }
+  return ESMM_OK;
+}
+
+int esmm_mlp_layer_count(const esmm_mlp *m, size_t *out) {
+  ESMM__CHECK_ARG(m != NULL);
+  ESMM__CHECK_ARG(out != NULL);
+  *out = m->n_layers;
+  return ESMM_OK;
+}
+
+int esmm_mlp_layer(esmm_mlp *m, size_t l, float **w_out, float **b_out, float **grad_w_out,
+                   float **grad_b_out, size_t *n_in_out, size_t *n_out_out) {
+  const esmm__layer *ly;
+  ESMM__CHECK_ARG(m != NULL);
+  if (l >= m->n_layers)
+    return ESMM__ERR(ESMM_EINVAL, "layer %zu out of range [0, %zu)", l, m->n_layers);
+  ly = &m->layer[l];
+  if (w_out)
+    *w_out = ly->w;
+  if (b_out)
+    *b_out = ly->b;
+  if (grad_w_out)
+    *grad_w_out = ly->gw;
+  if (grad_b_out)
+    *grad_b_out = ly->gb;
+  if (n_in_out)
+    *n_in_out = ly->n_in;
+  if (n_out_out)
+    *n_out_out = ly->n_out;
+  return ESMM_OK;
+}
+
+size_t esmm__mlp_infer_scratch(const esmm_mlp *m, size_t n) { return 2 * n * widest_hidden(m); }
+
+void esmm__mlp_infer(const esmm_mlp *m, const float *in, size_t n, float *out, float *scratch) {
+  const float *x = in;
+  size_t wide = widest_hidden(m);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    int last = l + 1 == m->n_layers;
+    float *y = last ? out : scratch + (l % 2) * n * wide;
+    layer_forward(&m->layer[l], m->activation, last, x, n, y);
+    x = y;
+  }
+}
+
+size_t esmm__mlp_param_count(const esmm_mlp *m) {
+  size_t total = 0;
+  for (size_t l = 0; l < m->n_layers; l++)
+    total += m->layer[l].n_in * m->layer[l].n_out + m->layer[l].n_out;
+  return total;
+}

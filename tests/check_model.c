@@ -1,0 +1,322 @@
+/* check_model.c - the whole model: gradients against finite differences,
+ * training on the simulator against the oracle, determinism, cancellation,
+ * numeric failures and argument checks. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "model.h"
+
+/* 3 fields a, b, c; 24 rows in 4 user groups sharing a common list. */
+static esmm_config *small_config(int act) {
+  esmm_config *c;
+  const char *names[] = {"a", "b", "c"};
+  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
+  esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4);
+  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ct, 2);
+  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, vt, 1);
+  esmm_config_set_int(c, ESMM_OPT_ACTIVATION, act);
+  esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 32);
+  esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.5);
+  return c;
+}
+
+static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows) {
+  esmm_dataset *ds;
+  int click[64], conv[64];
+  int64_t common[64], off[65];
+  int field[64 * 3];
+  uint64_t id[64 * 3];
+  float val[64 * 3];
+  size_t k = 0;
+  ck_assert(n_rows <= 64);
+  ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
+  for (int g = 0; g < 4; g++) {
+    int cf[2] = {0, 0};
+    uint64_t cid[2] = {(uint64_t)g, (uint64_t)g + 100};
+    float cv[2] = {1.0f, 0.5f};
+    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, NULL), ESMM_OK);
+  }
+  off[0] = 0;
+  for (size_t r = 0; r < n_rows; r++) {
+    click[r] = (r % 3) == 0;
+    conv[r] = click[r] && (r % 2 == 0);
+    common[r] = (r % 5 == 4) ? -1 : (int64_t)(r % 4);
+    field[k] = 1, id[k] = r % 9, val[k] = 1.0f, k++;
+    field[k] = 2, id[k] = (r * 7) % 13, val[k] = 0.75f, k++;
+    if (r % 2) /* a multi-valued second field-1 feature */
+      field[k] = 1, id[k] = 1000 + r, val[k] = 2.0f, k++;
+    off[r + 1] = (int64_t)k;
+  }
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, n_rows, click, conv, common, off, field, id, val), ESMM_OK);
+  return ds;
+}
+
+/* Central difference of the batch loss w.r.t. *w. */
+static double fd(esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n, float *w, float eps) {
+  float keep = *w;
+  double lp, lm;
+  *w = keep + eps;
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lp), ESMM_OK);
+  *w = keep - eps;
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lm), ESMM_OK);
+  *w = keep;
+  return (lp - lm) / (2.0 * (double)eps);
+}
+
+static void assert_close(double analytic, double numeric, const char *what, size_t i) {
+  double tol = 2e-3 + 3e-2 * fabs(numeric);
+  if (fabs(analytic - numeric) > tol)
+    ck_abort_msg("%s[%zu]: analytic %.6g vs finite difference %.6g", what, i, analytic, numeric);
+}
+
+START_TEST(whole_model_gradients_match_finite_differences) {
+  esmm_config *cfg = small_config(ESMM_ACT_TANH);
+  esmm_dataset *ds = small_data(cfg, 24);
+  esmm_model *m;
+  esmm__tensor t[16];
+  size_t idx[24], nt, checked = 0;
+  double loss;
+  for (size_t i = 0; i < 24; i++)
+    idx[i] = i;
+  esmm_config_set_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR, 2.0);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  nt = esmm__model_tensors(m, t, 16);
+  ck_assert_uint_eq(nt, 1 + 2 * 3 + 2 * 2);
+  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert(isfinite(loss) && loss > 0);
+  /* copy the analytic gradients before finite differences overwrite them */
+  {
+    size_t ns = m->sg.n;
+    int64_t *rows = malloc(ns * sizeof *rows);
+    float *g = malloc(ns * m->dim * sizeof *g);
+    memcpy(rows, m->sg.rows, ns * sizeof *rows);
+    memcpy(g, m->sg.g, ns * m->dim * sizeof *g);
+    esmm__embedding_scatter_end(m->emb, &m->sg);
+    ck_assert_uint_gt(ns, 10);
+    for (size_t r = 0; r < ns; r++)
+      for (size_t d = 0; d < m->dim; d++, checked++)
+        assert_close(g[r * m->dim + d], fd(m, ds, idx, 24, &m->emb->w[rows[r] * m->dim + d], 1e-2f), "embedding",
+                     r);
+    free(rows);
+    free(g);
+  }
+  for (int tw = 0; tw < 2; tw++) {
+    esmm_mlp *tower = tw ? m->cvr : m->ctr;
+    for (size_t l = 0; l < tower->n_layers; l++) {
+      esmm__layer *ly = &tower->layer[l];
+      size_t nw = ly->n_in * ly->n_out;
+      float *gw = malloc(nw * sizeof *gw), *gb = malloc(ly->n_out * sizeof *gb);
+      memcpy(gw, ly->gw, nw * sizeof *gw);
+      memcpy(gb, ly->gb, ly->n_out * sizeof *gb);
+      for (size_t i = 0; i < nw; i += 3, checked++)
+        assert_close(gw[i], fd(m, ds, idx, 24, &ly->w[i], 1e-2f), tw ? "cvr.w" : "ctr.w", i);
+      for (size_t i = 0; i < ly->n_out; i++, checked++)
+        assert_close(gb[i], fd(m, ds, idx, 24, &ly->b[i], 1e-2f), tw ? "cvr.b" : "ctr.b", i);
+      free(gw);
+      free(gb);
+    }
+  }
+  ck_assert_uint_gt(checked, 100);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+static void snapshot(esmm_model *m, float **out, size_t *n_out) {
+  esmm__tensor t[32];
+  size_t nt = esmm__model_tensors(m, t, 32), total = 0, k = 0;
+  for (size_t i = 0; i < nt; i++)
+    total += t[i].rows * t[i].cols;
+  *out = malloc(total * sizeof **out);
+  for (size_t i = 0; i < nt; i++) {
+    memcpy(*out + k, t[i].data, t[i].rows * t[i].cols * sizeof(float));
+    k += t[i].rows * t[i].cols;
+  }
+  *n_out = total;
+}
+
+START_TEST(deterministic_with_one_thread_and_a_seed) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_dataset *ds = small_data(cfg, 64);
+  esmm_model *a, *b, *c;
+  float *pa, *pb, *pc;
+  size_t na, nb, nc;
+  esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 10);
+  ck_assert_int_eq(esmm_model_new(&a, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&b, cfg), ESMM_OK);
+  esmm_config_set_int(cfg, ESMM_OPT_SEED, 43);
+  ck_assert_int_eq(esmm_model_new(&c, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(a, ds, 25, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(b, ds, 11, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(b, ds, 14, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(c, ds, 25, NULL, NULL), ESMM_OK);
+  snapshot(a, &pa, &na);
+  snapshot(b, &pb, &nb);
+  snapshot(c, &pc, &nc);
+  ck_assert_uint_eq(na, nb);
+  ck_assert_msg(memcmp(pa, pb, na * sizeof *pa) == 0, "same seed, same steps: parameters differ");
+  ck_assert_msg(memcmp(pa, pc, na * sizeof *pa) != 0, "another seed gave identical parameters");
+  {
+    double step, epoch;
+    esmm_model_stat(a, ESMM_STAT_STEP, &step);
+    esmm_model_stat(a, ESMM_STAT_EPOCH, &epoch);
+    ck_assert(step == 25 && epoch == 3); /* 64 rows / 10 = 7 steps an epoch */
+  }
+  free(pa), free(pb), free(pc);
+  esmm_model_free(a), esmm_model_free(b), esmm_model_free(c);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+static int stop_at_3(const esmm_model *m, int64_t step, void *payload) {
+  ++*(int *)payload;
+  return step >= 3;
+}
+
+START_TEST(callback_cancels) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_dataset *ds = small_data(cfg, 64);
+  esmm_model *m;
+  int calls = 0;
+  double step;
+  esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 4);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_epoch(m, ds, stop_at_3, &calls), ESMM_ECANCELED);
+  esmm_model_stat(m, ESMM_STAT_STEP, &step);
+  ck_assert(step == 3 && calls == 3);
+  ck_assert_int_eq(esmm_model_train_epoch(m, ds, NULL, NULL), ESMM_OK); /* resumes the epoch */
+  esmm_model_stat(m, ESMM_STAT_STEP, &step);
+  ck_assert(step == 16);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(non_finite_loss_is_reported_and_not_applied) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_dataset *ds = small_data(cfg, 20);
+  esmm_model *m;
+  float *before, *after;
+  size_t nb, na;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  /* a poisoned parameter (as a bad update or a bit flip would leave) */
+  m->ctr->layer[0].b[0] = INFINITY;
+  m->ctr->layer[1].w[0] = -1.0f;
+  snapshot(m, &before, &nb);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 1, NULL, NULL), ESMM_ENUMERIC);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "not finite"));
+  snapshot(m, &after, &na);
+  ck_assert(memcmp(before, after, nb * sizeof *before) == 0);
+  {
+    double step;
+    esmm_model_stat(m, ESMM_STAT_STEP, &step);
+    ck_assert(step == 0);
+  }
+  free(before), free(after);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(predict_matches_between_workspaces_and_chunks) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_dataset *ds = small_data(cfg, 50);
+  esmm_model *m;
+  esmm_workspace *ws;
+  float a[3][50], b[3][50];
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 5, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, 50, a[0], a[1], a[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 7), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 0, 50, b[0], b[1], b[2]), ESMM_OK);
+  for (int i = 0; i < 50; i++) {
+    ck_assert_float_eq_tol(a[0][i], b[0][i], 1e-6);
+    ck_assert_float_eq_tol(a[2][i], b[2][i], 1e-6);
+    ck_assert_float_eq_tol(a[2][i], a[0][i] * a[1][i], 1e-6);
+    ck_assert(a[0][i] > 0 && a[0][i] < 1);
+  }
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 45, 6, b[0], NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 50, 0, NULL, NULL, NULL), ESMM_OK);
+  esmm_workspace_free(ws);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(bad_arguments) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU), *other;
+  esmm_dataset *ds = small_data(cfg, 10), *ds2;
+  esmm_model *m = (esmm_model *)1;
+  esmm_workspace *ws = (esmm_workspace *)1;
+  double v, met[4];
+  float p[10];
+  ck_assert_int_eq(esmm_model_new(NULL, cfg), ESMM_EINVAL);
+  esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_DIVISION);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_EINVAL);
+  ck_assert_ptr_null(m);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "not implemented"));
+  esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_ESMM);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train(NULL, ds, NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_train_epoch(m, NULL, NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, -1, NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_stat(m, 999, &v), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_STEP, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_predict(NULL, NULL, ds, 0, 1, p, p, p), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_evaluate(m, ds, NULL, 4), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_workspace_new(&ws, NULL, 0), ESMM_EINVAL);
+  ck_assert_ptr_null(ws);
+  ck_assert_int_eq(esmm_model_config(m, NULL), ESMM_EINVAL);
+  /* a dataset with another field list */
+  esmm_config_new(&other);
+  esmm_dataset_new(&ds2, other);
+  ck_assert_int_eq(esmm_model_train_epoch(m, ds2, NULL, NULL), ESMM_ESHAPE);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds2, 0, 0, p, p, p), ESMM_ESHAPE);
+  /* empty dataset of the right shape */
+  esmm_dataset_free(ds2);
+  esmm_dataset_new(&ds2, cfg);
+  ck_assert_int_eq(esmm_model_train_epoch(m, ds2, NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_evaluate(m, ds2, met, 4), ESMM_OK);
+  ck_assert(isnan(met[ESMM_METRIC_CTR_AUC]));
+  esmm_model_free(NULL);
+  esmm_workspace_free(NULL);
+  esmm_dataset_free(ds2);
+  esmm_config_free(other);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("model");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, whole_model_gradients_match_finite_differences);
+  tcase_add_test(tc, deterministic_with_one_thread_and_a_seed);
+  tcase_add_test(tc, callback_cancels);
+  tcase_add_test(tc, non_finite_loss_is_reported_and_not_applied);
+  tcase_add_test(tc, predict_matches_between_workspaces_and_chunks);
+  tcase_add_test(tc, bad_arguments);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,687 @@
+/* check_serialize.c - model files: round trips, every truncation, every
+ * byte flip, version refusal, NaN refusal, the atomic save and bad args. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "io/serialize.h"
+#include "model.h"
+
+#define MAXT 64
+
+static uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static esmm_config *small_config(void) {
+  esmm_config *c = NULL;
+  const char *names[3] = {"a", "b", "c"};
+  const int64_t buckets[3] = {50, 50, 50};
+  const int64_t ctr[2] = {8, 4}, cvr[1] = {6};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, cvr, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
+  return c;
+}
+
+/* Deterministic values unlike any initialisation; salt tells models apart. */
+static void perturb(esmm_model *m, unsigned salt) {
+  esmm__tensor t[MAXT];
+  size_t n = esmm__model_tensors(m, t, MAXT);
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < t[i].rows * t[i].cols; k++)
+      t[i].data[k] = (float)((int)((i * 131u + k * 7919u + salt * 104729u) % 2001u) - 1000) / 337.0f;
+}
+
+static esmm_model *small_model(unsigned salt) {
+  esmm_config *c = small_config();
+  esmm_model *m = NULL;
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  esmm_config_free(c);
+  perturb(m, salt);
+  return m;
+}
+
+static unsigned char *to_buffer(const esmm_model *m, size_t *len) {
+  size_t need = 0, got = 0;
+  unsigned char *buf;
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &need), ESMM_EBUFS);
+  ck_assert_uint_gt(need, 0);
+  buf = malloc(need);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_int_eq(esmm_model_save_buffer(m, buf, need, &got), ESMM_OK);
+  ck_assert_uint_eq(got, need);
+  *len = need;
+  return buf;
+}
+
+/* Tensors bit-identical; config text identical when cfg_too. */
+static void assert_same_(esmm_model *a, esmm_model *b, int cfg_too) {
+  esmm__tensor ta[MAXT], tb[MAXT];
+  size_t na = esmm__model_tensors(a, ta, MAXT), nb = esmm__model_tensors(b, tb, MAXT);
+  char *xa, *xb;
+  size_t la = 0, lb = 0;
+  ck_assert_uint_eq(na, nb);
+  for (size_t i = 0; i < na; i++) {
+    ck_assert_str_eq(ta[i].name, tb[i].name);
+    ck_assert_uint_eq(ta[i].rows, tb[i].rows);
+    ck_assert_uint_eq(ta[i].cols, tb[i].cols);
+    ck_assert_int_eq(memcmp(ta[i].data, tb[i].data, ta[i].rows * ta[i].cols * sizeof(float)), 0);
+  }
+  if (!cfg_too)
+    return;
+  esmm__config_to_text(a->cfg, NULL, 0, &la);
+  esmm__config_to_text(b->cfg, NULL, 0, &lb);
+  ck_assert_uint_eq(la, lb);
+  xa = malloc(la);
+  xb = malloc(lb);
+  ck_assert_int_eq(esmm__config_to_text(a->cfg, xa, la, &la), ESMM_OK);
+  ck_assert_int_eq(esmm__config_to_text(b->cfg, xb, lb, &lb), ESMM_OK);
+  ck_assert_int_eq(memcmp(xa, xb, la), 0);
+  free(xa);
+  free(xb);
+}
+
+static void assert_same(esmm_model *a, esmm_model *b) { assert_same_(a, b, 1); }
+
+/* memmem is a GNU extension. */
+static char *find_bytes(unsigned char *hay, size_t n, const char *needle) {
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(hay + i, needle, k) == 0)
+      return (char *)hay + i;
+  return NULL;
+}
+
+/* Recompute every section CRC and the header CRC after a deliberate edit. */
+static void refix_crcs(unsigned char *b, size_t len) {
+  uint32_t n = le32(b + 12);
+  size_t hdr = 24 + 32 * (size_t)n;
+  for (uint32_t i = 0; i < n; i++) {
+    unsigned char *e = b + 24 + 32 * i;
+    uint64_t off = le64(e + 8), size = le64(e + 16);
+    ck_assert_uint_le(off + size, len);
+    put32(e + 24, esmm__crc32(0, b + off, (size_t)size));
+  }
+  put32(b + hdr, esmm__crc32(0, b, hdr));
+}
+
+/* Offset and size of the section of the given kind. */
+static void find_section(const unsigned char *b, uint32_t kind, size_t *off, size_t *size) {
+  uint32_t n = le32(b + 12);
+  for (uint32_t i = 0; i < n; i++) {
+    const unsigned char *e = b + 24 + 32 * i;
+    if (le32(e) == kind) {
+      *off = (size_t)le64(e + 8);
+      *size = (size_t)le64(e + 16);
+      return;
+    }
+  }
+  ck_abort_msg("section %u not found", (unsigned)kind);
+}
+
+static int load_copy(const unsigned char *b, size_t len, esmm_model **out) {
+  /* An exact-size copy so that an over-read would hit the heap redzone
+   * under ASan/valgrind. */
+  unsigned char *c = malloc(len ? len : 1);
+  int rc;
+  memcpy(c, b, len);
+  *out = (esmm_model *)0x1;
+  rc = esmm_model_load_buffer(out, c, len, NULL);
+  free(c);
+  return rc;
+}
+
+static char tmpdir[256];
+
+static void make_tmpdir(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/check_serialize.XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void) {
+  DIR *d = opendir(tmpdir);
+  struct dirent *de;
+  char p[512];
+  if (!d)
+    return;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+    if (remove(p) != 0) {
+      /* a sub-directory made by a test */
+      rmdir(p);
+    }
+  }
+  closedir(d);
+  rmdir(tmpdir);
+}
+
+static int count_temps(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((de = readdir(d)) != NULL)
+    if (strstr(de->d_name, ".tmp."))
+      n++;
+  closedir(d);
+  return n;
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *b;
+  long n;
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  b = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+START_TEST(test_crc32) {
+  const char *s = "123456789";
+  ck_assert_uint_eq(esmm__crc32(0, s, 9), 0xCBF43926u);
+  ck_assert_uint_eq(esmm__crc32(esmm__crc32(0, s, 4), s + 4, 5), 0xCBF43926u);
+  ck_assert_uint_eq(esmm__crc32(0, "", 0), 0u);
+}
+END_TEST
+
+START_TEST(test_roundtrip_buffer) {
+  esmm_model *m = small_model(1), *l = NULL;
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  size_t off, size;
+  ck_assert_uint_lt(len, 16384); /* keeps the byte-flip test fast */
+  ck_assert_int_eq(memcmp(b, "ESMM", 4), 0);
+  ck_assert_uint_eq(le32(b + 4), 1);
+  ck_assert_uint_eq(le64(b + 16), len);
+  find_section(b, 3, &off, &size);
+  ck_assert_uint_eq(off % 64, 0);
+  ck_assert_int_eq(esmm_model_load_buffer(&l, b, len, NULL), ESMM_OK);
+  ck_assert_ptr_nonnull(l);
+  assert_same(m, l);
+  /* saving the loaded model gives the same bytes */
+  {
+    size_t len2;
+    unsigned char *b2 = to_buffer(l, &len2);
+    ck_assert_uint_eq(len, len2);
+    ck_assert_int_eq(memcmp(b, b2, len), 0);
+    free(b2);
+  }
+  esmm_model_free(l);
+  esmm_model_free(m);
+  free(b);
+}
+END_TEST
+
+START_TEST(test_buffer_size_query) {
+  esmm_model *m = small_model(2);
+  size_t need = 0, sz = 0;
+  unsigned char *b;
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &need), ESMM_EBUFS);
+  b = malloc(need);
+  memset(b, 0xAB, need);
+  ck_assert_int_eq(esmm_model_save_buffer(m, b, need - 1, &sz), ESMM_EBUFS);
+  ck_assert_uint_eq(sz, need);
+  ck_assert_uint_eq(b[0], 0xAB); /* nothing written */
+  ck_assert_int_eq(esmm_model_save_buffer(m, b, need, &sz), ESMM_OK);
+  ck_assert_uint_eq(sz, need);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_roundtrip_file) {
+  esmm_model *m = small_model(3), *l = NULL;
+  char path[512];
+  make_tmpdir();
+  snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  ck_assert_int_eq(esmm_model_load(&l, path, NULL), ESMM_OK);
+  assert_same(m, l);
+  esmm_model_free(l);
+  /* the file equals the buffer form */
+  {
+    size_t fl, bl;
+    unsigned char *fb = read_file(path, &fl), *bb = to_buffer(m, &bl);
+    ck_assert_uint_eq(fl, bl);
+    ck_assert_int_eq(memcmp(fb, bb, fl), 0);
+    free(fb);
+    free(bb);
+  }
+  esmm_model_free(m);
+  remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_truncation_every_offset) {
+  esmm_model *m = small_model(4), *l;
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  for (size_t k = 0; k < len; k++) {
+    int rc = load_copy(b, k, &l);
+    if (rc != ESMM_ECORRUPT)
+      ck_abort_msg("truncated to %zu of %zu bytes: status %d (%s)", k, len, rc, esmm_last_error());
+    ck_assert_ptr_null(l);
+  }
+  /* one trailing byte too many */
+  {
+    unsigned char *x = calloc(len + 1, 1);
+    memcpy(x, b, len);
+    ck_assert_int_eq(load_copy(x, len + 1, &l), ESMM_ECORRUPT);
+    ck_assert_ptr_null(l);
+    free(x);
+  }
+  /* the message names both sizes */
+  ck_assert_int_eq(load_copy(b, 100, &l), ESMM_ECORRUPT);
+  {
+    char want[128];
+    snprintf(want, sizeof want, "esmm_model_load_buffer: truncated: 100 bytes, header says %zu", len);
+    ck_assert_str_eq(esmm_last_error(), want);
+  }
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_byte_flips) {
+  esmm_model *m = small_model(5), *l;
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  for (size_t i = 0; i < len; i++) {
+    static const unsigned char masks[2] = {0xFF, 0x01};
+    for (int k = 0; k < 2; k++) {
+      int rc;
+      if (k == 1 && i % 3 != 0)
+        continue; /* xor 0x01 on a third of the bytes */
+      b[i] ^= masks[k];
+      rc = load_copy(b, len, &l);
+      b[i] ^= masks[k];
+      if (rc != ESMM_ECORRUPT && rc != ESMM_EVERSION)
+        ck_abort_msg("byte %zu ^ 0x%02x: status %d (%s)", i, masks[k], rc, esmm_last_error());
+      if (rc == ESMM_EVERSION)
+        ck_assert_msg(i >= 4 && i < 8, "EVERSION from a flip outside the version field (byte %zu)", i);
+      ck_assert_ptr_null(l);
+    }
+  }
+  ck_assert_int_eq(esmm_model_load_buffer(&l, b, len, NULL), ESMM_OK); /* restored */
+  esmm_model_free(l);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_magic) {
+  esmm_model *l;
+  const unsigned char junk[64] = "not a model at all, just some bytes of text";
+  ck_assert_int_eq(load_copy(junk, sizeof junk, &l), ESMM_ECORRUPT);
+  ck_assert_ptr_null(l);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_load_buffer: not a libesmm model file (bad magic)");
+}
+END_TEST
+
+START_TEST(test_newer_version) {
+  esmm_model *m = small_model(6), *l;
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  put32(b + 4, 2);
+  refix_crcs(b, len);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
+  ck_assert_ptr_null(l);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "version 2"));
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "up to 1"));
+  /* a newer version is refused even if the rest of the header is unknown */
+  put32(b + 4, 7);
+  put32(b + 12, 0xFFFFFFFFu);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
+  ck_assert_ptr_null(l);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* Edits with valid checksums reach the semantic checks. */
+START_TEST(test_semantic_checks) {
+  esmm_model *m = small_model(7), *l;
+  size_t len, off, size;
+  unsigned char *b = to_buffer(m, &len), *x = malloc(len);
+  char *p;
+
+  /* embed_dim=4 -> 5: the index no longer matches */
+  memcpy(x, b, len);
+  find_section(x, 1, &off, &size);
+  p = find_bytes(x + off, size, "embed_dim=4\n");
+  ck_assert_ptr_nonnull(p);
+  p[10] = '5';
+  refix_crcs(x, len);
+  ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
+  ck_assert_ptr_null(l);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "embedding"));
+
+  /* an unparsable config value */
+  memcpy(x, b, len);
+  p = find_bytes(x + off, size, "embed_dim=4\n");
+  p[10] = 'x';
+  refix_crcs(x, len);
+  ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
+  ck_assert_ptr_null(l);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "config section"));
+
+  /* a NaN and an Inf parameter */
+  for (int k = 0; k < 2; k++) {
+    float bad = k ? INFINITY : NAN;
+    uint32_t u;
+    memcpy(&u, &bad, 4);
+    memcpy(x, b, len);
+    find_section(x, 3, &off, &size);
+    put32(x + off + size - 4, u); /* last float of the last tensor */
+    refix_crcs(x, len);
+    ck_assert_int_eq(load_copy(x, len, &l), ESMM_ENUMERIC);
+    ck_assert_ptr_null(l);
+  }
+
+  /* non-zero padding between the index and the data */
+  memcpy(x, b, len);
+  find_section(x, 3, &off, &size);
+  {
+    size_t ioff, isize;
+    find_section(x, 2, &ioff, &isize);
+    if (ioff + isize < off) {
+      x[off - 1] = 1;
+      refix_crcs(x, len);
+      ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
+      ck_assert_ptr_null(l);
+    }
+  }
+
+  /* unknown flags */
+  memcpy(x, b, len);
+  put32(x + 8, 1);
+  refix_crcs(x, len);
+  ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "flags"));
+
+  /* overlapping sections: point the index at the config */
+  memcpy(x, b, len);
+  {
+    size_t coff, csize;
+    find_section(x, 1, &coff, &csize);
+    for (uint32_t i = 0; i < 3; i++)
+      if (le32(x + 24 + 32 * i) == 2)
+        put32(x + 24 + 32 * i + 8, (uint32_t)coff);
+  }
+  refix_crcs(x, len);
+  ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
+  ck_assert_ptr_null(l);
+
+  free(x);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_nan_refused_on_save) {
+  esmm_model *m = small_model(8);
+  esmm__tensor t[MAXT];
+  char path[512];
+  size_t before_len, after_len, need = 0;
+  unsigned char *before, *after;
+  make_tmpdir();
+  snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
+  before = read_file(path, &before_len);
+  esmm__model_tensors(m, t, MAXT);
+  t[1].data[3] = NAN;
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_ENUMERIC);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "ctr.0.w[3]"));
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &need), ESMM_ENUMERIC);
+  t[1].data[3] = INFINITY;
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_ENUMERIC);
+  after = read_file(path, &after_len);
+  ck_assert_uint_eq(before_len, after_len);
+  ck_assert_int_eq(memcmp(before, after, before_len), 0);
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  free(before);
+  free(after);
+  esmm_model_free(m);
+  remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_save_failures) {
+  esmm_model *m = small_model(9), *l;
+  char path[512], dpath[512];
+  struct stat st;
+  make_tmpdir();
+  /* a directory that does not exist */
+  snprintf(path, sizeof path, "%s/nope/model.esmm", tmpdir);
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_EIO);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), path));
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  snprintf(dpath, sizeof dpath, "%s/nope", tmpdir);
+  ck_assert_int_ne(stat(dpath, &st), 0);
+  /* the path is a directory: the rename fails, the temp is removed */
+  snprintf(dpath, sizeof dpath, "%s/adir", tmpdir);
+  ck_assert_int_eq(mkdir(dpath, 0700), 0);
+  ck_assert_int_eq(esmm_model_save(m, dpath), ESMM_EIO);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "rename"));
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  ck_assert_int_eq(stat(dpath, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  /* loading what is not there, or not a file */
+  l = (esmm_model *)0x1;
+  ck_assert_int_eq(esmm_model_load(&l, path, NULL), ESMM_EIO);
+  ck_assert_ptr_null(l);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), path));
+  l = (esmm_model *)0x1;
+  ck_assert_int_eq(esmm_model_load(&l, dpath, NULL), ESMM_EIO);
+  ck_assert_ptr_null(l);
+  /* a truncated file on disk */
+  {
+    size_t len;
+    unsigned char *b = to_buffer(m, &len);
+    FILE *f;
+    snprintf(path, sizeof path, "%s/short.esmm", tmpdir);
+    f = fopen(path, "wb");
+    fwrite(b, 1, len / 2, f);
+    fclose(f);
+    l = (esmm_model *)0x1;
+    ck_assert_int_eq(esmm_model_load(&l, path, NULL), ESMM_ECORRUPT);
+    ck_assert_ptr_null(l);
+    ck_assert_ptr_nonnull(strstr(esmm_last_error(), "truncated"));
+    free(b);
+  }
+  esmm_model_free(m);
+  remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_overwrite) {
+  esmm_model *a = small_model(10), *b = small_model(11), *l = NULL;
+  char path[512];
+  make_tmpdir();
+  snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
+  ck_assert_int_eq(esmm_model_save(a, path), ESMM_OK);
+  ck_assert_int_eq(esmm_model_save(b, path), ESMM_OK);
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  ck_assert_int_eq(esmm_model_load(&l, path, NULL), ESMM_OK);
+  assert_same(b, l);
+  esmm_model_free(l);
+  /* a relative path (no directory part) works too */
+  {
+    char cwd[512];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    ck_assert_int_eq(esmm_model_save(a, "rel.esmm"), ESMM_OK);
+    ck_assert_int_eq(esmm_model_load(&l, "rel.esmm", NULL), ESMM_OK);
+    assert_same(a, l);
+    esmm_model_free(l);
+    ck_assert_int_eq(chdir(cwd), 0);
+  }
+  ck_assert_int_eq(count_temps(tmpdir), 0);
+  esmm_model_free(a);
+  esmm_model_free(b);
+  remove_tmpdir();
+}
+END_TEST
+
+/* Counting allocator that can fail its n-th call. */
+typedef struct counting {
+  long live, calls, fail_at;
+} counting;
+
+static void *count_alloc(void *ud, size_t size, size_t align) {
+  counting *c = ud;
+  void *p = NULL;
+  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
+    return NULL;
+  if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) != 0)
+    return NULL;
+  c->live++;
+  return p;
+}
+
+static void count_free(void *ud, void *p) {
+  counting *c = ud;
+  if (p)
+    c->live--;
+  free(p);
+}
+
+START_TEST(test_hooks_and_enomem) {
+  esmm_model *m = small_model(12), *l = NULL;
+  esmm_config *hooks = NULL;
+  counting cnt = {0, 0, -1};
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  int64_t threads = 0;
+  ck_assert_int_eq(esmm_config_new(&hooks), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_allocator(hooks, count_alloc, count_free, &cnt), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(hooks, ESMM_OPT_NUM_THREADS, 3), ESMM_OK);
+  ck_assert_int_eq(esmm_model_load_buffer(&l, b, len, hooks), ESMM_OK);
+  ck_assert_int_gt(cnt.live, 0); /* the model lives in the hook's memory */
+  ck_assert_int_eq(esmm_config_get_int(l->cfg, ESMM_OPT_NUM_THREADS, &threads), ESMM_OK);
+  ck_assert_int_eq(threads, 3);
+  esmm_model_free(l);
+  ck_assert_int_eq(cnt.live, 0);
+  /* every allocation failure is reported, with nothing leaked */
+  for (long k = 0;; k++) {
+    int rc;
+    cnt.calls = 0;
+    cnt.fail_at = k;
+    l = (esmm_model *)0x1;
+    rc = esmm_model_load_buffer(&l, b, len, hooks);
+    if (rc == ESMM_OK) {
+      esmm_model_free(l);
+      break;
+    }
+    ck_assert_int_eq(rc, ESMM_ENOMEM);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(cnt.live, 0);
+    ck_assert_int_lt(k, 10000);
+  }
+  ck_assert_int_eq(cnt.live, 0);
+  /* the file loader uses the hook's allocator for its buffer too */
+  {
+    char path[512];
+    make_tmpdir();
+    snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
+    ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
+    cnt.fail_at = -1;
+    ck_assert_int_eq(esmm_model_load(&l, path, hooks), ESMM_OK);
+    assert_same_(m, l, 0); /* threads differ by design */
+    esmm_model_free(l);
+    ck_assert_int_eq(cnt.live, 0);
+    cnt.calls = 0;
+    cnt.fail_at = 0; /* the file buffer */
+    ck_assert_int_eq(esmm_model_load(&l, path, hooks), ESMM_ENOMEM);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(cnt.live, 0);
+    remove_tmpdir();
+  }
+  esmm_config_free(hooks);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_args) {
+  esmm_model *m = small_model(13), *l;
+  size_t sz = 7;
+  unsigned char buf[16];
+  ck_assert_int_eq(esmm_model_save(NULL, "/tmp/x"), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_save(m, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_save(m, ""), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_save_buffer(NULL, buf, sizeof buf, &sz), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_save_buffer(m, buf, sizeof buf, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 10, &sz), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_load(NULL, "/tmp/x", NULL), ESMM_EINVAL);
+  l = (esmm_model *)0x1;
+  ck_assert_int_eq(esmm_model_load(&l, NULL, NULL), ESMM_EINVAL);
+  ck_assert_ptr_null(l);
+  ck_assert_int_eq(esmm_model_load_buffer(NULL, buf, sizeof buf, NULL), ESMM_EINVAL);
+  l = (esmm_model *)0x1;
+  ck_assert_int_eq(esmm_model_load_buffer(&l, NULL, 10, NULL), ESMM_EINVAL);
+  ck_assert_ptr_null(l);
+  l = (esmm_model *)0x1;
+  ck_assert_int_eq(esmm_model_load_buffer(&l, buf, 0, NULL), ESMM_ECORRUPT);
+  ck_assert_ptr_null(l);
+  esmm_model_free(m);
+}
+END_TEST
+
+static Suite *serialize_suite(void) {
+  Suite *s = suite_create("serialize");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_crc32);
+  tcase_add_test(tc, test_roundtrip_buffer);
+  tcase_add_test(tc, test_buffer_size_query);
+  tcase_add_test(tc, test_roundtrip_file);
+  tcase_add_test(tc, test_truncation_every_offset);
+  tcase_add_test(tc, test_byte_flips);
+  tcase_add_test(tc, test_bad_magic);
+  tcase_add_test(tc, test_newer_version);
+  tcase_add_test(tc, test_semantic_checks);
+  tcase_add_test(tc, test_nan_refused_on_save);
+  tcase_add_test(tc, test_save_failures);
+  tcase_add_test(tc, test_overwrite);
+  tcase_add_test(tc, test_hooks_and_enomem);
+  tcase_add_test(tc, test_bad_args);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(serialize_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
