@@ -108,6 +108,18 @@ static const double field_scale[N_FIELDS] = {
     0.25, 0.25, 0.25, 0.25,                         /* crosses */
     0.25                                            /* 301 context */
 };
+/* Conversion effect scales: purchase intent lives mostly in what recurs
+ * (attributes, category, crosses), little in individual user and item ids,
+ * so ESMM can learn it from the few conversions a realistic CVR gives. */
+static const double cvr_scale[N_FIELDS] = {
+    0.05,                                           /* 101 user id */
+    0.22, 0.22, 0.22, 0.22, 0.22, 0.22, 0.22, 0.22, /* user attributes */
+    0.06, 0.06, 0.06, 0.06,                         /* histories */
+    0.05,                                           /* 205 item id */
+    0.35, 0.15, 0.15, 0.15,                         /* 206 207 210 216 */
+    0.25, 0.25, 0.25, 0.25,                         /* crosses */
+    0.25                                            /* 301 context */
+};
 #define CROSS_MEAN 0.5
 #define DIM 4
 #define INTERACTION 0.25
@@ -220,7 +232,7 @@ static void effect(const esmm_sim *s, int f, uint64_t id, double *wc, double *wv
   double n1 = hnormal(h), n2 = hnormal(esmm__mix64(h));
   double m = (f >= F_X508 && f <= F_X853) ? CROSS_MEAN : 0.0;
   *wc = field_scale[f] * (m + n1);
-  *wv = field_scale[f] * (m + s->corr * n1 + sqrt(1.0 - s->corr * s->corr) * n2);
+  *wv = cvr_scale[f] * (m + s->corr * n1 + sqrt(1.0 - s->corr * s->corr) * n2);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -276,18 +288,27 @@ static int set_value(esmm_sim *s, int opt, int is_int_value, int64_t iv, double 
     return esmm__error(ESMM_EINVAL, func, "unknown simulator option %d", opt);
   if (o->is_int) {
     if (!is_int_value) {
-      /* 2^63 is exactly representable; everything below it converts. */
-      if (!(fv == floor(fv)) || !(fv >= -9223372036854775808.0 && fv < 9223372036854775808.0)) {
+      if (!(fv == floor(fv))) {
         esmm__format_double(fv, got);
         return esmm__error(ESMM_EINVAL, func, "%s is an integer option, got %s", o->label, got);
+      }
+      /* 2^63 is exactly representable; everything below it converts */
+      if (!(fv >= 0.0 && fv < 9223372036854775808.0 && fv >= o->lo && fv <= o->hi)) {
+        esmm__format_double(o->lo, lo);
+        esmm__format_double(o->hi, hi);
+        esmm__format_double(fv, got);
+        if (opt == ESMM_SIM_SEED)
+          return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, 2^63), got %s", o->label, lo, got);
+        return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %s", o->label, lo, hi, got);
       }
       iv = (int64_t)fv;
     }
     if ((double)iv < o->lo || (double)iv > o->hi || iv < 0) {
       esmm__format_double(o->lo, lo);
       esmm__format_double(o->hi, hi);
-      return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %lld", o->label, lo,
-                         opt == ESMM_SIM_SEED ? "2^63)" : hi, (long long)iv);
+      if (opt == ESMM_SIM_SEED)
+        return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, 2^63), got %lld", o->label, lo, (long long)iv);
+      return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %lld", o->label, lo, hi, (long long)iv);
     }
     store(s, opt, iv, (double)iv);
     return ESMM_OK;

@@ -1,0 +1,266 @@
+/* cli.c - shared plumbing of the esmm commands (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_fail(const char *what, int rc) {
+  fprintf(stderr, "esmm: %s: %s (%s)\n", what, esmm_last_error(), esmm_strerror(rc));
+  return EXIT_LIB;
+}
+
+int cli_usage(const char *msg) {
+  if (msg)
+    fprintf(stderr, "esmm: %s\n", msg);
+  fprintf(stderr,
+          "usage: esmm <command> [options]\n"
+          "commands:\n"
+          "  demo      [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
+          "  simulate  --out FILE [--rows N] [--stream S] [--sim k=v]...\n"
+          "  train     --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
+          "  eval      --model FILE --data FILE [--json]\n"
+          "  predict   --model FILE --data FILE [--out FILE]\n"
+          "  version\n"
+          "--set takes config options by name (embed_dim, ctr_tower=360,200,80, learning_rate,\n"
+          "batch_size, epochs, optimizer=adam|adagrad|sgd, seed, threads, fields=..., ...);\n"
+          "--sim takes simulator options (seed, users, items, rows_per_user, ctr, cvr, signal, ...).\n");
+  return EXIT_USAGE;
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  unsigned long long v;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || end == s || s[0] == '-')
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+int cli_parse_args(int argc, char **argv, opts *o) {
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--json") == 0) {
+      o->json = 1;
+      continue;
+    }
+    if (strcmp(a, "--quiet") == 0) {
+      o->quiet = 1;
+      continue;
+    }
+    if (!v) {
+      fprintf(stderr, "esmm: option %s needs a value\n", a);
+      return -1;
+    }
+    i++;
+    if (strcmp(a, "--data") == 0)
+      o->data = v;
+    else if (strcmp(a, "--valid") == 0)
+      o->valid = v;
+    else if (strcmp(a, "--model") == 0)
+      o->model = v;
+    else if (strcmp(a, "--out") == 0)
+      o->out = v;
+    else if (strcmp(a, "--rows") == 0 || strcmp(a, "--test-rows") == 0 || strcmp(a, "--stream") == 0) {
+      size_t n;
+      if (parse_size(v, &n) != 0) {
+        fprintf(stderr, "esmm: %s needs a non-negative integer, got \"%s\"\n", a, v);
+        return -1;
+      }
+      if (a[2] == 'r')
+        o->rows = n;
+      else if (a[2] == 't')
+        o->test_rows = n;
+      else
+        o->stream = n;
+    } else if (strcmp(a, "--set") == 0 && o->n_cfg < 64)
+      o->cfg_set[o->n_cfg++] = v;
+    else if (strcmp(a, "--sim") == 0 && o->n_sim < 32)
+      o->sim_set[o->n_sim++] = v;
+    else {
+      fprintf(stderr, "esmm: unknown option %s\n", a);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* "name=value" -> setter(name, value) */
+static int apply_kv(const char *kv, void *obj, int (*set)(void *, const char *, const char *)) {
+  char name[128];
+  const char *eq = strchr(kv, '=');
+  size_t n = eq ? (size_t)(eq - kv) : 0;
+  if (!eq || n == 0 || n >= sizeof name) {
+    fprintf(stderr, "esmm: expected name=value, got \"%s\"\n", kv);
+    return EXIT_USAGE;
+  }
+  memcpy(name, kv, n);
+  name[n] = '\0';
+  int rc = set(obj, name, eq + 1);
+  return rc ? cli_fail("option", rc) : 0;
+}
+
+static int set_cfg(void *c, const char *n, const char *v) { return esmm_config_set_by_name(c, n, v); }
+static int set_sim(void *s, const char *n, const char *v) { return esmm_sim_set_by_name(s, n, v); }
+
+int cli_make_config(const opts *o, esmm_config **out) {
+  int rc = esmm_config_new(out);
+  if (rc)
+    return cli_fail("config", rc);
+  for (int i = 0; i < o->n_cfg; i++)
+    if ((rc = apply_kv(o->cfg_set[i], *out, set_cfg)) != 0) {
+      esmm_config_free(*out);
+      *out = NULL;
+      return rc;
+    }
+  return 0;
+}
+
+int cli_make_sim(const opts *o, esmm_sim **out) {
+  int rc = esmm_sim_new(out, NULL);
+  if (rc)
+    return cli_fail("simulator", rc);
+  for (int i = 0; i < o->n_sim; i++)
+    if ((rc = apply_kv(o->sim_set[i], *out, set_sim)) != 0) {
+      esmm_sim_free(*out);
+      *out = NULL;
+      return rc;
+    }
+  return 0;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+typedef struct progress {
+  int tty;
+  int64_t steps_per_epoch;
+  double t0, last;
+} progress;
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int on_progress(const esmm_model *m, int64_t step, void *payload) {
+  progress *p = payload;
+  if (interrupted)
+    return 1;
+  if (p->tty) {
+    double t = cli_now();
+    if (t - p->last >= 0.2) {
+      double loss, ep, samples;
+      esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss);
+      esmm_model_stat(m, ESMM_STAT_EPOCH, &ep);
+      esmm_model_stat(m, ESMM_STAT_SAMPLES, &samples);
+      fprintf(stderr, "\r  epoch %.0f  step %lld  loss %.5f  %.0f samples/s   ", ep + 1, (long long)step, loss,
+              samples / (t - p->t0));
+      p->last = t;
+    }
+  }
+  return 0;
+}
+
+int cli_train_epochs(esmm_model *m, const esmm_dataset *train, const esmm_dataset *valid, int64_t epochs,
+                        const opts *o) {
+  progress p = {isatty(STDERR_FILENO) && !o->quiet, 0, cli_now(), 0};
+  signal(SIGINT, on_sigint);
+  for (int64_t e = 0; e < epochs; e++) {
+    double loss, met[ESMM_METRIC_COUNT];
+    int rc = esmm_model_train_epoch(m, train, on_progress, &p);
+    if (rc == ESMM_ECANCELED) {
+      fprintf(stderr, "\nesmm: interrupted\n");
+      return 3;
+    }
+    if (rc)
+      return cli_fail("train", rc);
+    esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss);
+    if (p.tty)
+      fprintf(stderr, "\r%*s\r", 70, "");
+    if (!o->quiet && !o->json) {
+      fprintf(stderr, "epoch %lld: train loss %.5f", (long long)e + 1, loss);
+      if (valid) {
+        if ((rc = esmm_model_evaluate(m, valid, met, ESMM_METRIC_COUNT)) != 0)
+          return cli_fail("evaluate", rc);
+        fprintf(stderr, "  valid ctr_auc %.4f cvr_auc_clicked %.4f ctcvr_auc %.4f", met[ESMM_METRIC_CTR_AUC],
+                met[ESMM_METRIC_CVR_AUC_CLICKED], met[ESMM_METRIC_CTCVR_AUC]);
+      }
+      fprintf(stderr, "\n");
+    }
+  }
+  return 0;
+}
+
+/* ---- reports ----------------------------------------------------------- */
+
+void cli_print_json_metrics(FILE *f, const char *key, const double *met) {
+  fprintf(f, "\"%s\":{", key);
+  for (int i = 0; i < ESMM_METRIC_COUNT; i++)
+    if (isnan(met[i]))
+      fprintf(f, "%s\"%s\":null", i ? "," : "", esmm_metric_name(i));
+    else
+      fprintf(f, "%s\"%s\":%.6g", i ? "," : "", esmm_metric_name(i), met[i]);
+  fprintf(f, "}");
+}
+
+void cli_print_table(const double *model, const double *oracle) {
+  printf("%-22s %10s", "metric", "model");
+  if (oracle)
+    printf(" %10s %10s", "oracle", "gap");
+  printf("\n");
+  for (int i = 0; i < ESMM_METRIC_COUNT; i++) {
+    printf("%-22s %10.4f", esmm_metric_name(i), model[i]);
+    if (oracle)
+      printf(" %10.4f %+10.4f", oracle[i], model[i] - oracle[i]);
+    printf("\n");
+  }
+}
+
+int cli_oracle_metrics(const esmm_dataset *ds, double *met) {
+  int64_t n64;
+  size_t n;
+  float *p;
+  int *y, *z, rc;
+  esmm_dataset_stat(ds, ESMM_DS_ROWS, &n64);
+  n = (size_t)n64;
+  p = malloc(3 * n * sizeof *p);
+  y = malloc(n * sizeof *y);
+  z = malloc(n * sizeof *z);
+  if (!p || !y || !z) {
+    free(p), free(y), free(z);
+    fprintf(stderr, "esmm: out of memory\n");
+    return EXIT_LIB;
+  }
+  rc = esmm_dataset_truth(ds, ESMM_TRUTH_CTR, 0, n, p);
+  if (!rc)
+    rc = esmm_dataset_truth(ds, ESMM_TRUTH_CVR, 0, n, p + n);
+  if (!rc)
+    rc = esmm_dataset_truth(ds, ESMM_TRUTH_CTCVR, 0, n, p + 2 * n);
+  if (!rc)
+    rc = esmm_dataset_labels(ds, 0, n, y, z);
+  if (!rc)
+    rc = esmm_metrics_compute(p, p + n, p + 2 * n, y, z, n, met, ESMM_METRIC_COUNT);
+  free(p), free(y), free(z);
+  return rc ? cli_fail("oracle metrics", rc) : 0;
+}
+
+int cli_read_data(const char *path, const esmm_config *cfg, esmm_dataset **out) {
+  int rc = esmm_dataset_read_text(out, cfg, path);
+  return rc ? cli_fail("read", rc) : 0;
+}
+
