@@ -27,7 +27,7 @@ static const char *const act_names[] = {"relu", "tanh", "sigmoid", NULL};
 static const char *const optim_names[] = {"adam", "adagrad", "sgd", NULL};
 
 #define I64MAX 9223372036854775807.0
-static const opt_row table[ESMM__N_OPTS] = {
+static const opt_row table[] = {
     {ESMM_OPT_EMBED_DIM, "embed_dim", "ESMM_OPT_EMBED_DIM", T_INT, 1, 4096, 0, 0, 18, NULL},
     {ESMM_OPT_HASH_BUCKETS, "hash_buckets", "ESMM_OPT_HASH_BUCKETS", T_INT, 1, 2147483647.0, 0, 0,
      32768, NULL},
@@ -53,8 +53,12 @@ static const opt_row table[ESMM__N_OPTS] = {
     {ESMM_OPT_SHUFFLE, "shuffle", "ESMM_OPT_SHUFFLE", T_INT, 0, 1, 0, 0, 1, NULL},
     {ESMM_OPT_SEED, "seed", "ESMM_OPT_SEED", T_INT, 0, I64MAX, 0, 0, 42, NULL},
     {ESMM_OPT_NUM_THREADS, "threads", "ESMM_OPT_NUM_THREADS", T_INT, 1, 256, 0, 0, 1, NULL},
-    {(esmm_opt)-1, NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}, /* spare row: keeps N_OPTS a constant */
+    /* data options (readers) */
+    /* variant options */
+    /* execution options */
 };
+#define N_OPTS ((int)(sizeof table / sizeof table[0]))
+_Static_assert(sizeof table / sizeof table[0] <= ESMM__MAX_OPTS, "raise ESMM__MAX_OPTS");
 
 static const char *const default_fields[] = {"101",    "121",    "122",    "124",    "125",   "126",
                                              "127",    "128",    "129",    "109_14", "110_14", "127_14",
@@ -63,14 +67,14 @@ static const char *const default_fields[] = {"101",    "121",    "122",    "124"
 #define N_DEFAULT_FIELDS (sizeof default_fields / sizeof default_fields[0])
 
 static int row_of(esmm_opt opt) {
-  for (int i = 0; i < ESMM__N_OPTS; i++)
+  for (int i = 0; i < N_OPTS; i++)
     if (table[i].name && table[i].opt == opt)
       return i;
   return -1;
 }
 
 static int row_of_name(const char *name) {
-  for (int i = 0; i < ESMM__N_OPTS; i++)
+  for (int i = 0; i < N_OPTS; i++)
     if (table[i].name && strcmp(table[i].name, name) == 0)
       return i;
   return -1;
@@ -168,7 +172,7 @@ int esmm_config_new(esmm_config **out) {
   c = calloc(1, sizeof *c);
   if (!c)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
-  for (int i = 0; i < ESMM__N_OPTS; i++) {
+  for (int i = 0; i < N_OPTS; i++) {
     if (table[i].type == T_FLOAT)
       c->v[i].f = table[i].def;
     else
@@ -517,7 +521,7 @@ static void puts_(sink *s, const char *text) { put(s, text, strlen(text)); }
 int esmm__config_to_text(const esmm_config *c, char *buf, size_t cap, size_t *len_out) {
   sink s = {buf, cap, 0};
   char num[40];
-  for (int r = 0; r < ESMM__N_OPTS; r++) {
+  for (int r = 0; r < N_OPTS; r++) {
     if (!table[r].name)
       continue;
     puts_(&s, table[r].name);

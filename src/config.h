@@ -11,7 +11,7 @@
 #include "internal.h"
 
 #define ESMM__MAX_LAYERS 8
-#define ESMM__N_OPTS 22 /* rows of the option table */
+#define ESMM__MAX_OPTS 96 /* capacity for the option table's rows */
 
 typedef union esmm__optval {
   int64_t i;
@@ -19,7 +19,7 @@ typedef union esmm__optval {
 } esmm__optval;
 
 struct esmm_config {
-  esmm__optval v[ESMM__N_OPTS]; /* indexed by table row */
+  esmm__optval v[ESMM__MAX_OPTS]; /* indexed by table row */
   int64_t ctr_tower[ESMM__MAX_LAYERS];
   size_t n_ctr;
   int64_t cvr_tower[ESMM__MAX_LAYERS];

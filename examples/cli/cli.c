@@ -224,8 +224,10 @@ void cli_print_table(const double *model, const double *oracle) {
     printf(" %10s %10s", "oracle", "gap");
   printf("\n");
   for (int i = 0; i < ESMM_METRIC_COUNT; i++) {
-    printf("%-22s %10.4f", esmm_metric_name(i), model[i]);
-    if (oracle)
+    /* counts print as integers, rates and scores with 4 decimals */
+    int count = i == ESMM_METRIC_ROWS || i == ESMM_METRIC_CLICKS;
+    printf("%-22s %10.*f", esmm_metric_name(i), count ? 0 : 4, model[i]);
+    if (oracle && !count)
       printf(" %10.4f %+10.4f", oracle[i], model[i] - oracle[i]);
     printf("\n");
   }

@@ -43,6 +43,7 @@ int cmd_demo(const opts *o) {
   if (!o->json)
     printf("libesmm %s demo: simulating %zu training and %zu test impressions (Ali-CCP-shaped, 23 fields)\n",
            esmm_version_string(), rows, test_rows);
+  fflush(stdout); /* before the progress lines on stderr */
   if ((rc = esmm_sim_generate(sim, rows, 0, &train)) || (rc = esmm_sim_generate(sim, test_rows, 1, &test))) {
     rc = cli_fail("simulate", rc);
     goto done;

@@ -58,9 +58,12 @@ typedef enum {
   /* execution */
   ESMM_OPT_SEED = 400,        /* int [seed] (42) seeds every random choice
                                  (initialisation, shuffling), [0,2^63) */
-  ESMM_OPT_NUM_THREADS = 401  /* int [threads] (1) the library's own worker
+  ESMM_OPT_NUM_THREADS = 401, /* int [threads] (1) the library's own worker
                                  threads, [1,256]; OpenBLAS threads are the
                                  host's (OPENBLAS_NUM_THREADS) */
+  /* data (readers) 500.. */
+  /* variants 600.. */
+  ESMM_OPT__RESERVED = 0x7fffffff /* keeps the enum int-sized; not an option */
 } esmm_opt;
 
 /* Values of ESMM_OPT_VARIANT. Pinned. ESMM_VARIANT_ESMM is the model of
