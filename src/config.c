@@ -25,6 +25,12 @@ static const char *const variant_names[] = {"esmm",     "esmm_ns",   "base",
                                             "division", "escm2_ips", "escm2_dr", NULL};
 static const char *const act_names[] = {"relu", "tanh", "sigmoid", NULL};
 static const char *const optim_names[] = {"adam", "adagrad", "sgd", NULL};
+static const char *const shuffle_names[] = {"none", "rows", "groups", NULL};
+/* data options (readers) */
+static const char *const unknown_field_names[] = {"error", "ignore", NULL};
+static const char *const values_names[] = {"weight", "ignore", NULL};
+static const char *const on_error_names[] = {"fail", "skip", NULL};
+static const char *const cnc_names[] = {"keep", "zero", "drop", "error", NULL};
 
 #define I64MAX 9223372036854775807.0
 static const opt_row table[] = {
@@ -50,10 +56,19 @@ static const opt_row table[] = {
      NULL},
     {ESMM_OPT_LOSS_WEIGHT_CTCVR, "loss_weight_ctcvr", "ESMM_OPT_LOSS_WEIGHT_CTCVR", T_FLOAT, 0, 1000, 0,
      0, 1, NULL},
-    {ESMM_OPT_SHUFFLE, "shuffle", "ESMM_OPT_SHUFFLE", T_INT, 0, 1, 0, 0, 1, NULL},
+    {ESMM_OPT_SHUFFLE, "shuffle", "ESMM_OPT_SHUFFLE", T_ENUM, 0, 2, 0, 0, 1, shuffle_names},
     {ESMM_OPT_SEED, "seed", "ESMM_OPT_SEED", T_INT, 0, I64MAX, 0, 0, 42, NULL},
     {ESMM_OPT_NUM_THREADS, "threads", "ESMM_OPT_NUM_THREADS", T_INT, 1, 256, 0, 0, 1, NULL},
     /* data options (readers) */
+    {ESMM_OPT_DENSE_FEATURES, "dense_features", "ESMM_OPT_DENSE_FEATURES", T_INT, 0, 4096, 0, 0, 0, NULL},
+    {ESMM_OPT_DATA_UNKNOWN_FIELD, "unknown_field", "ESMM_OPT_DATA_UNKNOWN_FIELD", T_ENUM, 0, 1, 0, 0, 0,
+     unknown_field_names},
+    {ESMM_OPT_DATA_VALUES, "feature_values", "ESMM_OPT_DATA_VALUES", T_ENUM, 0, 1, 0, 0, 0, values_names},
+    {ESMM_OPT_DATA_ON_ERROR, "on_error", "ESMM_OPT_DATA_ON_ERROR", T_ENUM, 0, 1, 0, 0, 0, on_error_names},
+    {ESMM_OPT_DATA_CONV_NO_CLICK, "conv_no_click", "ESMM_OPT_DATA_CONV_NO_CLICK", T_ENUM, 0, 3, 0, 0, 0,
+     cnc_names},
+    {ESMM_OPT_DATA_MAX_ERRORS, "max_errors", "ESMM_OPT_DATA_MAX_ERRORS", T_INT, 0, 4611686018427387904.0, 0, 0,
+     0, NULL},
     /* variant options */
     /* execution options */
 };

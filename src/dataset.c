@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MIN_ROWS 64
 #define MIN_NNZ 256
@@ -62,6 +63,21 @@ static int reserve_rows(esmm_dataset *ds, size_t need) {
   if (need <= ds->cap_rows && ds->row_off)
     return ESMM_OK;
   cap = grown_cap(ds->cap_rows, need, MIN_ROWS);
+  if (ds->n_dense) {
+    /* Dense first and separately: its rows are n_dense floats wide and the
+     * part beyond n_rows must read as 0 ("0 until set"). If the label
+     * regrow below fails, the bigger dense array is harmless. */
+    size_t bytes, used;
+    float *d;
+    if (!esmm__mul_ok(cap, ds->n_dense * sizeof(float), &bytes) || !(d = esmm__alloc(&ds->alloc, bytes)))
+      return ESMM_ENOMEM;
+    used = ds->n_rows * ds->n_dense * sizeof(float);
+    if (used)
+      memcpy(d, ds->dense, used);
+    memset((char *)d + used, 0, bytes - used);
+    esmm__free(&ds->alloc, ds->dense);
+    ds->dense = d;
+  }
   ESMM__TRY(regrow(&ds->alloc, 4, arr, elem, ds->n_rows, cap, 1));
   ds->cap_rows = cap;
   return ESMM_OK;
@@ -142,6 +158,10 @@ int esmm_dataset_new(esmm_dataset **out, const esmm_config *cfg) {
   *out = NULL;
   ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
   rc = esmm__dataset_create(out, &c->alloc, c->n_fields, (const char(*)[ESMM_MAX_FIELD_NAME + 1])c->names);
+  if (rc == ESMM_OK && (rc = esmm__dataset_set_dense_width(*out, (size_t)esmm__config_int(c, ESMM_OPT_DENSE_FEATURES))) < 0) {
+    esmm_dataset_free(*out);
+    *out = NULL;
+  }
   esmm_config_free(tmp);
   if (rc < 0)
     return esmm__error(rc, __func__, "%s", rc == ESMM_ENOMEM ? "out of memory" : "invalid field list");
@@ -154,6 +174,16 @@ void esmm_dataset_free(esmm_dataset *ds) {
     return;
   a = ds->alloc;
   esmm__free(&a, ds->names);
+  for (int k = 0; k < ESMM_TRUTH_COUNT; k++)
+    esmm__free(&a, ds->truth[k]);
+  if (ds->mapped) {
+    /* The arrays live in the mapping (or a caller's buffer, map_len 0). */
+    if (ds->map_base && ds->map_len)
+      munmap(ds->map_base, ds->map_len);
+    esmm__free(&a, ds);
+    return;
+  }
+  esmm__free(&a, ds->dense);
   esmm__free(&a, ds->click);
   esmm__free(&a, ds->conv);
   esmm__free(&a, ds->common);
@@ -165,8 +195,6 @@ void esmm_dataset_free(esmm_dataset *ds) {
   esmm__free(&a, ds->com_field);
   esmm__free(&a, ds->com_id);
   esmm__free(&a, ds->com_value);
-  for (int k = 0; k < ESMM_TRUTH_COUNT; k++)
-    esmm__free(&a, ds->truth[k]);
   esmm__free(&a, ds);
 }
 
@@ -183,6 +211,8 @@ static void drop_truths(esmm_dataset *ds) {
 int esmm_dataset_add_common(esmm_dataset *ds, size_t nnz, const int *field, const uint64_t *id,
                             const float *value, int64_t *index_out) {
   ESMM__CHECK_ARG(ds);
+  if (ds->mapped)
+    return ESMM__ERR(ESMM_ESTATE, "the dataset is a read-only mapped cache");
   if (nnz > 0 && (!field || !id))
     return ESMM__ERR(ESMM_EINVAL, "invalid argument: field and id must not be NULL when nnz > 0");
   for (size_t k = 0; k < nnz; k++) {
@@ -218,6 +248,8 @@ int esmm_dataset_add_rows(esmm_dataset *ds, size_t n, const int *click, const in
   size_t total;
   int64_t prev;
   ESMM__CHECK_ARG(ds);
+  if (ds->mapped)
+    return ESMM__ERR(ESMM_ESTATE, "the dataset is a read-only mapped cache");
   if (n == 0)
     return ESMM_OK;
   if (!click || !conversion || !offsets)
@@ -297,6 +329,18 @@ int esmm_dataset_stat(const esmm_dataset *ds, int key, int64_t *out) {
   case ESMM_DS_COMMON_FEATURES: *out = (int64_t)ds->com_nnz; break;
   case ESMM_DS_ROWS_WITH_COMMON: *out = ds->n_rows_with_common; break;
   case ESMM_DS_FIELDS: *out = (int64_t)ds->n_fields; break;
+  case ESMM_DS_DENSE: *out = (int64_t)ds->n_dense; break;
+  case ESMM_DS_MAPPED: *out = ds->mapped; break;
+  case ESMM_DS_LINES:
+  case ESMM_DS_SKIPPED:
+  case ESMM_DS_SKIPPED_MALFORMED:
+  case ESMM_DS_SKIPPED_LABEL:
+  case ESMM_DS_SKIPPED_MISSING_COMMON:
+  case ESMM_DS_SKIPPED_CONV_NO_CLICK:
+  case ESMM_DS_CONV_NO_CLICK_READ:
+  case ESMM_DS_FEATURES_IGNORED:
+  case ESMM_DS_COMMON_LINES:
+  case ESMM_DS_COMMON_SKIPPED: *out = ds->read_stat[key - ESMM__READ_FIRST]; break;
   default: return ESMM__ERR(ESMM_EINVAL, "unknown statistic key %d", key);
   }
   return ESMM_OK;
@@ -403,6 +447,59 @@ int esmm_dataset_truth(const esmm_dataset *ds, int kind, size_t first, size_t n,
     return ESMM__ERR(ESMM_ESTATE, "the dataset has no truth column of kind %d", kind);
   if (n)
     memcpy(out, ds->truth[kind] + first, n * sizeof *out);
+  return ESMM_OK;
+}
+
+int esmm__dataset_set_dense_width(esmm_dataset *ds, size_t n_dense) {
+  float *d = NULL;
+  if (ds->n_rows || ds->mapped)
+    return ESMM__ERR(ESMM_ESTATE, "the dense width can only be set on an empty in-memory dataset");
+  if (n_dense == ds->n_dense)
+    return ESMM_OK;
+  if (n_dense) {
+    d = esmm__calloc(&ds->alloc, ds->cap_rows ? ds->cap_rows : 1, n_dense * sizeof *d);
+    if (!d)
+      return ESMM__ERR(ESMM_ENOMEM, "out of memory");
+  }
+  esmm__free(&ds->alloc, ds->dense);
+  ds->dense = d;
+  ds->n_dense = n_dense;
+  return ESMM_OK;
+}
+
+int esmm_dataset_set_dense(esmm_dataset *ds, size_t first, size_t n, const float *values) {
+  size_t k;
+  ESMM__CHECK_ARG(ds);
+  if (ds->mapped)
+    return ESMM__ERR(ESMM_ESTATE, "the dataset is a read-only mapped cache");
+  if (!range_ok(first, n, ds->n_rows))
+    return ESMM__ERR(ESMM_EINVAL, "rows [%zu, %zu + %zu) outside the dataset of %zu rows", first, first, n,
+                     ds->n_rows);
+  if (n == 0)
+    return ESMM_OK;
+  if (ds->n_dense == 0)
+    return ESMM__ERR(ESMM_ESHAPE, "the dataset has no dense inputs (ESMM_OPT_DENSE_FEATURES was 0)");
+  if (!values)
+    return ESMM__ERR(ESMM_EINVAL, "invalid argument: values is NULL");
+  /* Validate everything first: a failing call writes nothing. */
+  for (k = 0; k < n * ds->n_dense; k++)
+    if (!isfinite(values[k]))
+      return ESMM__ERR(ESMM_ENUMERIC, "row %zu, dense input %zu: value %g is not finite", first + k / ds->n_dense,
+                       k % ds->n_dense, (double)values[k]);
+  memcpy(ds->dense + first * ds->n_dense, values, n * ds->n_dense * sizeof *values);
+  return ESMM_OK;
+}
+
+int esmm_dataset_dense(const esmm_dataset *ds, size_t first, size_t n, float *out) {
+  ESMM__CHECK_ARG(ds);
+  if (!range_ok(first, n, ds->n_rows))
+    return ESMM__ERR(ESMM_EINVAL, "rows [%zu, %zu + %zu) outside the dataset of %zu rows", first, first, n,
+                     ds->n_rows);
+  if (n == 0 || ds->n_dense == 0)
+    return ESMM_OK;
+  if (!out)
+    return ESMM__ERR(ESMM_EINVAL, "invalid argument: out is NULL");
+  memcpy(out, ds->dense + first * ds->n_dense, n * ds->n_dense * sizeof *out);
   return ESMM_OK;
 }
 

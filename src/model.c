@@ -2,7 +2,9 @@
  * ESMM model, and implements the public esmm_model_* training API.
  *
  * One training step over a batch B of impressions:
- *   x[i]   = concat_f sum_{features of field f of row i (own + common)} value * E[row]
+ *   x[i]   = concat_f sum_{features of field f of row i (own + common)} value * E[row], dense_i
+ *            (a common list is pooled once for a run of rows sharing it, and its
+ *            gradient is summed over the run before one scatter)
  *   a, b   = CTR tower(x), CVR tower(x)                        (logits)
  *   L      = w_ctr * mean BCE(sigmoid(a), y) + w_ctcvr * mean BCE(sigmoid(a)sigmoid(b), y*z)
  *   dL/da, dL/db from the logits (loss.h, in log space)
@@ -56,13 +58,15 @@ static int alloc_scratch(esmm_model *m) {
   size_t bx;
   if (!esmm__mul_ok(m->batch, m->in_dim, &bx))
     return ESMM__ERR(ESMM_ENOMEM, "batch x input size overflows");
+  m->cpool = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
+  m->gsum = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
   m->x = esmm__calloc(&m->alloc, bx, sizeof(float));
   m->gx = esmm__calloc(&m->alloc, bx, sizeof(float));
   m->lc = esmm__calloc(&m->alloc, m->batch, sizeof(float));
   m->lv = esmm__calloc(&m->alloc, m->batch, sizeof(float));
   m->gc = esmm__calloc(&m->alloc, m->batch, sizeof(float));
   m->gv = esmm__calloc(&m->alloc, m->batch, sizeof(float));
-  if (!m->x || !m->gx || !m->lc || !m->lv || !m->gc || !m->gv)
+  if (!m->x || !m->gx || !m->lc || !m->lv || !m->gc || !m->gv || !m->cpool || !m->gsum)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
   return ESMM_OK;
 }
@@ -109,7 +113,9 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg) {
   }
   m->n_fields = cfg->n_fields;
   m->dim = (size_t)esmm__config_int(cfg, ESMM_OPT_EMBED_DIM);
-  m->in_dim = m->n_fields * m->dim;
+  m->pool_dim = m->n_fields * m->dim;
+  m->n_dense = (size_t)esmm__config_int(cfg, ESMM_OPT_DENSE_FEATURES);
+  m->in_dim = m->pool_dim + m->n_dense;
   m->batch = (size_t)esmm__config_int(cfg, ESMM_OPT_BATCH_SIZE);
   m->w_ctr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTR);
   m->w_ctcvr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR);
@@ -145,6 +151,8 @@ void esmm_model_free(esmm_model *m) {
   esmm_mlp_free(m->ctr);
   esmm_mlp_free(m->cvr);
   esmm_optimizer_free(m->opt);
+  esmm__free(&a, m->cpool);
+  esmm__free(&a, m->gsum);
   esmm__free(&a, m->x);
   esmm__free(&a, m->gx);
   esmm__free(&a, m->lc);
@@ -191,28 +199,53 @@ size_t esmm__model_tensors(esmm_model *m, esmm__tensor *out, size_t cap) {
 
 /* ---- batch assembly ---------------------------------------------------- */
 
-/* Pool row r of ds (own features + its common list) into x (in_dim floats). */
-static void pool_row(const esmm_embedding *e, const esmm_dataset *ds, size_t r, float *x, size_t in_dim) {
+/* x = the row's own features pooled, plus its common list pooled, plus its
+ * dense inputs. The common list is pooled into cp, which is reused while
+ * consecutive rows share the list (*last tracks it): grouped data pools each
+ * user once per run of rows. Own and common parts are always pooled apart and
+ * then added, so the result does not depend on how rows are grouped. */
+static void pool_row(const esmm_embedding *e, const esmm_dataset *ds, size_t r, float *x, size_t pool_dim,
+                     float *cp, int64_t *last) {
   int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1];
   int64_t c = ds->common[r];
-  memset(x, 0, in_dim * sizeof *x);
+  memset(x, 0, pool_dim * sizeof *x);
   esmm__embedding_pool(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, x);
   if (c >= 0) {
-    int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
-    esmm__embedding_pool(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo, ds->com_value + clo,
-                         x);
+    if (c != *last) {
+      int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+      memset(cp, 0, pool_dim * sizeof *cp);
+      esmm__embedding_pool(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo, ds->com_value + clo,
+                           cp);
+      *last = c;
+    }
+    for (size_t k = 0; k < pool_dim; k++)
+      x[k] += cp[k];
   }
+  if (ds->n_dense)
+    memcpy(x + pool_dim, ds->dense + r * ds->n_dense, ds->n_dense * sizeof *x);
 }
 
-static int scatter_row(esmm_embedding *e, const esmm_dataset *ds, size_t r, const float *g,
-                       esmm__sparse_grad *sg) {
-  int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1];
-  int64_t c = ds->common[r];
-  ESMM__TRY(esmm__embedding_scatter(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, g, sg));
-  if (c >= 0) {
-    int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
-    ESMM__TRY(esmm__embedding_scatter(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
-                                      ds->com_value + clo, g, sg));
+/* Scatter the gradients g (stride in_dim) of batch rows idx[0..n): own
+ * features row by row; a common list once per run of consecutive rows that
+ * share it, with the run's gradients summed first. */
+static int scatter_batch(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, const float *g) {
+  esmm_embedding *e = m->emb;
+  for (size_t i = 0; i < n; i++) {
+    size_t r = idx[i];
+    int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
+    const float *gi = g + i * m->in_dim;
+    ESMM__TRY(esmm__embedding_scatter(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, gi,
+                                      &m->sg));
+    if (c < 0)
+      continue;
+    for (size_t k = 0; k < m->pool_dim; k++)
+      m->gsum[k] += gi[k];
+    if (i + 1 == n || ds->common[idx[i + 1]] != c) {
+      int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+      ESMM__TRY(esmm__embedding_scatter(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
+                                        ds->com_value + clo, m->gsum, &m->sg));
+      memset(m->gsum, 0, m->pool_dim * sizeof *m->gsum);
+    }
   }
   return ESMM_OK;
 }
@@ -223,6 +256,9 @@ static int check_dataset(const esmm_model *m, const esmm_dataset *ds, const char
   if (!esmm__dataset_fields_match(ds, m->cfg))
     return esmm__error(ESMM_ESHAPE, func, "the dataset's field list differs from the model's (%zu vs %zu fields)",
                        ds->n_fields, m->n_fields);
+  if (ds->n_dense != m->n_dense)
+    return esmm__error(ESMM_ESHAPE, func, "the dataset has %zu dense inputs per row, the model %zu", ds->n_dense,
+                       m->n_dense);
   return ESMM_OK;
 }
 
@@ -254,25 +290,69 @@ static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
   return ESMM_OK;
 }
 
-static void shuffle(esmm_model *m) {
-  for (size_t i = 0; i < m->perm_n; i++)
-    m->perm[i] = i;
-  if (!esmm__config_int(m->cfg, ESMM_OPT_SHUFFLE))
-    return;
-  for (size_t i = m->perm_n; i > 1; i--) {
-    size_t j = (size_t)esmm__rng_below(&m->rng, i);
-    size_t t = m->perm[i - 1];
-    m->perm[i - 1] = m->perm[j];
-    m->perm[j] = t;
+static size_t run_length(const esmm_dataset *ds, size_t first) {
+  size_t k = first + 1;
+  int64_t c = ds->common[first];
+  while (c >= 0 && k < ds->n_rows && ds->common[k] == c)
+    k++;
+  return k - first;
+}
+
+/* perm[0..n_runs) holds run starts in their new order; rewrite perm in place
+ * as the rows of those runs. Runs are expanded from the last slot backwards
+ * into the tail of perm, which only ever overwrites run starts already
+ * consumed (the runs before slot j occupy at least j rows). */
+static void expand_runs(size_t *perm, size_t n_runs, const esmm_dataset *ds) {
+  size_t w = ds->n_rows;
+  for (size_t j = n_runs; j-- > 0;) {
+    size_t start = perm[j], len = run_length(ds, start);
+    w -= len;
+    for (size_t k = len; k-- > 0;)
+      perm[w + k] = start + k;
   }
 }
 
-/* Make ds the dataset of the epoch under way (restarting when it changed). */
+static void swap(size_t *a, size_t *b) {
+  size_t t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* Rows in a random order (ESMM_OPT_SHUFFLE 1), or groups in a random order
+ * with each group's rows kept together (2: a group is a run of consecutive
+ * rows sharing a common list), so that a batch pools each user once. */
+static void shuffle(esmm_model *m, const esmm_dataset *ds) {
+  int64_t mode = esmm__config_int(m->cfg, ESMM_OPT_SHUFFLE);
+  size_t n = m->perm_n, n_runs = 0;
+  m->rng_epoch = m->rng;
+  for (size_t i = 0; i < n; i++)
+    m->perm[i] = i;
+  if (mode == 1) {
+    for (size_t i = n; i > 1; i--)
+      swap(&m->perm[i - 1], &m->perm[(size_t)esmm__rng_below(&m->rng, i)]);
+    return;
+  }
+  if (mode != 2 || n == 0)
+    return;
+  /* perm temporarily holds the runs' first rows, shuffled, then expands */
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || ds->common[i] < 0 || ds->common[i] != ds->common[i - 1])
+      m->perm[n_runs++] = i;
+  for (size_t i = n_runs; i > 1; i--)
+    swap(&m->perm[i - 1], &m->perm[(size_t)esmm__rng_below(&m->rng, i)]);
+  expand_runs(m->perm, n_runs, ds);
+}
+
+/* Make ds the dataset of the epoch under way (restarting when it changed,
+ * or regenerating a restored epoch's permutation). */
 static int begin_dataset(esmm_model *m, const esmm_dataset *ds) {
-  if (m->epoch_ds == ds && m->perm_n == ds->n_rows)
+  if (m->epoch_ds == ds && m->perm_n == ds->n_rows && !m->resume_n)
     return ESMM_OK;
+  if (m->resume_n && m->resume_n != ds->n_rows)
+    return ESMM__ERR(ESMM_ESTATE, "the restored training state is for a dataset of %zu rows, this one has %zu",
+                     m->resume_n, ds->n_rows);
   ESMM__TRY(reserve_sparse(m, ds));
-  if (m->perm_n != ds->n_rows) {
+  if (m->perm_n != ds->n_rows || !m->perm) {
     size_t *p = esmm__alloc(&m->alloc, (ds->n_rows ? ds->n_rows : 1) * sizeof *p);
     if (!p)
       return ESMM__ERR(ESMM_ENOMEM, "out of memory for a permutation of %zu rows", ds->n_rows);
@@ -281,8 +361,44 @@ static int begin_dataset(esmm_model *m, const esmm_dataset *ds) {
     m->perm_n = ds->n_rows;
   }
   m->epoch_ds = ds;
-  m->cursor = m->perm_n; /* forces a fresh permutation */
+  if (m->resume_n) {
+    /* the epoch's permutation, drawn again from the same RNG state */
+    m->rng = m->rng_epoch;
+    shuffle(m, ds);
+    m->cursor = m->resume_cursor;
+    m->resume_n = 0;
+  } else {
+    m->cursor = m->perm_n; /* forces a fresh permutation */
+  }
   return ESMM_OK;
+}
+
+void esmm__model_get_train_state(const esmm_model *m, esmm__train_state *out) {
+  out->step = m->step;
+  out->epoch = m->epoch;
+  out->samples = m->samples;
+  out->epoch_steps = m->epoch_steps;
+  out->epoch_loss_sum = m->epoch_loss_sum;
+  out->rng_epoch = m->resume_n ? m->rng_epoch : (m->epoch_ds ? m->rng_epoch : m->rng);
+  out->cursor = m->resume_n ? m->resume_cursor : (m->epoch_ds ? m->cursor : 0);
+  out->perm_n = m->resume_n ? m->resume_n : (m->epoch_ds ? m->perm_n : 0);
+}
+
+void esmm__model_set_train_state(esmm_model *m, const esmm__train_state *st) {
+  m->step = st->step;
+  m->epoch = st->epoch;
+  m->samples = st->samples;
+  m->epoch_steps = st->epoch_steps;
+  m->epoch_loss_sum = st->epoch_loss_sum;
+  m->epoch_ds = NULL;
+  if (st->perm_n) {
+    m->rng_epoch = st->rng_epoch;
+    m->resume_n = st->perm_n;
+    m->resume_cursor = st->cursor;
+  } else {
+    m->rng = st->rng_epoch; /* no epoch begun yet: the RNG as it stands */
+    m->resume_n = 0;
+  }
 }
 
 static int finite_tower_grads(const esmm_mlp *t) {
@@ -304,8 +420,9 @@ static int update_tower(esmm_model *m, esmm_mlp *t, const int *blk) {
 /* Forward and loss of the batch rows idx[0..n); fills gc/gv. */
 static int forward_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n) {
   double lsum_c = 0, lsum_t = 0;
+  int64_t last = -1;
   for (size_t i = 0; i < n; i++)
-    pool_row(m->emb, ds, idx[i], m->x + i * m->in_dim, m->in_dim);
+    pool_row(m->emb, ds, idx[i], m->x + i * m->in_dim, m->pool_dim, m->cpool, &last);
   ESMM__TRY(esmm_mlp_forward(m->ctr, m->x, n, m->lc));
   ESMM__TRY(esmm_mlp_forward(m->cvr, m->x, n, m->lv));
   for (size_t i = 0; i < n; i++) {
@@ -337,8 +454,7 @@ static int compute_grads(esmm_model *m, const esmm_dataset *ds, const size_t *id
   ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x)); /* x is free now: reuse it for the CVR input grad */
   for (size_t k = 0; k < gxn; k++)
     m->gx[k] += m->x[k];
-  for (size_t i = 0; i < n; i++)
-    ESMM__TRY(scatter_row(m->emb, ds, idx[i], m->gx + i * m->in_dim, &m->sg));
+  ESMM__TRY(scatter_batch(m, ds, idx, n, m->gx));
   if (!finite_tower_grads(m->ctr) || !finite_tower_grads(m->cvr) || !esmm__all_finite(m->sg.g, m->sg.n * m->dim))
     return esmm__error(ESMM_ENUMERIC, "esmm_model_train",
                        "step %lld: a gradient is not finite; the step was not applied", (long long)m->step + 1);
@@ -370,7 +486,7 @@ static int train_one(esmm_model *m, const esmm_dataset *ds, int *epoch_done) {
   size_t n;
   const size_t *idx;
   if (m->cursor >= m->perm_n) {
-    shuffle(m);
+    shuffle(m, ds);
     m->cursor = 0;
     m->epoch_steps = 0;
     m->epoch_loss_sum = 0;
@@ -504,6 +620,7 @@ int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_bat
   ws->alloc = m->alloc;
   ws->max_batch = max_batch;
   ws->in_dim = m->in_dim;
+  ws->pool_dim = m->pool_dim;
   sc = esmm__mlp_infer_scratch(m->ctr, max_batch);
   sv = esmm__mlp_infer_scratch(m->cvr, max_batch);
   ws->scratch_n = sc > sv ? sc : sv;
@@ -511,7 +628,8 @@ int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_bat
   ws->lc = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->lv = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->scratch = esmm__alloc(&ws->alloc, ws->scratch_n * sizeof(float));
-  if (!ws->x || !ws->lc || !ws->lv || !ws->scratch) {
+  ws->cpool = esmm__alloc(&ws->alloc, (m->pool_dim ? m->pool_dim : 1) * sizeof(float));
+  if (!ws->x || !ws->lc || !ws->lv || !ws->scratch || !ws->cpool) {
     esmm_workspace_free(ws);
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for a workspace of %zu rows", max_batch);
   }
@@ -528,18 +646,20 @@ void esmm_workspace_free(esmm_workspace *ws) {
   esmm__free(&a, ws->lc);
   esmm__free(&a, ws->lv);
   esmm__free(&a, ws->scratch);
+  esmm__free(&a, ws->cpool);
   esmm__free(&a, ws);
 }
 
 static int workspace_fits(const esmm_model *m, const esmm_workspace *ws) {
-  return ws->in_dim == m->in_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
+  return ws->in_dim == m->in_dim && ws->pool_dim == m->pool_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
          ws->scratch_n >= esmm__mlp_infer_scratch(m->cvr, ws->max_batch);
 }
 
 static void predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first,
                           size_t n, float *pctr, float *pcvr, float *pctcvr) {
+  int64_t last = -1;
   for (size_t i = 0; i < n; i++)
-    pool_row(m->emb, ds, first + i, ws->x + i * m->in_dim, m->in_dim);
+    pool_row(m->emb, ds, first + i, ws->x + i * m->in_dim, m->pool_dim, ws->cpool, &last);
   esmm__mlp_infer(m->ctr, ws->x, n, ws->lc, ws->scratch);
   esmm__mlp_infer(m->cvr, ws->x, n, ws->lv, ws->scratch);
   /* logits from finite parameters and inputs are finite: the head cannot fail */

@@ -18,7 +18,10 @@ struct esmm_model {
   esmm_config *cfg; /* owned copy */
   esmm__allocator alloc;
   esmm__logger log;
-  size_t n_fields, dim, in_dim, batch;
+  size_t n_fields, dim, batch;
+  size_t pool_dim; /* n_fields * dim: the pooled embeddings */
+  size_t n_dense;  /* numeric inputs appended after them */
+  size_t in_dim;   /* tower input width: pool_dim + n_dense */
   double w_ctr, w_ctcvr;
 
   esmm_embedding *emb;
@@ -31,12 +34,17 @@ struct esmm_model {
    * which grows (once per dataset, never per step) to the largest batch's
    * feature count */
   float *x, *gx, *lc, *lv, *gc, *gv;
+  float *cpool; /* pooled common list of the current group (pool_dim) */
+  float *gsum;  /* gradient summed over the current group's rows (pool_dim) */
   esmm__sparse_grad sg;
 
   /* epoch state */
-  esmm__rng rng;
+  esmm__rng rng;       /* advances with every permutation drawn */
+  esmm__rng rng_epoch; /* rng as it was before the current epoch's permutation */
   size_t *perm, perm_n, cursor;
   const esmm_dataset *epoch_ds;
+  size_t resume_n; /* > 0: a restored state waits for a dataset of this many rows */
+  size_t resume_cursor;
 
   /* statistics */
   int64_t step, epoch, samples, epoch_steps;
@@ -45,9 +53,26 @@ struct esmm_model {
 
 struct esmm_workspace {
   esmm__allocator alloc;
-  size_t max_batch, in_dim, scratch_n;
+  size_t max_batch, in_dim, pool_dim, scratch_n;
   float *x, *lc, *lv, *scratch;
+  float *cpool; /* pooled common list of the last group seen (pool_dim) */
 };
+
+/* Training position, for checkpoints: everything besides the parameters
+ * and the optimizer state that a resumed run needs to continue exactly as
+ * an uninterrupted one. */
+typedef struct esmm__train_state {
+  int64_t step, epoch, samples, epoch_steps;
+  double epoch_loss_sum;
+  esmm__rng rng_epoch; /* before the current epoch's permutation */
+  size_t cursor, perm_n;
+} esmm__train_state;
+
+void esmm__model_get_train_state(const esmm_model *m, esmm__train_state *out);
+/* The next training call on a dataset of st->perm_n rows regenerates the
+ * epoch's permutation from st->rng_epoch and continues at st->cursor (a
+ * dataset of another size is refused with ESMM_ESTATE). */
+void esmm__model_set_train_state(esmm_model *m, const esmm__train_state *st);
 
 /* A named parameter tensor of a model (rows x cols floats, row-major). */
 typedef struct esmm__tensor {

@@ -298,6 +298,163 @@ START_TEST(bad_arguments) {
 }
 END_TEST
 
+/* The same rows with the common features stored once per group and with
+ * them copied into every row: pooling once per group must not change what
+ * the model computes (up to float reordering in the summed gradients). */
+static esmm_dataset *inline_commons(const esmm_config *cfg, const esmm_dataset *g) {
+  esmm_dataset *ds;
+  int64_t n = 0;
+  ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
+  esmm_dataset_stat(g, ESMM_DS_ROWS, &n);
+  for (int64_t r = 0; r < n; r++) {
+    int y, z, f[64];
+    int64_t c, off[2] = {0, 0};
+    size_t nnz, cn = 0;
+    const int *fl, *cfl;
+    const uint64_t *il, *cil;
+    const float *vl, *cvl;
+    uint64_t id[64];
+    float v[64];
+    ck_assert_int_eq(esmm_dataset_row(g, (size_t)r, &y, &z, &c, &nnz, &fl, &il, &vl), ESMM_OK);
+    if (c >= 0)
+      ck_assert_int_eq(esmm_dataset_common(g, (size_t)c, &cn, &cfl, &cil, &cvl), ESMM_OK);
+    for (size_t k = 0; k < nnz; k++)
+      f[k] = fl[k], id[k] = il[k], v[k] = vl[k];
+    for (size_t k = 0; k < cn; k++)
+      f[nnz + k] = cfl[k], id[nnz + k] = cil[k], v[nnz + k] = cvl[k];
+    off[1] = (int64_t)(nnz + cn);
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 1, &y, &z, NULL, off, f, id, v), ESMM_OK);
+  }
+  return ds;
+}
+
+START_TEST(grouped_pooling_equals_ungrouped) {
+  esmm_config *cfg = small_config(ESMM_ACT_TANH);
+  esmm_dataset *g, *u;
+  esmm_model *a, *b;
+  float *pa, *pb, ga[3][40], gb[3][40];
+  size_t na, nb;
+  esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, 0); /* same order in both */
+  esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 8);
+  g = small_data(cfg, 40);
+  u = inline_commons(cfg, g);
+  {
+    int64_t commons;
+    esmm_dataset_stat(g, ESMM_DS_COMMONS, &commons);
+    ck_assert_int_gt(commons, 0);
+    esmm_dataset_stat(u, ESMM_DS_COMMONS, &commons);
+    ck_assert_int_eq(commons, 0);
+  }
+  ck_assert_int_eq(esmm_model_new(&a, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&b, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(a, NULL, g, 0, 40, ga[0], ga[1], ga[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(b, NULL, u, 0, 40, gb[0], gb[1], gb[2]), ESMM_OK);
+  for (int i = 0; i < 40; i++)
+    ck_assert_float_eq_tol(ga[2][i], gb[2][i], 1e-6);
+  ck_assert_int_eq(esmm_model_train_steps(a, g, 12, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(b, u, 12, NULL, NULL), ESMM_OK);
+  snapshot(a, &pa, &na);
+  snapshot(b, &pb, &nb);
+  ck_assert_uint_eq(na, nb);
+  for (size_t i = 0; i < na; i++)
+    ck_assert_msg(fabsf(pa[i] - pb[i]) <= 1e-4f + 1e-3f * fabsf(pb[i]), "parameter %zu: %g vs %g", i, pa[i], pb[i]);
+  ck_assert_int_eq(esmm_model_predict(a, NULL, g, 0, 40, ga[0], ga[1], ga[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(b, NULL, u, 0, 40, gb[0], gb[1], gb[2]), ESMM_OK);
+  for (int i = 0; i < 40; i++) {
+    ck_assert_float_eq_tol(ga[0][i], gb[0][i], 1e-4);
+    ck_assert_float_eq_tol(ga[1][i], gb[1][i], 1e-4);
+  }
+  free(pa), free(pb);
+  esmm_model_free(a), esmm_model_free(b);
+  esmm_dataset_free(g), esmm_dataset_free(u);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* ESMM_OPT_SHUFFLE = groups: every row once, each group's rows together. */
+START_TEST(group_shuffle_keeps_groups_together) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_sim *sim;
+  esmm_dataset *ds;
+  esmm_model *m;
+  int64_t n;
+  ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, 2000, 0, &ds), ESMM_OK);
+  esmm_config_free(cfg);
+  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
+  esmm_config_set_by_name(cfg, "shuffle", "groups");
+  esmm_config_set_by_name(cfg, "ctr_tower", "8");
+  esmm_config_set_by_name(cfg, "cvr_tower", "8");
+  esmm_config_set_by_name(cfg, "hash_buckets", "1000");
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 1, NULL, NULL), ESMM_OK);
+  esmm_dataset_stat(ds, ESMM_DS_ROWS, &n);
+  {
+    char *seen = calloc((size_t)n, 1);
+    size_t runs = 0, breaks = 0;
+    int64_t prev = -2;
+    for (size_t i = 0; i < m->perm_n; i++) {
+      size_t r = m->perm[i];
+      int64_t c = ds->common[r];
+      ck_assert(r < (size_t)n && !seen[r]);
+      seen[r] = 1;
+      if (c != prev)
+        runs++;
+      /* within a run the rows are consecutive in the dataset */
+      if (i && c == prev && c >= 0)
+        breaks += m->perm[i - 1] + 1 != r;
+      prev = c;
+    }
+    ck_assert_uint_eq(breaks, 0);
+    ck_assert_uint_lt(runs, (size_t)n / 5); /* ~20 rows a group */
+    ck_assert(m->perm[0] != 0 || m->perm[n - 1] != (size_t)n - 1); /* shuffled */
+    free(seen);
+  }
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_sim_free(sim);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* A restored training state regenerates the epoch's permutation and
+ * continues where it was: the parameters equal an uninterrupted run. */
+START_TEST(restored_train_state_continues_the_epoch) {
+  esmm_config *cfg = small_config(ESMM_ACT_RELU);
+  esmm_dataset *ds = small_data(cfg, 64);
+  esmm_model *a, *b;
+  esmm__train_state st;
+  float *pa, *pb;
+  size_t na, nb;
+  esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 5);
+  ck_assert_int_eq(esmm_model_new(&a, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&b, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(a, ds, 30, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(b, ds, 17, NULL, NULL), ESMM_OK);
+  esmm__model_get_train_state(b, &st);
+  ck_assert_int_eq(st.step, 17);
+  ck_assert_uint_eq(st.perm_n, 64);
+  ck_assert_uint_eq(st.cursor, (17 % 13) * 5); /* 13 steps an epoch */
+  esmm__model_set_train_state(b, &st); /* drops the permutation */
+  ck_assert_ptr_null(b->epoch_ds);
+  ck_assert_int_eq(esmm_model_train_steps(b, ds, 13, NULL, NULL), ESMM_OK);
+  snapshot(a, &pa, &na);
+  snapshot(b, &pb, &nb);
+  ck_assert(na == nb && memcmp(pa, pb, na * sizeof *pa) == 0);
+  {
+    esmm_dataset *other = small_data(cfg, 10);
+    esmm__model_get_train_state(b, &st);
+    esmm__model_set_train_state(b, &st);
+    ck_assert_int_eq(esmm_model_train_steps(b, other, 1, NULL, NULL), ESMM_ESTATE);
+    esmm_dataset_free(other);
+  }
+  free(pa), free(pb);
+  esmm_model_free(a), esmm_model_free(b);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
 /* Train on the simulator and compare with the oracle (the true
  * probabilities). Conversions are scarce at Ali-CCP's rates (0.2% of
  * impressions), so a test that must finish in seconds uses a denser world:
@@ -360,6 +517,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, non_finite_loss_is_reported_and_not_applied);
   tcase_add_test(tc, predict_matches_between_workspaces_and_chunks);
   tcase_add_test(tc, bad_arguments);
+  tcase_add_test(tc, grouped_pooling_equals_ungrouped);
+  tcase_add_test(tc, group_shuffle_keeps_groups_together);
+  tcase_add_test(tc, restored_train_state_continues_the_epoch);
   tcase_add_test(tc, training_on_the_simulator_approaches_the_oracle);
   suite_add_tcase(s, tc);
   return s;

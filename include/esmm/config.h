@@ -53,8 +53,13 @@ typedef enum {
                                        BCE(pCTR, y), [0,1e3] */
   ESMM_OPT_LOSS_WEIGHT_CTCVR = 303, /* float [loss_weight_ctcvr] (1) weight of
                                        BCE(pCTCVR, y*z), [0,1e3] */
-  ESMM_OPT_SHUFFLE = 304,           /* int [shuffle] (1) shuffle rows every
-                                       epoch (0 = file order), {0,1} */
+  ESMM_OPT_SHUFFLE = 304,           /* int [shuffle] (1) order of rows in an
+                                       epoch: 0 "none" file order, 1 "rows" a
+                                       random permutation of rows, 2 "groups" a
+                                       random order of user groups (runs of rows
+                                       sharing a common list) with each group's
+                                       rows together, so a batch pools each
+                                       user once */
   /* execution */
   ESMM_OPT_SEED = 400,        /* int [seed] (42) seeds every random choice
                                  (initialisation, shuffling), [0,2^63) */
@@ -62,6 +67,24 @@ typedef enum {
                                  threads, [1,256]; OpenBLAS threads are the
                                  host's (OPENBLAS_NUM_THREADS) */
   /* data (readers) 500.. */
+  ESMM_OPT_DENSE_FEATURES = 500, /* int [dense_features] (0) numeric inputs per
+                                    row, fed to both towers after the pooled
+                                    embeddings, [0,4096]; datasets made from the
+                                    config carry as many */
+  ESMM_OPT_DATA_UNKNOWN_FIELD = 501, /* int [unknown_field] (ESMM_UNKNOWN_FIELD_ERROR)
+                                        what readers do with a feature of a field
+                                        the field list lacks: esmm_unknown_field */
+  ESMM_OPT_DATA_VALUES = 502,        /* int [feature_values] (ESMM_VALUES_WEIGHT)
+                                        feature values as pooling weights, or
+                                        ignored (every weight 1): esmm_values */
+  ESMM_OPT_DATA_ON_ERROR = 503,      /* int [on_error] (ESMM_ON_ERROR_FAIL) a bad
+                                        row stops the read, or is skipped and
+                                        counted: esmm_on_error */
+  ESMM_OPT_DATA_CONV_NO_CLICK = 504, /* int [conv_no_click] (ESMM_CNC_KEEP) rows with
+                                        click 0 and conversion 1: esmm_conv_no_click */
+  ESMM_OPT_DATA_MAX_ERRORS = 505,    /* int [max_errors] (0 = unlimited) with
+                                        ESMM_ON_ERROR_SKIP, fail once more rows
+                                        than this were skipped, [0,2^62] */
   /* variants 600.. */
   ESMM_OPT__RESERVED = 0x7fffffff /* keeps the enum int-sized; not an option */
 } esmm_opt;
@@ -80,6 +103,28 @@ typedef enum {
 
 /* Values of ESMM_OPT_ACTIVATION (hidden layers; output layers are linear). */
 typedef enum { ESMM_ACT_RELU = 0, ESMM_ACT_TANH = 1, ESMM_ACT_SIGMOID = 2 } esmm_activation;
+
+/* Values of ESMM_OPT_DATA_UNKNOWN_FIELD (by name: "error", "ignore"). */
+typedef enum { ESMM_UNKNOWN_FIELD_ERROR = 0, ESMM_UNKNOWN_FIELD_IGNORE = 1 } esmm_unknown_field;
+
+/* Values of ESMM_OPT_DATA_VALUES (by name: "weight", "ignore"). */
+typedef enum { ESMM_VALUES_WEIGHT = 0, ESMM_VALUES_IGNORE = 1 } esmm_values;
+
+/* Values of ESMM_OPT_DATA_ON_ERROR (by name: "fail", "skip"). */
+typedef enum { ESMM_ON_ERROR_FAIL = 0, ESMM_ON_ERROR_SKIP = 1 } esmm_on_error;
+
+/* Values of ESMM_OPT_DATA_CONV_NO_CLICK (by name: "keep", "zero", "drop",
+ * "error"): keep the labels as read (the ESMM loss uses y*z, so such a row
+ * already counts as a non-conversion there), set the conversion label to 0,
+ * drop the row, or treat the row as bad input (ESMM_OPT_DATA_ON_ERROR
+ * decides between failing and skipping). Every policy counts the rows
+ * (ESMM_DS_CONV_NO_CLICK_READ). */
+typedef enum {
+  ESMM_CNC_KEEP = 0,
+  ESMM_CNC_ZERO = 1,
+  ESMM_CNC_DROP = 2,
+  ESMM_CNC_ERROR = 3
+} esmm_conv_no_click;
 
 /* Values of ESMM_OPT_OPTIMIZER. */
 typedef enum {

@@ -37,7 +37,22 @@ typedef enum {
   ESMM_DS_FEATURES = 6,                   /* features stored in rows */
   ESMM_DS_COMMON_FEATURES = 7,            /* features stored in common lists */
   ESMM_DS_ROWS_WITH_COMMON = 8,           /* rows that reference a common list */
-  ESMM_DS_FIELDS = 9                      /* fields in the field list */
+  ESMM_DS_FIELDS = 9,                     /* fields in the field list */
+  /* @since 1.0: dense inputs and the counts of the file readers (esmm/io.h);
+   * the reader counts are 0 for datasets built in memory. A "row" below is
+   * one data line of a sample file (Ali-CCP skeleton, CSV, text). */
+  ESMM_DS_DENSE = 10,                     /* dense (numeric) inputs per row */
+  ESMM_DS_LINES = 11,                     /* data rows read (blank/comment/header lines excluded) */
+  ESMM_DS_SKIPPED = 12,                   /* rows not stored, all reasons below together */
+  ESMM_DS_SKIPPED_MALFORMED = 13,         /* syntax: separators, numbers, NUL bytes, feature_num, ... */
+  ESMM_DS_SKIPPED_LABEL = 14,             /* a label outside {0,1} */
+  ESMM_DS_SKIPPED_MISSING_COMMON = 15,    /* reference to an absent common row */
+  ESMM_DS_SKIPPED_CONV_NO_CLICK = 16,     /* click 0, conversion 1, policy drop or error+skip */
+  ESMM_DS_CONV_NO_CLICK_READ = 17,        /* rows read with click 0, conversion 1 (any policy) */
+  ESMM_DS_FEATURES_IGNORED = 18,          /* features of fields the field list lacks, ignored */
+  ESMM_DS_COMMON_LINES = 19,              /* common-feature rows read */
+  ESMM_DS_COMMON_SKIPPED = 20,            /* common-feature rows skipped as malformed */
+  ESMM_DS_MAPPED = 21                     /* 1 when the dataset is a read-only mapped cache */
 } esmm_dataset_stat_key;
 
 /* Per-row ground truths known to the simulator. Pinned, append-only. */
@@ -142,6 +157,34 @@ ESMM_API int esmm_dataset_set_truth(esmm_dataset *ds, int kind, const float *val
  * dataset has no such column). @since 1.0
  */
 ESMM_API int esmm_dataset_truth(const esmm_dataset *ds, int kind, size_t first, size_t n, float *out);
+
+/**
+ * Set the dense (numeric) inputs of rows [first, first+n): values holds n
+ * rows of ESMM_DS_DENSE floats each, row-major. Rows start with all dense
+ * inputs 0; a dataset gets ESMM_OPT_DENSE_FEATURES of its config.
+ * @param ds      the dataset.
+ * @param first   first row.
+ * @param n       number of rows (0 is a no-op).
+ * @param values  n * ESMM_DS_DENSE finite floats (may be NULL when n == 0
+ *                or the dataset has no dense inputs).
+ * @return ESMM_OK; ESMM_EINVAL (NULL ds or values, range outside the
+ * dataset), ESMM_ESHAPE (the dataset has no dense inputs and n > 0),
+ * ESMM_ENUMERIC (a value is NaN or infinite; the message names row and
+ * column; nothing is written), ESMM_ESTATE (the dataset is a read-only
+ * mapped cache).
+ * Ownership: values are copied. Thread safety: not with any other call on
+ * the same dataset. @since 1.0
+ */
+ESMM_API int esmm_dataset_set_dense(esmm_dataset *ds, size_t first, size_t n, const float *values);
+
+/**
+ * Copy the dense inputs of rows [first, first+n) to out (n * ESMM_DS_DENSE
+ * floats, row-major).
+ * @return ESMM_OK; ESMM_EINVAL (NULL ds, NULL out with n > 0 and dense
+ * inputs, range outside the dataset).
+ * Thread safety: concurrent reads are safe. @since 1.0
+ */
+ESMM_API int esmm_dataset_dense(const esmm_dataset *ds, size_t first, size_t n, float *out);
 
 ESMM_END_DECLS
 
