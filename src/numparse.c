@@ -152,10 +152,11 @@ int esmm__parse_i64(const char *s, size_t len, int64_t *out) {
   return 0;
 }
 
-static int format_c(char *buf, const char *fmt, double x) {
+/* snprintf in the C locale, whatever the process locale is. */
+static int format_c(char *buf, int prec, double x) {
   locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
   locale_t old = c ? uselocale(c) : (locale_t)0;
-  int n = snprintf(buf, 32, fmt, x);
+  int n = snprintf(buf, 32, "%.*g", prec, x);
   if (c) {
     uselocale(old);
     freelocale(c);
@@ -163,5 +164,27 @@ static int format_c(char *buf, const char *fmt, double x) {
   return n;
 }
 
-int esmm__format_double(double x, char *buf) { return format_c(buf, "%.17g", x); }
-int esmm__format_float(float x, char *buf) { return format_c(buf, "%.9g", (double)x); }
+/* The shortest "%.<p>g" text that reads back to x (so 0.9 prints as "0.9",
+ * not "0.90000000000000002"). */
+static int format_shortest(double x, char *buf, int max_prec) {
+  int n = 0;
+  for (int p = 1; p <= max_prec; p++) {
+    double back;
+    n = format_c(buf, p, x);
+    if (esmm__parse_double(buf, (size_t)n, &back) == 0 && back == x)
+      return n;
+  }
+  return n;
+}
+
+int esmm__format_double(double x, char *buf) {
+  if (!isfinite(x))
+    return format_c(buf, 17, x);
+  if (x == floor(x) && fabs(x) < 1e17) /* integers in full: 1000000000, not 1e+09 */
+    return snprintf(buf, 32, "%.0f", x); /* no decimal point: locale-free */
+  return format_shortest(x, buf, 17);
+}
+
+/* Data files keep "%.9g": always exact, and the files' bytes are pinned by
+ * tests and by users' diffs. */
+int esmm__format_float(float x, char *buf) { return format_c(buf, 9, (double)x); }

@@ -22,10 +22,10 @@ int esmm__parse_u64(const char *s, size_t len, uint64_t *out);
 /* Parse exactly s[0..len) as a signed decimal int64. 0, -1 or -2. */
 int esmm__parse_i64(const char *s, size_t len, int64_t *out);
 
-/* Shortest text that reads back to the same double ("%.17g" in the C
- * locale); buf must hold 32 bytes. Returns the length. */
+/* Shortest "%g" text (C locale) that reads back to the same double; buf
+ * must hold 32 bytes. Returns the length. */
 int esmm__format_double(double x, char *buf);
-/* Same for a float ("%.9g"). */
+/* Same for a float (at most 9 significant digits). */
 int esmm__format_float(float x, char *buf);
 
 #endif /* ESMM__NUMPARSE_H */
