@@ -290,10 +290,75 @@ static void latency(const esmm_model *m, const esmm_dataset *ds, size_t block, s
   free(t), free(a), free(b);
 }
 
+/* One user x 100 items through esmm_model_predict_user (the serving call:
+ * the user's common features pooled once per call): p50/p99 in us,
+ * medians over reps. Inputs are laid out before the clock starts. */
+static void latency_user(const esmm_model *m, const esmm_dataset *users, size_t calls, const plan *p, double *p50,
+                         double *p99) {
+  esmm_workspace *ws;
+  int64_t n_users;
+  float out[3 * 100];
+  double *t = xmalloc(calls * sizeof *t), *a = xmalloc((size_t)p->reps * sizeof *a),
+         *b = xmalloc((size_t)p->reps * sizeof *b);
+  OK(esmm_dataset_stat(users, ESMM_DS_COMMONS, &n_users));
+  size_t cap = 0;
+  for (size_t r = 0; r < (size_t)n_users * 100; r++) {
+    size_t nnz;
+    OK(esmm_dataset_row(users, r, NULL, NULL, NULL, &nnz, NULL, NULL, NULL));
+    cap += nnz;
+  }
+  int64_t *off = xmalloc((size_t)n_users * 101 * sizeof *off);
+  int *field = xmalloc(cap * sizeof *field);
+  uint64_t *id = xmalloc(cap * sizeof *id);
+  float *value = xmalloc(cap * sizeof *value);
+  size_t k = 0;
+  for (size_t u = 0; u < (size_t)n_users; u++) {
+    off[u * 101] = 0;
+    for (size_t i = 0; i < 100; i++) {
+      size_t nnz;
+      const int *f;
+      const uint64_t *ids;
+      const float *v;
+      OK(esmm_dataset_row(users, u * 100 + i, NULL, NULL, NULL, &nnz, &f, &ids, &v));
+      for (size_t j = 0; j < nnz; j++, k++) {
+        field[k] = f[j];
+        id[k] = ids[j];
+        value[k] = v ? v[j] : 1.0f;
+      }
+      off[u * 101 + i + 1] = off[u * 101 + i] + (int64_t)nnz;
+    }
+  }
+  size_t *start = xmalloc((size_t)n_users * sizeof *start); /* user u's items in field/id/value */
+  start[0] = 0;
+  for (size_t u = 1; u < (size_t)n_users; u++)
+    start[u] = start[u - 1] + (size_t)off[(u - 1) * 101 + 100];
+  OK(esmm_workspace_new(&ws, m, 100));
+  for (int r = 0; r < p->reps; r++) {
+    for (size_t c = 0; c < calls; c++) {
+      size_t u = c % (size_t)n_users, base = start[u];
+      size_t cn;
+      const int *cf;
+      const uint64_t *ci;
+      const float *cv;
+      OK(esmm_dataset_common(users, u, &cn, &cf, &ci, &cv));
+      double t0 = now_sec();
+      OK(esmm_model_predict_user(m, ws, cn, cf, ci, cv, 100, off + u * 101, field + base, id + base,
+                                 value + base, NULL, out, out + 100, out + 200));
+      t[c] = (now_sec() - t0) * 1e6;
+    }
+    a[r] = quantile(t, calls, 0.50);
+    b[r] = quantile(t, calls, 0.99);
+  }
+  *p50 = median(a, (size_t)p->reps);
+  *p99 = median(b, (size_t)p->reps);
+  esmm_workspace_free(ws);
+  free(t), free(a), free(b), free(start), free(off), free(field), free(id), free(value);
+}
+
 typedef struct tower_result {
   const char *name;
   double train_sps, train_sps_ungrouped, predict_sps;
-  double single_p50, single_p99, user100_p50, user100_p99;
+  double single_p50, single_p99, user100_p50, user100_p99, rows100_p50, rows100_p99;
   double train_gflops, predict_gflops, sgemm_train_gflops, sgemm_predict_gflops;
   double flops_per_train_sample, flops_per_predict_sample, gemm_limit_train_sps, gemm_limit_predict_sps;
 } tower_result;
@@ -314,7 +379,8 @@ static void run_tower(tower_result *res, const char *name, const int64_t *hidden
     res->train_sps_ungrouped = train_sps(m, ungrouped, p);
   res->predict_sps = predict_sps(m, grouped, p->predict_rows, p);
   latency(m, grouped, 1, p->lat_calls, p, &res->single_p50, &res->single_p99);
-  latency(m, users, 100, p->users, p, &res->user100_p50, &res->user100_p99);
+  latency(m, users, 100, p->users, p, &res->rows100_p50, &res->rows100_p99);
+  latency_user(m, users, p->users, p, &res->user100_p50, &res->user100_p99);
   res->train_gflops = res->train_sps * res->flops_per_train_sample * 1e-9;
   res->predict_gflops = res->predict_sps * res->flops_per_predict_sample * 1e-9;
   res->gemm_limit_train_sps = res->sgemm_train_gflops * 1e9 / res->flops_per_train_sample;
@@ -328,8 +394,10 @@ static void run_tower(tower_result *res, const char *name, const int64_t *hidden
          res->train_gflops, res->sgemm_train_gflops, 100 * res->train_gflops / res->sgemm_train_gflops);
   printf("%-8s predict %8.0f samples/s  (tower %.2f GFLOP/s vs SGEMM %.2f: %.0f%%)\n", name, res->predict_sps,
          res->predict_gflops, res->sgemm_predict_gflops, 100 * res->predict_gflops / res->sgemm_predict_gflops);
-  printf("%-8s single impression p50 %.1f us p99 %.1f us; one user x 100 items p50 %.1f us p99 %.1f us\n", name,
-         res->single_p50, res->single_p99, res->user100_p50, res->user100_p99);
+  printf("%-8s single impression p50 %.1f us p99 %.1f us; one user x 100 items p50 %.1f us p99 %.1f us "
+         "(esmm_model_predict_user; as 100 dataset rows: p50 %.1f us p99 %.1f us)\n",
+         name, res->single_p50, res->single_p99, res->user100_p50, res->user100_p99, res->rows100_p50,
+         res->rows100_p99);
   fflush(stdout);
 }
 
@@ -338,12 +406,13 @@ static void json_tower(const tower_result *r) {
   if (r->train_sps_ungrouped > 0)
     printf("\"train_samples_per_sec_ungrouped\":%.0f,", r->train_sps_ungrouped);
   printf("\"predict_samples_per_sec\":%.0f,\"single_p50_us\":%.1f,\"single_p99_us\":%.1f,"
-         "\"user100_p50_us\":%.1f,\"user100_p99_us\":%.1f,"
+         "\"user100_p50_us\":%.1f,\"user100_p99_us\":%.1f,\"rows100_p50_us\":%.1f,\"rows100_p99_us\":%.1f,"
          "\"train_tower_gflops\":%.3f,\"sgemm_train_gflops\":%.3f,\"train_gflops_ratio\":%.3f,"
          "\"predict_tower_gflops\":%.3f,\"sgemm_predict_gflops\":%.3f,\"predict_gflops_ratio\":%.3f,"
          "\"flops_per_train_sample\":%.0f,\"gemm_limit_train_samples_per_sec\":%.0f,"
          "\"gemm_limit_predict_samples_per_sec\":%.0f}",
-         r->predict_sps, r->single_p50, r->single_p99, r->user100_p50, r->user100_p99, r->train_gflops,
+         r->predict_sps, r->single_p50, r->single_p99, r->user100_p50, r->user100_p99, r->rows100_p50,
+         r->rows100_p99, r->train_gflops,
          r->sgemm_train_gflops, r->train_gflops / r->sgemm_train_gflops, r->predict_gflops,
          r->sgemm_predict_gflops, r->predict_gflops / r->sgemm_predict_gflops, r->flops_per_train_sample,
          r->gemm_limit_train_sps, r->gemm_limit_predict_sps);
@@ -407,6 +476,21 @@ static int run_mem(const plan *p) {
   return 0;
 }
 
+/* Training only, for profilers (perf record, valgrind --tool=callgrind):
+ * `esmm_bench --profile default|wide [steps]`. */
+static int run_profile(const char *which, int64_t steps) {
+  static const int64_t deflt[] = {200, 80}, wide[] = {360, 200, 80};
+  int w = !strcmp(which, "wide");
+  esmm_dataset *ds = simulate(40000, 20, 0);
+  esmm_model *m = new_model(w ? wide : deflt, w ? 3 : 2);
+  double t0 = now_sec();
+  OK(esmm_model_train_steps(m, ds, steps, NULL, NULL));
+  printf("%s: %lld steps, %.0f samples/s\n", which, (long long)steps, (double)steps * 1024 / (now_sec() - t0));
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  return 0;
+}
+
 /* ---- parent ----------------------------------------------------------- */
 
 /* Run `self mode` with OPENBLAS_NUM_THREADS=threads (0: inherited), echo its
@@ -445,6 +529,8 @@ int main(int argc, char **argv) {
   plan p;
   const char *mode = NULL;
   int quick = 0;
+  if (argc >= 3 && !strcmp(argv[1], "--profile"))
+    return run_profile(argv[2], argc >= 4 ? atoll(argv[3]) : 200);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick"))
       quick = 1;
@@ -452,7 +538,9 @@ int main(int argc, char **argv) {
       mode = argv[i];
     else {
       fprintf(stderr, "usage: %s [--quick] [--child | --mem]\n"
+                      "       %s --profile default|wide [steps]\n"
                       "  no mode: run --child with OPENBLAS_NUM_THREADS=1 and 2, then --mem\n",
+              argv[0],
               argv[0]);
       return 2;
     }

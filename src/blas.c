@@ -24,6 +24,32 @@ void esmm__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float a
     scale_c(m, n, beta, c, ldc);
     return;
   }
+  /* A single row or column is a matrix-vector product. OpenBLAS's SGEMM
+   * packs both operands into blocks before its kernel runs; for one row the
+   * packing of B (the whole weight matrix) costs as much as the product, so
+   * scoring one impression through SGEMM took ~2x the GEMV time (bench:
+   * single-impression latency). Same sums, same order class: only the
+   * float rounding of the reduction can differ. */
+  if ((m == 1 || n == 1) && beta == 0.0f)
+    scale_c(m, n, 0.0f, c, ldc); /* GEMV scales y by beta: 0 * NaN must not survive in y */
+  if (m == 1) {
+    /* c[0, :] = alpha * a_row * op(B) + beta * c: op(B) is k x n */
+    size_t inc_a = trans_a ? lda : 1;
+    if (trans_b) /* B stored n x k: c = B a */
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, alpha, b, (int)ldb, a, (int)inc_a, beta, c, 1);
+    else /* B stored k x n: c = B^T a */
+      cblas_sgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, alpha, b, (int)ldb, a, (int)inc_a, beta, c, 1);
+    return;
+  }
+  if (n == 1) {
+    /* c[:, 0] = alpha * op(A) * b_col + beta * c: op(A) is m x k */
+    size_t inc_b = trans_b ? 1 : ldb;
+    if (trans_a) /* A stored k x m */
+      cblas_sgemv(CblasRowMajor, CblasTrans, (int)k, (int)m, alpha, a, (int)lda, b, (int)inc_b, beta, c, (int)ldc);
+    else
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, alpha, a, (int)lda, b, (int)inc_b, beta, c, (int)ldc);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               /* callers (mlp creation) keep every dimension below INT_MAX */
               (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c,

@@ -70,7 +70,15 @@ static const opt_row table[] = {
     {ESMM_OPT_DATA_MAX_ERRORS, "max_errors", "ESMM_OPT_DATA_MAX_ERRORS", T_INT, 0, 4611686018427387904.0, 0, 0,
      0, NULL},
     /* variant options */
+    {ESMM_OPT_CVR_CLICK_WEIGHT, "cvr_click_weight", "ESMM_OPT_CVR_CLICK_WEIGHT", T_FLOAT, 0, 1000, 0, 0, 0, NULL},
+    {ESMM_OPT_LAMBDA_C, "lambda_c", "ESMM_OPT_LAMBDA_C", T_FLOAT, 0, 1000, 0, 0, 1, NULL},
+    {ESMM_OPT_PROPENSITY_CLIP, "propensity_clip", "ESMM_OPT_PROPENSITY_CLIP", T_FLOAT, 1e-6, 1, 0, 0, 0.01, NULL},
+    {ESMM_OPT_PROPENSITY_STOP_GRAD, "propensity_stop_grad", "ESMM_OPT_PROPENSITY_STOP_GRAD", T_INT, 0, 1, 0, 0, 1,
+     NULL},
     /* execution options */
+    /* distributed options */
+    {ESMM_OPT_DIST_CHECK_EVERY, "dist_check_every", "ESMM_OPT_DIST_CHECK_EVERY", T_INT, 0, 2147483647.0, 0, 0,
+     100, NULL},
 };
 #define N_OPTS ((int)(sizeof table / sizeof table[0]))
 _Static_assert(sizeof table / sizeof table[0] <= ESMM__MAX_OPTS, "raise ESMM__MAX_OPTS");

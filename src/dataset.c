@@ -178,8 +178,10 @@ void esmm_dataset_free(esmm_dataset *ds) {
     esmm__free(&a, ds->truth[k]);
   if (ds->mapped) {
     /* The arrays live in the mapping (or a caller's buffer, map_len 0). */
-    if (ds->map_base && ds->map_len)
+    if (ds->map_len)
       munmap(ds->map_base, ds->map_len);
+    else
+      esmm__free(&a, ds->map_base);
     esmm__free(&a, ds);
     return;
   }

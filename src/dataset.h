@@ -56,7 +56,8 @@ struct esmm_dataset {
 
   /* Set when the arrays above (not truth) point into a read-only mapping
    * of a cache file (esmm_dataset_open_cache): they are never grown, written
-   * or freed; esmm_dataset_free unmaps map_base/map_len instead. */
+   * or freed; esmm_dataset_free unmaps map_base/map_len instead (map_len 0:
+   * map_base is one block from the allocator, a copied cache buffer). */
   int mapped;
   void *map_base;
   size_t map_len;

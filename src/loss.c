@@ -87,3 +87,93 @@ int esmm_loss_esmm(const float *ctr_logit, const float *cvr_logit, const int *cl
     *loss_ctcvr_out = sum_ctcvr / (double)n;
   return ESMM_OK;
 }
+
+/* BCE(sigmoid(x), label) from the logit, and its derivative sigmoid(x) - label. */
+static double bce_logit(double x, int label, double *d) {
+  *d = esmm__sigmoid(x) - (double)label;
+  return label ? -esmm__log_sigmoid(x) : -esmm__log_sigmoid(-x);
+}
+
+/* softplus(t) = log(1 + e^t) = -log sigmoid(-t); derivative sigmoid(t). */
+static double softplus(double t) { return -esmm__log_sigmoid(-t); }
+
+void esmm__loss_variant_one(const esmm__loss_cfg *c, double a, double b, double t, int y, int z,
+                            esmm__loss_terms *l, double *g_a, double *g_b, double *g_t, esmm__loss_sg *sg) {
+  int yz = y & z;
+  double d;
+  *g_t = 0.0;
+  l->cvr = 0.0;
+  switch (c->variant) {
+  case ESMM_VARIANT_DIVISION: {
+    /* two independent models: CTR and CTCVR, each a plain BCE */
+    double dt;
+    l->ctr = bce_logit(a, y, &d);
+    l->ctcvr = bce_logit(b, yz, &dt);
+    *g_a = c->w_ctr * d;
+    *g_b = c->w_ctcvr * dt;
+    l->total = c->w_ctr * l->ctr + c->w_ctcvr * l->ctcvr;
+    return;
+  }
+  case ESMM_VARIANT_BASE:
+    /* the product's BCE is reported but not trained (weight 0): the CVR
+     * model learns from clicked rows only */
+    esmm__loss_esmm_one(a, b, y, yz, c->w_ctr, 0.0, &l->ctr, &l->ctcvr, g_a, g_b);
+    *g_b = 0.0;
+    if (y) {
+      l->cvr = bce_logit(b, z, &d);
+      *g_b = c->w_cvr * d;
+    }
+    l->total = c->w_ctr * l->ctr + c->w_cvr * l->cvr;
+    return;
+  default:
+    break;
+  }
+  /* ESMM, ESMM_NS and ESCM2: the entire-space product loss first */
+  esmm__loss_esmm_one(a, b, y, yz, c->w_ctr, c->w_ctcvr, &l->ctr, &l->ctcvr, g_a, g_b);
+  l->total = c->w_ctr * l->ctr + c->w_ctcvr * l->ctcvr;
+  if (c->variant == ESMM_VARIANT_ESMM || c->variant == ESMM_VARIANT_ESMM_NS) {
+    if (y && c->w_cvr > 0.0) {
+      l->cvr = bce_logit(b, z, &d);
+      *g_b += c->w_cvr * d;
+      l->total += c->w_cvr * l->cvr;
+    }
+    return;
+  }
+  {
+    /* ESCM2: propensity p = max(pCTR, clip); dp/da = p(1-p) above the clip */
+    double pa = esmm__sigmoid(a), p = pa > c->clip ? pa : c->clip;
+    double dp = (!c->stop_grad && pa > c->clip) ? pa * esmm__sigmoid(-a) : 0.0;
+    double e = 0.0, de = 0.0, e_sq;
+    if (y)
+      e = bce_logit(b, z, &de);
+    e_sq = e;
+    if (sg) {
+      if (sg->replay) {
+        if (c->stop_grad)
+          p = sg->p;
+        e_sq = sg->e;
+      } else {
+        sg->p = p;
+        sg->e = e;
+      }
+    }
+    if (c->variant == ESMM_VARIANT_ESCM2_IPS) {
+      /* R_IPS = y e / p */
+      l->cvr = y ? e / p : 0.0;
+      if (y) {
+        *g_b += c->w_cvr * de / p;
+        *g_a += c->w_cvr * (-e / (p * p)) * dp;
+      }
+    } else {
+      /* R_DR = e^ + y (e - e^)/p,  R_IMP = y (sg(e) - e^)^2 / p,  e^ = softplus(t) */
+      double eh = softplus(t), deh = esmm__sigmoid(t), r = e - eh, rs = e_sq - eh;
+      l->cvr = eh + (y ? (r + rs * rs) / p : 0.0);
+      *g_t = c->w_cvr * deh * (1.0 - (y ? (1.0 + 2.0 * rs) / p : 0.0));
+      if (y) {
+        *g_b += c->w_cvr * de / p;
+        *g_a += c->w_cvr * (-(r + rs * rs) / (p * p)) * dp;
+      }
+    }
+    l->total += c->w_cvr * l->cvr;
+  }
+}

@@ -143,37 +143,126 @@ static float sigmoidf_stable(float x) {
   return e / (1.0f + e);
 }
 
-static void activate(int activation, float *x, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    if (activation == ESMM_ACT_RELU)
-      x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    else if (activation == ESMM_ACT_TANH)
-      x[i] = tanhf(x[i]);
-    else
-      x[i] = sigmoidf_stable(x[i]);
+/* The element-wise passes below are written four lanes at a time: GCC 12
+ * at -O2 (the default CFLAGS) uses the "very cheap" vectoriser cost model,
+ * which leaves a plain loop of unknown trip count scalar but does vectorise
+ * this form (checked with -fopt-info-vec). Every lane computes exactly what
+ * the scalar loop did, so results are bit-identical to it. */
+
+/* row = max(row + b, 0) */
+static void bias_relu_row(const float *restrict b, float *restrict row, size_t w) {
+  size_t j = 0;
+  for (; j + 4 <= w; j += 4) {
+    float z0 = row[j] + b[j], z1 = row[j + 1] + b[j + 1], z2 = row[j + 2] + b[j + 2], z3 = row[j + 3] + b[j + 3];
+    row[j] = z0 > 0.0f ? z0 : 0.0f;
+    row[j + 1] = z1 > 0.0f ? z1 : 0.0f;
+    row[j + 2] = z2 > 0.0f ? z2 : 0.0f;
+    row[j + 3] = z3 > 0.0f ? z3 : 0.0f;
+  }
+  for (; j < w; j++) {
+    float z = row[j] + b[j];
+    row[j] = z > 0.0f ? z : 0.0f;
   }
 }
 
-/* delta *= act'(z), written in terms of the stored output y = act(z). */
-static void activate_backward(int activation, const float *y, float *delta, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    if (activation == ESMM_ACT_RELU)
-      delta[i] = y[i] > 0.0f ? delta[i] : 0.0f;
-    else if (activation == ESMM_ACT_TANH)
-      delta[i] *= 1.0f - y[i] * y[i];
-    else
-      delta[i] *= y[i] * (1.0f - y[i]);
+/* acc += x */
+static void add_row(const float *restrict x, float *restrict acc, size_t w) {
+  size_t j = 0;
+  for (; j + 4 <= w; j += 4) {
+    acc[j] += x[j];
+    acc[j + 1] += x[j + 1];
+    acc[j + 2] += x[j + 2];
+    acc[j + 3] += x[j + 3];
+  }
+  for (; j < w; j++)
+    acc[j] += x[j];
+}
+
+/* d = y > 0 ? d : 0 (ReLU' from the stored output); gb += d */
+static void relu_back_row(const float *restrict y, float *restrict d, float *restrict gb, size_t w) {
+  size_t j = 0;
+  for (; j + 4 <= w; j += 4) {
+    float d0 = y[j] > 0.0f ? d[j] : 0.0f, d1 = y[j + 1] > 0.0f ? d[j + 1] : 0.0f;
+    float d2 = y[j + 2] > 0.0f ? d[j + 2] : 0.0f, d3 = y[j + 3] > 0.0f ? d[j + 3] : 0.0f;
+    d[j] = d0;
+    d[j + 1] = d1;
+    d[j + 2] = d2;
+    d[j + 3] = d3;
+    gb[j] += d0;
+    gb[j + 1] += d1;
+    gb[j + 2] += d2;
+    gb[j + 3] += d3;
+  }
+  for (; j < w; j++) {
+    float dj = y[j] > 0.0f ? d[j] : 0.0f;
+    d[j] = dj;
+    gb[j] += dj;
+  }
+}
+
+/* delta *= act'(z), written in terms of the stored output y = act(z), and
+ * gb = column sums of the result: the bias gradient of the layer below.
+ * Before, that was a separate pass over the same n x w block, and the
+ * column sums ran row by row over the whole of gb per row anyway. */
+static void act_backward_colsum(int activation, const float *restrict y, float *restrict delta,
+                                float *restrict gb, size_t n, size_t w) {
+  memset(gb, 0, w * sizeof *gb);
+  for (size_t i = 0; i < n; i++) {
+    const float *restrict yr = y + i * w;
+    float *restrict dr = delta + i * w;
+    if (activation == ESMM_ACT_RELU) {
+      relu_back_row(yr, dr, gb, w);
+    } else if (activation == ESMM_ACT_TANH) {
+      for (size_t j = 0; j < w; j++) {
+        float d = dr[j] * (1.0f - yr[j] * yr[j]);
+        dr[j] = d;
+        gb[j] += d;
+      }
+    } else {
+      for (size_t j = 0; j < w; j++) {
+        float d = dr[j] * (yr[j] * (1.0f - yr[j]));
+        dr[j] = d;
+        gb[j] += d;
+      }
+    }
+  }
+}
+
+/* gb = column sums of d (n x w). */
+static void colsum(const float *restrict d, float *restrict gb, size_t n, size_t w) {
+  memset(gb, 0, w * sizeof *gb);
+  for (size_t i = 0; i < n; i++)
+    add_row(d + i * w, gb, w);
+}
+
+/* y[i, :] = act(y[i, :] + b) for n rows of width w, one pass after the
+ * GEMM (its epilogue). Before: b was copied into every row of y, the GEMM
+ * accumulated onto it (beta 1) and a third pass applied the activation;
+ * now the GEMM writes y (beta 0) and bias + activation is one
+ * read-modify-write of y. */
+static void bias_act(int activation, int linear, const float *restrict b, float *restrict y, size_t n,
+                     size_t w) {
+  for (size_t i = 0; i < n; i++) {
+    float *restrict row = y + i * w;
+    if (linear) {
+      add_row(b, row, w);
+    } else if (activation == ESMM_ACT_RELU) {
+      bias_relu_row(b, row, w);
+    } else if (activation == ESMM_ACT_TANH) {
+      for (size_t j = 0; j < w; j++)
+        row[j] = tanhf(row[j] + b[j]);
+    } else {
+      for (size_t j = 0; j < w; j++)
+        row[j] = sigmoidf_stable(row[j] + b[j]);
+    }
   }
 }
 
 /* y = act(x W + b) for n rows (linear when last). */
 static void layer_forward(const esmm__layer *ly, int activation, int last, const float *x, size_t n,
                           float *y) {
-  for (size_t i = 0; i < n; i++)
-    memcpy(y + i * ly->n_out, ly->b, ly->n_out * sizeof *y);
-  esmm__sgemm(0, 0, n, ly->n_out, ly->n_in, 1.0f, x, ly->n_in, ly->w, ly->n_out, 1.0f, y, ly->n_out);
-  if (!last)
-    activate(activation, y, n * ly->n_out);
+  esmm__sgemm(0, 0, n, ly->n_out, ly->n_in, 1.0f, x, ly->n_in, ly->w, ly->n_out, 0.0f, y, ly->n_out);
+  bias_act(activation, last, ly->b, y, n, ly->n_out);
 }
 
 int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
@@ -194,36 +283,41 @@ int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
   return ESMM_OK;
 }
 
-/* gw = x^T d, gb = column sums of d. */
-static void param_grads(esmm__layer *ly, const float *x, const float *d, size_t n) {
-  esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, ly->gw, ly->n_out);
-  memset(ly->gb, 0, ly->n_out * sizeof *ly->gb);
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = 0; j < ly->n_out; j++)
-      ly->gb[j] += d[i * ly->n_out + j];
-}
-
-int esmm_mlp_backward(esmm_mlp *m, const float *grad_out, float *grad_in) {
+/* Backward; the input gradient is written (beta_in 0) or added (1). */
+static int backward(const char *func, esmm_mlp *m, const float *grad_out, float *grad_in, float beta_in) {
   const float *d = grad_out;
   size_t n;
-  ESMM__CHECK_ARG(m != NULL);
-  ESMM__CHECK_ARG(grad_out != NULL);
+  if (!m || !grad_out)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: %s", !m ? "m != NULL" : "grad_out != NULL");
   if (!m->have_forward)
-    return ESMM__ERR(ESMM_ESTATE, "backward called before any forward");
+    return esmm__error(ESMM_ESTATE, func, "backward called before any forward");
   n = m->batch;
+  /* the output layer's bias gradient; every lower layer's comes out of the
+   * activation pass that forms its delta */
+  colsum(d, m->layer[m->n_layers - 1].gb, n, m->n_out);
   for (size_t l = m->n_layers; l-- > 0;) {
     esmm__layer *ly = &m->layer[l];
     const float *x = l == 0 ? m->input : m->act[l - 1];
     float *prev = l == 0 ? grad_in : m->delta[l % 2];
-    param_grads(ly, x, d, n);
+    /* gw = x^T d */
+    esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, ly->gw, ly->n_out);
     if (!prev)
       continue;
-    esmm__sgemm(0, 1, n, ly->n_in, ly->n_out, 1.0f, d, ly->n_out, ly->w, ly->n_out, 0.0f, prev, ly->n_in);
+    esmm__sgemm(0, 1, n, ly->n_in, ly->n_out, 1.0f, d, ly->n_out, ly->w, ly->n_out, l == 0 ? beta_in : 0.0f,
+                prev, ly->n_in);
     if (l > 0)
-      activate_backward(m->activation, m->act[l - 1], prev, n * ly->n_in);
+      act_backward_colsum(m->activation, m->act[l - 1], prev, m->layer[l - 1].gb, n, ly->n_in);
     d = prev;
   }
   return ESMM_OK;
+}
+
+int esmm_mlp_backward(esmm_mlp *m, const float *grad_out, float *grad_in) {
+  return backward(__func__, m, grad_out, grad_in, 0.0f);
+}
+
+int esmm__mlp_backward_accumulate(esmm_mlp *m, const float *grad_out, float *grad_in) {
+  return backward(__func__, m, grad_out, grad_in, 1.0f);
 }
 
 int esmm_mlp_layer_count(const esmm_mlp *m, size_t *out) {

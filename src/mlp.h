@@ -38,6 +38,13 @@ size_t esmm__mlp_infer_scratch(const esmm_mlp *m, size_t n);
  * any count, using caller scratch of esmm__mlp_infer_scratch(m, n) floats. */
 void esmm__mlp_infer(const esmm_mlp *m, const float *in, size_t n, float *out, float *scratch);
 
+/* esmm_mlp_backward, except that the input gradient is added to grad_in
+ * (the GEMM's beta = 1) instead of overwriting it. For the model's second
+ * tower: the shared embedding's gradient is the sum of both towers' input
+ * gradients, and accumulating in the GEMM saves a scratch buffer and a
+ * pass over batch x input floats. grad_in must not be NULL. */
+int esmm__mlp_backward_accumulate(esmm_mlp *m, const float *grad_out, float *grad_in);
+
 /* Total parameter count (weights + biases). */
 size_t esmm__mlp_param_count(const esmm_mlp *m);
 

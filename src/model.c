@@ -25,14 +25,36 @@
 #include <time.h>
 
 static uint64_t sub_seed(uint64_t seed, uint64_t k) { return esmm__mix64(seed * 0x100000001b3ULL + k); }
+static double param_count(const esmm_model *m);
 
 static int check_variant(const esmm_config *cfg) {
   int64_t v = esmm__config_int(cfg, ESMM_OPT_VARIANT);
-  if (v != ESMM_VARIANT_ESMM)
-    return esmm__error(ESMM_EINVAL, "esmm_model_new",
-                       "ESMM_OPT_VARIANT %lld is not implemented in libesmm %s (only ESMM_VARIANT_ESMM)",
+  if (v < ESMM_VARIANT_ESMM || v > ESMM_VARIANT_ESCM2_DR)
+    return esmm__error(ESMM_EINVAL, "esmm_model_new", "ESMM_OPT_VARIANT %lld is not implemented in libesmm %s",
                        (long long)v, ESMM_VERSION_STRING);
   return ESMM_OK;
+}
+
+/* The second tower has its own embedding table (no sharing with the CTR tower). */
+static int has_own_table(int64_t variant) {
+  return variant == ESMM_VARIANT_ESMM_NS || variant == ESMM_VARIANT_BASE || variant == ESMM_VARIANT_DIVISION;
+}
+
+static esmm__loss_cfg loss_cfg(const esmm_config *cfg) {
+  esmm__loss_cfg c;
+  c.variant = (int)esmm__config_int(cfg, ESMM_OPT_VARIANT);
+  c.w_ctr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTR);
+  c.w_ctcvr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR);
+  c.clip = esmm__config_float(cfg, ESMM_OPT_PROPENSITY_CLIP);
+  c.stop_grad = (int)esmm__config_int(cfg, ESMM_OPT_PROPENSITY_STOP_GRAD);
+  switch (c.variant) {
+  case ESMM_VARIANT_BASE: c.w_cvr = 1.0; break;
+  case ESMM_VARIANT_ESCM2_IPS:
+  case ESMM_VARIANT_ESCM2_DR: c.w_cvr = esmm__config_float(cfg, ESMM_OPT_LAMBDA_C); break;
+  case ESMM_VARIANT_DIVISION: c.w_cvr = 0.0; break;
+  default: c.w_cvr = esmm__config_float(cfg, ESMM_OPT_CVR_CLICK_WEIGHT); break;
+  }
+  return c;
 }
 
 static int check_table_size(const esmm_config *cfg) {
@@ -66,8 +88,23 @@ static int alloc_scratch(esmm_model *m) {
   m->lv = esmm__calloc(&m->alloc, m->batch, sizeof(float));
   m->gc = esmm__calloc(&m->alloc, m->batch, sizeof(float));
   m->gv = esmm__calloc(&m->alloc, m->batch, sizeof(float));
-  if (!m->x || !m->gx || !m->lc || !m->lv || !m->gc || !m->gv || !m->cpool || !m->gsum)
+  m->sg_rec = esmm__calloc(&m->alloc, m->batch, sizeof *m->sg_rec);
+  if (!m->x || !m->gx || !m->lc || !m->lv || !m->gc || !m->gv || !m->cpool || !m->gsum || !m->sg_rec)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
+  if (has_own_table(m->variant)) {
+    m->x2 = esmm__calloc(&m->alloc, bx, sizeof(float));
+    m->cpool2 = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
+    m->gsum2 = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
+    if (!m->x2 || !m->cpool2 || !m->gsum2)
+      return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
+  }
+  if (m->variant == ESMM_VARIANT_ESCM2_DR) {
+    m->lt = esmm__calloc(&m->alloc, m->batch, sizeof(float));
+    m->gt = esmm__calloc(&m->alloc, m->batch, sizeof(float));
+    m->gxi = esmm__calloc(&m->alloc, bx, sizeof(float));
+    if (!m->lt || !m->gt || !m->gxi)
+      return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
+  }
   return ESMM_OK;
 }
 
@@ -86,10 +123,22 @@ static int build(esmm_model *m) {
                                    esmm__config_float(cfg, ESMM_OPT_INIT_SCALE), sub_seed(seed, 1)));
   ESMM__TRY(esmm__mlp_create(&m->ctr, &m->alloc, m->in_dim, tc, nc, 1, act, m->batch, sub_seed(seed, 2)));
   ESMM__TRY(esmm__mlp_create(&m->cvr, &m->alloc, m->in_dim, tv, nv, 1, act, m->batch, sub_seed(seed, 3)));
+  /* the variants' extra parts draw from sub-seeds of their own, so ESMM's
+   * initialisation is the same whatever the variant */
+  if (has_own_table(m->variant))
+    ESMM__TRY(esmm__embedding_create(&m->emb2, &m->alloc, m->n_fields, buckets, m->dim,
+                                     esmm__config_float(cfg, ESMM_OPT_INIT_SCALE), sub_seed(seed, 5)));
+  if (m->variant == ESMM_VARIANT_ESCM2_DR)
+    ESMM__TRY(esmm__mlp_create(&m->imp, &m->alloc, m->in_dim, tv, nv, 1, act, m->batch, sub_seed(seed, 6)));
   ESMM__TRY(esmm__optimizer_create(&m->opt, cfg));
+  /* registration order = esmm__model_tensors order (block id k = tensor k) */
   ESMM__TRY(esmm_optimizer_add_block(m->opt, m->emb->rows, m->dim, &m->blk_emb));
   ESMM__TRY(register_tower(m, m->ctr, m->blk_ctr));
   ESMM__TRY(register_tower(m, m->cvr, m->blk_cvr));
+  if (m->emb2)
+    ESMM__TRY(esmm_optimizer_add_block(m->opt, m->emb2->rows, m->dim, &m->blk_emb2));
+  if (m->imp)
+    ESMM__TRY(register_tower(m, m->imp, m->blk_imp));
   ESMM__TRY(alloc_scratch(m));
   esmm__rng_seed(&m->rng, sub_seed(seed, 4));
   return ESMM_OK;
@@ -119,13 +168,15 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg) {
   m->batch = (size_t)esmm__config_int(cfg, ESMM_OPT_BATCH_SIZE);
   m->w_ctr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTR);
   m->w_ctcvr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR);
+  m->variant = (int)esmm__config_int(cfg, ESMM_OPT_VARIANT);
+  m->lcfg = loss_cfg(cfg);
   rc = build(m);
   if (rc) {
     esmm_model_free(m);
     return rc;
   }
-  esmm__log(&m->log, ESMM_LOG_INFO, "model: %zu fields x %zu dims, %.0f parameters", m->n_fields, m->dim,
-            (double)(m->emb->rows * m->dim + esmm__mlp_param_count(m->ctr) + esmm__mlp_param_count(m->cvr)));
+  esmm__log(&m->log, ESMM_LOG_INFO, "model: variant %d, %zu fields x %zu dims, %.0f parameters", m->variant,
+            m->n_fields, m->dim, param_count(m));
   *out = m;
   return ESMM_OK;
 }
@@ -150,7 +201,18 @@ void esmm_model_free(esmm_model *m) {
   esmm_embedding_free(m->emb);
   esmm_mlp_free(m->ctr);
   esmm_mlp_free(m->cvr);
+  esmm_embedding_free(m->emb2);
+  esmm_mlp_free(m->imp);
   esmm_optimizer_free(m->opt);
+  esmm__free(&a, m->x2);
+  esmm__free(&a, m->cpool2);
+  esmm__free(&a, m->gsum2);
+  esmm__free(&a, m->sg2.rows);
+  esmm__free(&a, m->sg2.g);
+  esmm__free(&a, m->lt);
+  esmm__free(&a, m->gt);
+  esmm__free(&a, m->gxi);
+  esmm__free(&a, m->sg_rec);
   esmm__free(&a, m->cpool);
   esmm__free(&a, m->gsum);
   esmm__free(&a, m->x);
@@ -166,35 +228,111 @@ void esmm_model_free(esmm_model *m) {
   esmm__free(&a, m);
 }
 
-size_t esmm__model_tensors(esmm_model *m, esmm__tensor *out, size_t cap) {
-  size_t n = 0;
-  esmm_mlp *towers[2] = {m->ctr, m->cvr};
-  const char *tname[2] = {"ctr", "cvr"};
-#define ADD(nm_fmt, l, ptr, r, c)                                      \
-  do {                                                                 \
-    if (n < cap) {                                                     \
-      snprintf(out[n].name, sizeof out[n].name, nm_fmt, tname[t], l); \
-      out[n].data = (ptr);                                             \
-      out[n].rows = (r);                                               \
-      out[n].cols = (c);                                               \
-    }                                                                  \
-    n++;                                                               \
-  } while (0)
-  if (cap > 0) {
-    snprintf(out[0].name, sizeof out[0].name, "embedding");
-    out[0].data = m->emb->w;
-    out[0].rows = m->emb->rows;
-    out[0].cols = m->dim;
-  }
-  n = 1;
-  for (int t = 0; t < 2; t++)
-    for (size_t l = 0; l < towers[t]->n_layers; l++) {
-      esmm__layer *ly = &towers[t]->layer[l];
-      ADD("%s.%zu.w", l, ly->w, ly->n_in, ly->n_out);
-      ADD("%s.%zu.b", l, ly->b, 1, ly->n_out);
+/* Append the shapes of a tower with hidden sizes h[0..nh) on input in_dim. */
+static size_t tower_shapes(const char *prefix, size_t in_dim, const int64_t *h, size_t nh, esmm__tensor *out,
+                           size_t cap, size_t n) {
+  size_t in = in_dim;
+  for (size_t l = 0; l <= nh; l++) {
+    size_t o = l < nh ? (size_t)h[l] : 1;
+    for (int wb = 0; wb < 2; wb++, n++) {
+      if (n >= cap)
+        continue;
+      snprintf(out[n].name, sizeof out[n].name, "%s.%zu.%c", prefix, l, wb ? 'b' : 'w');
+      out[n].data = NULL;
+      out[n].rows = wb ? 1 : in;
+      out[n].cols = o;
     }
-#undef ADD
+    in = o;
+  }
   return n;
+}
+
+static size_t one_shape(const char *name, size_t rows, size_t cols, esmm__tensor *out, size_t cap, size_t n) {
+  if (n < cap) {
+    snprintf(out[n].name, sizeof out[n].name, "%s", name);
+    out[n].data = NULL;
+    out[n].rows = rows;
+    out[n].cols = cols;
+  }
+  return n + 1;
+}
+
+size_t esmm__model_tensor_shapes(const esmm_config *cfg, esmm__tensor *out, size_t cap) {
+  int64_t v = esmm__config_int(cfg, ESMM_OPT_VARIANT);
+  size_t dim = (size_t)esmm__config_int(cfg, ESMM_OPT_EMBED_DIM), rows = 0, nc, nv, n = 0;
+  size_t in_dim = cfg->n_fields * dim + (size_t)esmm__config_int(cfg, ESMM_OPT_DENSE_FEATURES);
+  const int64_t *tc = esmm__config_tower(cfg, ESMM_OPT_CTR_TOWER, &nc);
+  const int64_t *tv = esmm__config_tower(cfg, ESMM_OPT_CVR_TOWER, &nv);
+  int div = v == ESMM_VARIANT_DIVISION;
+  for (size_t f = 0; f < cfg->n_fields; f++)
+    rows += (size_t)esmm__config_buckets(cfg, f);
+  n = one_shape("embedding", rows, dim, out, cap, n);
+  n = tower_shapes("ctr", in_dim, tc, nc, out, cap, n);
+  n = tower_shapes(div ? "ctcvr" : "cvr", in_dim, tv, nv, out, cap, n);
+  if (has_own_table(v))
+    n = one_shape(div ? "embedding_ctcvr" : "embedding_cvr", rows, dim, out, cap, n);
+  if (v == ESMM_VARIANT_ESCM2_DR)
+    n = tower_shapes("imp", in_dim, tv, nv, out, cap, n);
+  return n;
+}
+
+/* Data pointers in esmm__model_tensor_shapes order. */
+static size_t tower_data(esmm_mlp *t, esmm__tensor *out, size_t cap, size_t n) {
+  for (size_t l = 0; l < t->n_layers; l++)
+    for (int wb = 0; wb < 2; wb++, n++)
+      if (n < cap)
+        out[n].data = wb ? t->layer[l].b : t->layer[l].w;
+  return n;
+}
+
+size_t esmm__model_tensors(esmm_model *m, esmm__tensor *out, size_t cap) {
+  size_t total = esmm__model_tensor_shapes(m->cfg, out, cap), n = 0;
+  if (n < cap)
+    out[n].data = m->emb->w;
+  n = tower_data(m->ctr, out, cap, n + 1);
+  n = tower_data(m->cvr, out, cap, n);
+  if (m->emb2) {
+    if (n < cap)
+      out[n].data = m->emb2->w;
+    n++;
+  }
+  if (m->imp)
+    n = tower_data(m->imp, out, cap, n);
+  (void)n; /* == total: the shapes and the parts are built from the same config */
+  return total;
+}
+
+static size_t tower_blocks(const esmm_mlp *t, const int *blk, int *out, size_t cap, size_t n) {
+  for (size_t l = 0; l < 2 * t->n_layers; l++, n++)
+    if (n < cap)
+      out[n] = blk[l];
+  return n;
+}
+
+size_t esmm__model_blocks(const esmm_model *m, int *out, size_t cap) {
+  size_t n = 0;
+  if (n < cap)
+    out[n] = m->blk_emb;
+  n = tower_blocks(m->ctr, m->blk_ctr, out, cap, n + 1);
+  n = tower_blocks(m->cvr, m->blk_cvr, out, cap, n);
+  if (m->emb2) {
+    if (n < cap)
+      out[n] = m->blk_emb2;
+    n++;
+  }
+  if (m->imp)
+    n = tower_blocks(m->imp, m->blk_imp, out, cap, n);
+  return n;
+}
+
+static double param_count(const esmm_model *m) {
+  double p = (double)(m->emb->rows * m->dim) + (double)esmm__mlp_param_count(m->ctr) +
+             (double)esmm__mlp_param_count(m->cvr);
+  if (m->emb2)
+    p += (double)(m->emb2->rows * m->dim);
+  if (m->imp)
+    p += (double)esmm__mlp_param_count(m->imp);
+  return p;
 }
 
 /* ---- batch assembly ---------------------------------------------------- */
@@ -228,23 +366,23 @@ static void pool_row(const esmm_embedding *e, const esmm_dataset *ds, size_t r, 
 /* Scatter the gradients g (stride in_dim) of batch rows idx[0..n): own
  * features row by row; a common list once per run of consecutive rows that
  * share it, with the run's gradients summed first. */
-static int scatter_batch(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, const float *g) {
-  esmm_embedding *e = m->emb;
+static int scatter_batch(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, float *gsum,
+                         const esmm_dataset *ds, const size_t *idx, size_t n, const float *g) {
   for (size_t i = 0; i < n; i++) {
     size_t r = idx[i];
     int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
     const float *gi = g + i * m->in_dim;
     ESMM__TRY(esmm__embedding_scatter(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, gi,
-                                      &m->sg));
+                                      sg));
     if (c < 0)
       continue;
     for (size_t k = 0; k < m->pool_dim; k++)
-      m->gsum[k] += gi[k];
+      gsum[k] += gi[k];
     if (i + 1 == n || ds->common[idx[i + 1]] != c) {
       int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
       ESMM__TRY(esmm__embedding_scatter(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
-                                        ds->com_value + clo, m->gsum, &m->sg));
-      memset(m->gsum, 0, m->pool_dim * sizeof *m->gsum);
+                                        ds->com_value + clo, gsum, sg));
+      memset(gsum, 0, m->pool_dim * sizeof *gsum);
     }
   }
   return ESMM_OK;
@@ -262,15 +400,12 @@ static int check_dataset(const esmm_model *m, const esmm_dataset *ds, const char
   return ESMM_OK;
 }
 
-/* Grow the sparse gradient to hold every feature of a full batch of ds. */
-static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
-  size_t need, ng;
-  need = esmm__dataset_max_row_nnz(ds);
-  if (!esmm__mul_ok(need, m->batch, &need))
-    return ESMM__ERR(ESMM_ENOMEM, "sparse gradient size overflows");
-  if (need > m->emb->rows)
-    need = m->emb->rows;
-  if (need <= m->sg.cap)
+/* Grow a sparse gradient to hold every feature of a full batch of ds. */
+static int reserve_one(esmm_model *m, const esmm_embedding *e, esmm__sparse_grad *sg, size_t need) {
+  size_t ng;
+  if (need > e->rows)
+    need = e->rows;
+  if (need <= sg->cap)
     return ESMM_OK;
   if (!esmm__mul_ok(need, m->dim, &ng))
     return ESMM__ERR(ESMM_ENOMEM, "sparse gradient size overflows");
@@ -281,12 +416,22 @@ static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
     esmm__free(&m->alloc, g);
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for a sparse gradient of %zu rows", need);
   }
-  esmm__free(&m->alloc, m->sg.rows);
-  esmm__free(&m->alloc, m->sg.g);
-  m->sg.rows = rows;
-  m->sg.g = g;
-  m->sg.cap = need;
-  m->sg.n = 0;
+  esmm__free(&m->alloc, sg->rows);
+  esmm__free(&m->alloc, sg->g);
+  sg->rows = rows;
+  sg->g = g;
+  sg->cap = need;
+  sg->n = 0;
+  return ESMM_OK;
+}
+
+static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
+  size_t need = esmm__dataset_max_row_nnz(ds);
+  if (!esmm__mul_ok(need, m->batch, &need))
+    return ESMM__ERR(ESMM_ENOMEM, "sparse gradient size overflows");
+  ESMM__TRY(reserve_one(m, m->emb, &m->sg, need));
+  if (m->emb2)
+    ESMM__TRY(reserve_one(m, m->emb2, &m->sg2, need));
   return ESMM_OK;
 }
 
@@ -379,9 +524,19 @@ void esmm__model_get_train_state(const esmm_model *m, esmm__train_state *out) {
   out->samples = m->samples;
   out->epoch_steps = m->epoch_steps;
   out->epoch_loss_sum = m->epoch_loss_sum;
-  out->rng_epoch = m->resume_n ? m->rng_epoch : (m->epoch_ds ? m->rng_epoch : m->rng);
-  out->cursor = m->resume_n ? m->resume_cursor : (m->epoch_ds ? m->cursor : 0);
-  out->perm_n = m->resume_n ? m->resume_n : (m->epoch_ds ? m->perm_n : 0);
+  if (m->resume_n) { /* restored, not yet regenerated */
+    out->rng_epoch = m->rng_epoch;
+    out->cursor = m->resume_cursor;
+    out->perm_n = m->resume_n;
+  } else if (m->epoch_ds && m->cursor < m->perm_n) { /* an epoch under way */
+    out->rng_epoch = m->rng_epoch;
+    out->cursor = m->cursor;
+    out->perm_n = m->perm_n;
+  } else { /* between epochs: the next permutation is drawn from rng */
+    out->rng_epoch = m->rng;
+    out->cursor = 0;
+    out->perm_n = 0;
+  }
 }
 
 void esmm__model_set_train_state(esmm_model *m, const esmm__train_state *st) {
@@ -417,55 +572,101 @@ static int update_tower(esmm_model *m, esmm_mlp *t, const int *blk) {
   return ESMM_OK;
 }
 
-/* Forward and loss of the batch rows idx[0..n); fills gc/gv. */
+/* Forward and loss of the batch rows idx[0..n); fills gc/gv (and gt). */
 static int forward_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n) {
-  double lsum_c = 0, lsum_t = 0;
-  int64_t last = -1;
-  for (size_t i = 0; i < n; i++)
+  double lsum_c = 0, lsum_t = 0, lsum_v = 0, lsum = 0;
+  int64_t last = -1, last2 = -1, clips = 0;
+  for (size_t i = 0; i < n; i++) {
     pool_row(m->emb, ds, idx[i], m->x + i * m->in_dim, m->pool_dim, m->cpool, &last);
+    if (m->emb2)
+      pool_row(m->emb2, ds, idx[i], m->x2 + i * m->in_dim, m->pool_dim, m->cpool2, &last2);
+  }
   ESMM__TRY(esmm_mlp_forward(m->ctr, m->x, n, m->lc));
-  ESMM__TRY(esmm_mlp_forward(m->cvr, m->x, n, m->lv));
+  ESMM__TRY(esmm_mlp_forward(m->cvr, m->emb2 ? m->x2 : m->x, n, m->lv));
+  if (m->imp)
+    ESMM__TRY(esmm_mlp_forward(m->imp, m->x, n, m->lt));
   for (size_t i = 0; i < n; i++) {
     size_t r = idx[i];
-    int y = ds->click[r], t = ds->click[r] & ds->conv[r];
-    double l_c, l_t, g_a, g_b;
-    esmm__loss_esmm_one(m->lc[i], m->lv[i], y, t, m->w_ctr, m->w_ctcvr, &l_c, &l_t, &g_a, &g_b);
-    lsum_c += l_c;
-    lsum_t += l_t;
+    int y = ds->click[r] != 0, z = ds->conv[r] != 0;
+    double g_a, g_b, g_t;
+    esmm__loss_terms lt;
+    esmm__loss_sg *sg = NULL;
+    if (m->sg_mode) {
+      sg = &m->sg_rec[i];
+      sg->replay = m->sg_mode == 2;
+    }
+    esmm__loss_variant_one(&m->lcfg, m->lc[i], m->lv[i], m->imp ? m->lt[i] : 0.0, y, z, &lt, &g_a, &g_b, &g_t,
+                           sg);
+    lsum_c += lt.ctr;
+    lsum_t += lt.ctcvr;
+    lsum_v += lt.cvr;
+    lsum += lt.total;
+    clips += m->variant == ESMM_VARIANT_DIVISION && m->lv[i] > m->lc[i];
     m->gc[i] = (float)(g_a / (double)n);
     m->gv[i] = (float)(g_b / (double)n);
+    if (m->imp)
+      m->gt[i] = (float)(g_t / (double)n);
   }
   m->loss_ctr = lsum_c / (double)n;
   m->loss_ctcvr = lsum_t / (double)n;
-  m->loss = m->w_ctr * m->loss_ctr + m->w_ctcvr * m->loss_ctcvr;
-  if (!isfinite(m->loss) || !esmm__all_finite(m->gc, n) || !esmm__all_finite(m->gv, n))
+  m->loss_cvr = lsum_v / (double)n;
+  m->loss = lsum / (double)n;
+  if (!isfinite(m->loss) || !esmm__all_finite(m->gc, n) || !esmm__all_finite(m->gv, n) ||
+      (m->imp && !esmm__all_finite(m->gt, n)))
     return esmm__error(ESMM_ENUMERIC, "esmm_model_train",
-                       "step %lld: the loss is not finite (ctr %g, ctcvr %g); the step was not applied",
-                       (long long)m->step + 1, m->loss_ctr, m->loss_ctcvr);
+                       "step %lld: the loss is not finite (ctr %g, ctcvr %g, cvr %g); the step was not applied",
+                       (long long)m->step + 1, m->loss_ctr, m->loss_ctcvr, m->loss_cvr);
+  m->cvr_clips += clips; /* only once the step is known to be valid */
   return ESMM_OK;
 }
 
 /* Gradients of the batch whose forward_loss just ran: tower gradients in
- * the towers, the embedding's sparse gradient in m->sg (the caller must end
- * the scatter with esmm__embedding_scatter_end, whatever happens). */
+ * the towers, the embeddings' sparse gradients in m->sg (and m->sg2); the
+ * caller must end both scatters (end_scatter), whatever happens. */
 static int compute_grads(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n) {
   size_t gxn = n * m->in_dim;
   ESMM__TRY(esmm_mlp_backward(m->ctr, m->gc, m->gx));
-  ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x)); /* x is free now: reuse it for the CVR input grad */
-  for (size_t k = 0; k < gxn; k++)
-    m->gx[k] += m->x[k];
-  ESMM__TRY(scatter_batch(m, ds, idx, n, m->gx));
-  if (!finite_tower_grads(m->ctr) || !finite_tower_grads(m->cvr) || !esmm__all_finite(m->sg.g, m->sg.n * m->dim))
+  if (m->imp) {
+    ESMM__TRY(esmm_mlp_backward(m->imp, m->gt, m->gxi));
+    for (size_t k = 0; k < gxn; k++)
+      m->gx[k] += m->gxi[k];
+  }
+  if (m->emb2) {
+    /* the second tower's input is x2, free once its weight gradients are
+     * formed: its input gradient overwrites it, then goes to emb2 alone */
+    ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x2));
+    ESMM__TRY(scatter_batch(m, m->emb2, &m->sg2, m->gsum2, ds, idx, n, m->x2));
+  } else {
+    /* x is free now (every tower reading it has formed its weight
+     * gradients): reuse it for the CVR input grad, summed into the shared one */
+    ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x));
+    for (size_t k = 0; k < gxn; k++)
+      m->gx[k] += m->x[k];
+  }
+  ESMM__TRY(scatter_batch(m, m->emb, &m->sg, m->gsum, ds, idx, n, m->gx));
+  if (!finite_tower_grads(m->ctr) || !finite_tower_grads(m->cvr) || (m->imp && !finite_tower_grads(m->imp)) ||
+      !esmm__all_finite(m->sg.g, m->sg.n * m->dim) || (m->emb2 && !esmm__all_finite(m->sg2.g, m->sg2.n * m->dim)))
     return esmm__error(ESMM_ENUMERIC, "esmm_model_train",
                        "step %lld: a gradient is not finite; the step was not applied", (long long)m->step + 1);
   return ESMM_OK;
+}
+
+static void end_scatter(esmm_model *m) {
+  esmm__embedding_scatter_end(m->emb, &m->sg);
+  if (m->emb2)
+    esmm__embedding_scatter_end(m->emb2, &m->sg2);
 }
 
 static int apply_update(esmm_model *m) {
   ESMM__TRY(esmm_optimizer_begin_step(m->opt));
   ESMM__TRY(esmm_optimizer_update_rows(m->opt, m->blk_emb, m->emb->w, m->sg.n, m->sg.rows, m->sg.g));
   ESMM__TRY(update_tower(m, m->ctr, m->blk_ctr));
-  return update_tower(m, m->cvr, m->blk_cvr);
+  ESMM__TRY(update_tower(m, m->cvr, m->blk_cvr));
+  if (m->emb2)
+    ESMM__TRY(esmm_optimizer_update_rows(m->opt, m->blk_emb2, m->emb2->w, m->sg2.n, m->sg2.rows, m->sg2.g));
+  if (m->imp)
+    ESMM__TRY(update_tower(m, m->imp, m->blk_imp));
+  return ESMM_OK;
 }
 
 int esmm__model_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, double *loss) {
@@ -498,9 +699,11 @@ static int train_one(esmm_model *m, const esmm_dataset *ds, int *epoch_done) {
   int rc;
   ESMM__TRY(forward_loss(m, ds, idx, n));
   rc = compute_grads(m, ds, idx, n);
+  if (rc == ESMM_OK && m->sync)
+    rc = m->sync(m, m->sync_payload);
   if (rc == ESMM_OK)
     rc = apply_update(m);
-  esmm__embedding_scatter_end(m->emb, &m->sg);
+  end_scatter(m);
   if (rc)
     return rc;
   m->cursor += n;
@@ -587,8 +790,10 @@ int esmm_model_stat(const esmm_model *m, int key, double *out) {
   case ESMM_STAT_SAMPLES: *out = (double)m->samples; break;
   case ESMM_STAT_SAMPLES_PER_SEC: *out = m->samples_per_sec; break;
   case ESMM_STAT_PARAMS:
-    *out = (double)(m->emb->rows * m->dim + esmm__mlp_param_count(m->ctr) + esmm__mlp_param_count(m->cvr));
+    *out = param_count(m);
     break;
+  case ESMM_STAT_CVR_CLIPS: *out = (double)m->cvr_clips; break;
+  case ESMM_STAT_LOSS_CVR: *out = m->loss_cvr; break;
   case ESMM_STAT_EPOCH_LOSS: *out = m->epoch_steps ? m->epoch_loss_sum / (double)m->epoch_steps : NAN; break;
   default: return ESMM__ERR(ESMM_EINVAL, "unknown statistic key %d", key);
   }
@@ -624,12 +829,18 @@ int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_bat
   sc = esmm__mlp_infer_scratch(m->ctr, max_batch);
   sv = esmm__mlp_infer_scratch(m->cvr, max_batch);
   ws->scratch_n = sc > sv ? sc : sv;
+  ws->n_tables = esmm__model_tables(m);
+  if (ws->n_tables == 2) {
+    ws->x2 = esmm__alloc(&ws->alloc, bx * sizeof(float));
+    ws->cpool2 = esmm__alloc(&ws->alloc, (m->pool_dim ? m->pool_dim : 1) * sizeof(float));
+  }
   ws->x = esmm__alloc(&ws->alloc, bx * sizeof(float));
   ws->lc = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->lv = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->scratch = esmm__alloc(&ws->alloc, ws->scratch_n * sizeof(float));
   ws->cpool = esmm__alloc(&ws->alloc, (m->pool_dim ? m->pool_dim : 1) * sizeof(float));
-  if (!ws->x || !ws->lc || !ws->lv || !ws->scratch || !ws->cpool) {
+  if (!ws->x || !ws->lc || !ws->lv || !ws->scratch || !ws->cpool ||
+      (ws->n_tables == 2 && (!ws->x2 || !ws->cpool2))) {
     esmm_workspace_free(ws);
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for a workspace of %zu rows", max_batch);
   }
@@ -647,23 +858,48 @@ void esmm_workspace_free(esmm_workspace *ws) {
   esmm__free(&a, ws->lv);
   esmm__free(&a, ws->scratch);
   esmm__free(&a, ws->cpool);
+  esmm__free(&a, ws->x2);
+  esmm__free(&a, ws->cpool2);
   esmm__free(&a, ws);
 }
 
 static int workspace_fits(const esmm_model *m, const esmm_workspace *ws) {
-  return ws->in_dim == m->in_dim && ws->pool_dim == m->pool_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
+  return ws->in_dim == m->in_dim && ws->pool_dim == m->pool_dim && ws->n_tables == esmm__model_tables(m) &&
+         ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
          ws->scratch_n >= esmm__mlp_infer_scratch(m->cvr, ws->max_batch);
+}
+
+void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
+                       float *pctcvr) {
+  esmm__mlp_infer(m->ctr, ws->x, n, ws->lc, ws->scratch);
+  esmm__mlp_infer(m->cvr, m->emb2 ? ws->x2 : ws->x, n, ws->lv, ws->scratch);
+  if (m->variant != ESMM_VARIANT_DIVISION) {
+    /* logits from finite parameters and inputs are finite: the head cannot fail */
+    esmm_head_forward(ws->lc, ws->lv, n, pctr, pcvr, pctcvr);
+    return;
+  }
+  /* DIVISION: pCVR = pCTCVR / pCTR in log space, clipped to 1 (a > b means
+   * pCTCVR <= pCTR; the clip counts are ESMM_STAT_CVR_CLIPS and esmm_diag's) */
+  for (size_t i = 0; i < n; i++) {
+    double la = esmm__log_sigmoid(ws->lc[i]), lt = esmm__log_sigmoid(ws->lv[i]), lr = lt - la;
+    if (pctr)
+      pctr[i] = (float)exp(la);
+    if (pctcvr)
+      pctcvr[i] = (float)exp(lt);
+    if (pcvr)
+      pcvr[i] = (float)exp(lr < 0.0 ? lr : 0.0);
+  }
 }
 
 static void predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first,
                           size_t n, float *pctr, float *pcvr, float *pctcvr) {
-  int64_t last = -1;
-  for (size_t i = 0; i < n; i++)
+  int64_t last = -1, last2 = -1;
+  for (size_t i = 0; i < n; i++) {
     pool_row(m->emb, ds, first + i, ws->x + i * m->in_dim, m->pool_dim, ws->cpool, &last);
-  esmm__mlp_infer(m->ctr, ws->x, n, ws->lc, ws->scratch);
-  esmm__mlp_infer(m->cvr, ws->x, n, ws->lv, ws->scratch);
-  /* logits from finite parameters and inputs are finite: the head cannot fail */
-  esmm_head_forward(ws->lc, ws->lv, n, pctr, pcvr, pctcvr);
+    if (m->emb2)
+      pool_row(m->emb2, ds, first + i, ws->x2 + i * m->in_dim, m->pool_dim, ws->cpool2, &last2);
+  }
+  esmm__model_infer(m, ws, n, pctr, pcvr, pctcvr);
 }
 
 int esmm_model_predict(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first, size_t n,

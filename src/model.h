@@ -11,6 +11,7 @@
 
 #include "embedding.h"
 #include "internal.h"
+#include "loss.h"
 #include "mlp.h"
 #include "rng.h"
 
@@ -24,11 +25,21 @@ struct esmm_model {
   size_t in_dim;   /* tower input width: pool_dim + n_dense */
   double w_ctr, w_ctcvr;
 
-  esmm_embedding *emb;
-  esmm_mlp *ctr, *cvr;
+  /* Variants (esmm_variant in include/esmm/config.h) differ in three
+   * places only: which table feeds the second tower (emb2), whether an
+   * imputation tower exists (imp), and the per-impression loss (lcfg). */
+  int variant;
+  esmm__loss_cfg lcfg;
+  esmm_embedding *emb; /* feeds the CTR tower (and the second tower when emb2 is NULL) */
+  esmm_mlp *ctr;
+  esmm_mlp *cvr;        /* the second tower: pCVR's logit; pCTCVR's for DIVISION */
+  esmm_embedding *emb2; /* ESMM_NS, BASE, DIVISION: the second tower's own table, else NULL */
+  esmm_mlp *imp;        /* ESCM2_DR: the imputation tower (reads emb's pooling), else NULL */
   esmm_optimizer *opt;
-  int blk_emb;
-  int blk_ctr[2 * ESMM__MLP_MAX_LAYERS], blk_cvr[2 * ESMM__MLP_MAX_LAYERS];
+  /* optimizer blocks, registered in esmm__model_tensors order (block id k
+   * = tensor k): emb, ctr, cvr, emb2, imp */
+  int blk_emb, blk_emb2;
+  int blk_ctr[2 * ESMM__MLP_MAX_LAYERS], blk_cvr[2 * ESMM__MLP_MAX_LAYERS], blk_imp[2 * ESMM__MLP_MAX_LAYERS];
 
   /* training scratch: sized at construction, except the sparse gradient,
    * which grows (once per dataset, never per step) to the largest batch's
@@ -37,6 +48,13 @@ struct esmm_model {
   float *cpool; /* pooled common list of the current group (pool_dim) */
   float *gsum;  /* gradient summed over the current group's rows (pool_dim) */
   esmm__sparse_grad sg;
+  float *x2, *cpool2, *gsum2; /* emb2's pooling (the second tower's input and then its input gradient) */
+  esmm__sparse_grad sg2;      /* emb2's sparse gradient */
+  float *lt, *gt, *gxi;       /* imputation logits, their gradients, its input gradient */
+  /* test-only: when sg_mode is 1 forward_loss records the ESCM2 stop-gradient
+   * quantities of each batch row in sg_rec, when 2 it replays them (loss.h) */
+  int sg_mode;
+  esmm__loss_sg *sg_rec;
 
   /* epoch state */
   esmm__rng rng;       /* advances with every permutation drawn */
@@ -46,16 +64,31 @@ struct esmm_model {
   size_t resume_n; /* > 0: a restored state waits for a dataset of this many rows */
   size_t resume_cursor;
 
+  /* Data-parallel hook (dist.c): called after a step's gradients are
+   * computed and before they are applied, to make every replica apply the
+   * same, globally reduced gradients. NULL in a single process. */
+  int (*sync)(esmm_model *m, void *payload);
+  void *sync_payload;
+
   /* statistics */
   int64_t step, epoch, samples, epoch_steps;
   double loss, loss_ctr, loss_ctcvr, samples_per_sec, epoch_loss_sum;
+  double loss_cvr;
+  int64_t cvr_clips; /* DIVISION: training rows whose pCTCVR exceeded pCTR */
 };
 
+/* Per-thread inference scratch. Pooled inputs: row i of a batch is pooled
+ * from m->emb into x + i*in_dim (dense inputs after the pool_dim pooled
+ * floats) and, when the model has a second table (n_tables == 2, i.e.
+ * m->emb2 != NULL), from m->emb2 into x2 + i*in_dim the same way (dense
+ * inputs copied there too); then esmm__model_infer maps them to outputs. */
 struct esmm_workspace {
   esmm__allocator alloc;
-  size_t max_batch, in_dim, pool_dim, scratch_n;
+  size_t max_batch, in_dim, pool_dim, scratch_n, n_tables;
   float *x, *lc, *lv, *scratch;
-  float *cpool; /* pooled common list of the last group seen (pool_dim) */
+  float *cpool;  /* pooled common list of the last group seen (pool_dim) */
+  float *x2;     /* n_tables == 2: m->emb2's pooling, else NULL */
+  float *cpool2; /* n_tables == 2: the common list pooled from m->emb2, else NULL */
 };
 
 /* Training position, for checkpoints: everything besides the parameters
@@ -85,15 +118,49 @@ typedef struct esmm__tensor {
  * the argument checks). */
 int esmm__model_create(esmm_model **out, const esmm_config *cfg);
 
-/* List the model's parameter tensors in a fixed order: "embedding", then
- * "ctr.<l>.w", "ctr.<l>.b" per layer, then "cvr.<l>.w", "cvr.<l>.b".
+/* List the model's parameter tensors in a fixed order, the same for every
+ * variant up to the parts it lacks:
+ *   "embedding"                            (m->emb: rows x dim)
+ *   "ctr.<l>.w", "ctr.<l>.b"  per layer    (m->ctr)
+ *   "cvr.<l>.w", "cvr.<l>.b"  per layer    (m->cvr; named "ctcvr.<l>.*" for DIVISION)
+ *   "embedding_cvr"                        (m->emb2: ESMM_NS, BASE; "embedding_ctcvr" for DIVISION)
+ *   "imp.<l>.w", "imp.<l>.b"  per layer    (m->imp: ESCM2_DR)
+ * so ESMM's list is unchanged from 1.0 and every variant's starts with it.
  * Returns the count; fills out[0 .. min(count, cap)). */
 size_t esmm__model_tensors(esmm_model *m, esmm__tensor *out, size_t cap);
 
+/* Names and shapes (data NULL) of the tensors esmm__model_tensors would list
+ * for a model built from cfg (a valid config; any variant), in the same
+ * order, computed without allocating. Returns the count; fills
+ * out[0 .. min(count, cap)). For model-file loaders. */
+size_t esmm__model_tensor_shapes(const esmm_config *cfg, esmm__tensor *out, size_t cap);
+
+/* Optimizer block of each tensor: out[k] = the block id of tensor k of
+ * esmm__model_tensors. By construction blocks are registered in tensor
+ * order, so out[k] == k for every variant; checkpoint code may rely on
+ * that (it is tested) or read it here. Returns the tensor count; fills
+ * out[0 .. min(count, cap)). */
+size_t esmm__model_blocks(const esmm_model *m, int *out, size_t cap);
+
+/* Inference on pooled inputs, for any variant: maps the n rows (n <=
+ * ws->max_batch) pooled into ws->x (and ws->x2 when ws->n_tables == 2; see
+ * struct esmm_workspace) to pCTR, pCVR, pCTCVR (each may be NULL).
+ * ESMM-type variants: pCTR = s(ctr), pCVR = s(cvr), pCTCVR = pCTR pCVR (in
+ * log space); DIVISION: pCTCVR = s(second tower), pCVR = min(1,
+ * pCTCVR/pCTR). ws must fit m (esmm_workspace_new for m or a model of the
+ * same variant and shape). Thread-safe on a const model with distinct
+ * workspaces; allocates nothing; cannot fail on finite inputs. */
+void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
+                       float *pctcvr);
+
+/* Number of embedding tables rows are pooled through (1, or 2 with emb2). */
+static inline size_t esmm__model_tables(const esmm_model *m) { return m->emb2 ? 2 : 1; }
+
 /* For tests of the whole model: the weighted loss of batch rows idx[0..n)
  * (n <= batch size) without any update; and the same plus every gradient
- * (towers' gw/gb, the embedding's in m->sg; end it with
- * esmm__embedding_scatter_end(m->emb, &m->sg)). */
+ * (towers' gw/gb, the embedding's in m->sg, the second table's in m->sg2;
+ * end them with esmm__embedding_scatter_end(m->emb, &m->sg) and, when
+ * m->emb2, esmm__embedding_scatter_end(m->emb2, &m->sg2)). */
 int esmm__model_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, double *loss);
 int esmm__model_grads(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, double *loss);
 

@@ -4,13 +4,13 @@
  * call allocates (when a workspace is given).
  *
  * Pooling is a sum, so for a request of one user and N items
- *   x_i = pool(user) + pool(item_i)
- * and pool(user) is computed once per call into row 0 of the workspace's
- * input matrix; each item row starts as a copy of it. The floating-point
- * operations per element are then exactly those of a CSR row listing the
- * user's features first and the item's after (a sum started at zero, in
- * the same order), which is what makes the two entry points agree bit for
- * bit (tests/check_serving.c). */
+ *   x_i = pool(item_i) + pool(user)   [+ the item's numeric inputs]
+ * and pool(user) is computed once per call into the workspace's common-list
+ * buffer. Own and common features are pooled apart and then added, exactly
+ * as model.c assembles a dataset row that references a common list, so
+ * esmm_model_predict_user on (user, items) equals esmm_model_predict on a
+ * dataset whose rows are the items with the user as their common list, bit
+ * for bit (tests/check_serving.c). */
 #include "score.h"
 
 #include "embedding.h"
@@ -35,18 +35,34 @@ int esmm__score_check_features(size_t n_fields, size_t nnz, const int *field, co
 /* Same test as model.c's (static there): the workspace's input width and
  * tower scratch fit m at the workspace's batch size. */
 static int fits(const esmm_model *m, const esmm_workspace *ws) {
-  return ws->in_dim == m->in_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
+  return ws->in_dim == m->in_dim && ws->pool_dim == m->pool_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
          ws->scratch_n >= esmm__mlp_infer_scratch(m->cvr, ws->max_batch);
 }
 
-/* The entry points here feed only pooled embeddings to the towers. A model
- * whose input is wider (numeric inputs next to the embeddings, added by the
- * data module) needs them too, which these signatures cannot carry. */
-static int check_model(const esmm_model *m, const char *func) {
-  if (m->in_dim != m->n_fields * m->dim)
-    return esmm__error(ESMM_ESTATE, func,
-                       "the model takes %zu numeric inputs besides the embeddings; this call cannot supply them",
-                       m->in_dim - m->n_fields * m->dim);
+/* Numeric inputs: the model's n_dense per row, or none. */
+static int check_dense(const esmm_model *m, const float *dense, size_t n, const char *func) {
+  size_t total;
+  if (m->n_dense == 0)
+    return ESMM_OK;
+  if (!dense)
+    return esmm__error(ESMM_EINVAL, func, "the model takes %zu numeric inputs per row; dense must not be NULL",
+                       m->n_dense);
+  if (!esmm__mul_ok(n, m->n_dense, &total))
+    return esmm__error(ESMM_EINVAL, func, "%zu rows x %zu numeric inputs overflows", n, m->n_dense);
+  for (size_t k = 0; k < total; k++)
+    if (!isfinite(dense[k]))
+      return esmm__error(ESMM_ENUMERIC, func, "numeric input %zu of row %zu is not finite", k % m->n_dense,
+                         k / m->n_dense);
+  return ESMM_OK;
+}
+
+static int check_offsets(const int64_t *off, size_t n, const char *name, const char *func) {
+  if (off[0] != 0)
+    return esmm__error(ESMM_EINVAL, func, "%s[0] must be 0, got %lld", name, (long long)off[0]);
+  for (size_t i = 0; i < n; i++)
+    if (off[i + 1] < off[i])
+      return esmm__error(ESMM_EINVAL, func, "%s decrease at %zu (%lld after %lld)", name, i, (long long)off[i + 1],
+                         (long long)off[i]);
   return ESMM_OK;
 }
 
@@ -74,23 +90,18 @@ static int workspace_for(const esmm_model *m, esmm_workspace **ws, esmm_workspac
 }
 
 int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, const int64_t *offsets,
-                           const int *field, const uint64_t *id, const float *value, float *pctr, float *pcvr,
-                           float *pctcvr) {
+                           const int *field, const uint64_t *id, const float *value, const float *dense,
+                           float *pctr, float *pcvr, float *pctcvr) {
   esmm_workspace *own;
   size_t nnz;
   ESMM__CHECK_ARG(m);
   ESMM__CHECK_ARG(offsets);
-  ESMM__TRY(check_model(m, __func__));
-  if (offsets[0] != 0)
-    return ESMM__ERR(ESMM_EINVAL, "offsets[0] must be 0, got %lld", (long long)offsets[0]);
-  for (size_t i = 0; i < n; i++)
-    if (offsets[i + 1] < offsets[i])
-      return ESMM__ERR(ESMM_EINVAL, "offsets decrease at row %zu (%lld after %lld)", i, (long long)offsets[i + 1],
-                       (long long)offsets[i]);
+  ESMM__TRY(check_offsets(offsets, n, "offsets", __func__));
   nnz = (size_t)offsets[n];
   if (nnz > 0 && (!field || !id))
     return ESMM__ERR(ESMM_EINVAL, "invalid argument: field and id must not be NULL when rows have features");
   ESMM__TRY(esmm__score_check_features(m->n_fields, nnz, field, value, "rows", __func__));
+  ESMM__TRY(check_dense(m, dense, n, __func__));
   if (n == 0)
     return ESMM_OK;
   ESMM__TRY(workspace_for(m, &ws, &own, n < m->batch ? n : m->batch, __func__));
@@ -100,8 +111,10 @@ int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, co
       size_t r = done + i;
       size_t lo = (size_t)offsets[r], cnt = (size_t)(offsets[r + 1] - offsets[r]);
       float *x = ws->x + i * m->in_dim;
-      memset(x, 0, m->in_dim * sizeof *x);
+      memset(x, 0, m->pool_dim * sizeof *x);
       esmm__embedding_pool(m->emb, cnt, field + lo, id + lo, value ? value + lo : NULL, x);
+      if (m->n_dense)
+        memcpy(x + m->pool_dim, dense + r * m->n_dense, m->n_dense * sizeof *x);
     }
     towers(m, ws, ws->x, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
            pctcvr ? pctcvr + done : NULL);
@@ -111,64 +124,46 @@ int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, co
   return ESMM_OK;
 }
 
-static void pool_user(const esmm_model *m, float *u, size_t unnz, const int *ufield, const uint64_t *uid,
-                      const float *uvalue) {
-  memset(u, 0, m->in_dim * sizeof *u);
-  esmm__embedding_pool(m->emb, unnz, ufield, uid, uvalue, u);
-}
-
 int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user_nnz, const int *user_field,
                             const uint64_t *user_id, const float *user_value, size_t n_items,
                             const int64_t *item_offsets, const int *item_field, const uint64_t *item_id,
-                            const float *item_value, float *pctr, float *pcvr, float *pctcvr) {
+                            const float *item_value, const float *item_dense, float *pctr, float *pcvr,
+                            float *pctcvr) {
   esmm_workspace *own;
-  size_t nnz, chunk, d;
-  float *u, *rows;
+  size_t nnz;
+  const float *u;
   ESMM__CHECK_ARG(m);
   ESMM__CHECK_ARG(item_offsets);
   ESMM__CHECK_ARG(user_nnz == 0 || (user_field && user_id));
-  ESMM__TRY(check_model(m, __func__));
   ESMM__TRY(esmm__score_check_features(m->n_fields, user_nnz, user_field, user_value, "user features", __func__));
-  if (item_offsets[0] != 0)
-    return ESMM__ERR(ESMM_EINVAL, "item_offsets[0] must be 0, got %lld", (long long)item_offsets[0]);
-  for (size_t i = 0; i < n_items; i++)
-    if (item_offsets[i + 1] < item_offsets[i])
-      return ESMM__ERR(ESMM_EINVAL, "item_offsets decrease at item %zu (%lld after %lld)", i,
-                       (long long)item_offsets[i + 1], (long long)item_offsets[i]);
+  ESMM__TRY(check_offsets(item_offsets, n_items, "item_offsets", __func__));
   nnz = (size_t)item_offsets[n_items];
   if (nnz > 0 && (!item_field || !item_id))
     return ESMM__ERR(ESMM_EINVAL,
                      "invalid argument: item_field and item_id must not be NULL when items have features");
   ESMM__TRY(esmm__score_check_features(m->n_fields, nnz, item_field, item_value, "item features", __func__));
+  ESMM__TRY(check_dense(m, item_dense, n_items, __func__));
   if (n_items == 0)
     return ESMM_OK;
-  /* one row for the user + the items of a chunk */
-  ESMM__TRY(workspace_for(m, &ws, &own, (n_items < m->batch ? n_items : m->batch) + 1, __func__));
-  d = m->in_dim;
-  u = ws->x;
-  if (ws->max_batch >= 2) {
-    rows = ws->x + d;
-    chunk = ws->max_batch - 1;
-    pool_user(m, u, user_nnz, user_field, user_id, user_value);
-  } else {
-    /* A one-row workspace has no room to keep the user's vector beside an
-     * item: it is pooled again for every item (documented). */
-    rows = ws->x;
-    chunk = 1;
-  }
+  ESMM__TRY(workspace_for(m, &ws, &own, n_items < m->batch ? n_items : m->batch, __func__));
+  /* the user part, once per call */
+  memset(ws->cpool, 0, m->pool_dim * sizeof *ws->cpool);
+  esmm__embedding_pool(m->emb, user_nnz, user_field, user_id, user_value, ws->cpool);
+  u = ws->cpool;
   for (size_t done = 0; done < n_items;) {
-    size_t k = n_items - done < chunk ? n_items - done : chunk;
+    size_t k = n_items - done < ws->max_batch ? n_items - done : ws->max_batch;
     for (size_t i = 0; i < k; i++) {
       size_t it = done + i;
       size_t lo = (size_t)item_offsets[it], cnt = (size_t)(item_offsets[it + 1] - item_offsets[it]);
-      float *x = rows + i * d;
-      if (ws->max_batch >= 2)
-        memcpy(x, u, d * sizeof *x);
-      else
-        pool_user(m, x, user_nnz, user_field, user_id, user_value);
+      float *x = ws->x + i * m->in_dim;
+      memset(x, 0, m->pool_dim * sizeof *x);
       esmm__embedding_pool(m->emb, cnt, item_field + lo, item_id + lo, item_value ? item_value + lo : NULL, x);
+      for (size_t d = 0; d < m->pool_dim; d++)
+        x[d] += u[d];
+      if (m->n_dense)
+        memcpy(x + m->pool_dim, item_dense + it * m->n_dense, m->n_dense * sizeof *x);
     }
-    towers(m, ws, rows, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
+    towers(m, ws, ws->x, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
     done += k;
   }
   esmm_workspace_free(own);

@@ -45,10 +45,20 @@
  *     lv = b_v + SIGNAL * (sum of conversion parts + interaction')
  *   pCTR = sigmoid(lc), pCVR = sigmoid(lv), y ~ B(pCTR), z = y ? B(pCVR) : 0.
  *   b_c, b_v are found by bisection on 20000 pilot impressions from their
- *   own stream: mean pCTR = ESMM_SIM_CTR and E[pCTR pCVR] / E[pCTR] =
- *   ESMM_SIM_CVR. The counterfactual p(r=1|x) equals pCVR: there is no
- *   latent confounder yet (one would add a per-impression u to both lc and
- *   lv; pCVR_CF would then be E_u[sigmoid(lv)] while clicks select on u).
+ *   own stream: mean p(y=1|x) = ESMM_SIM_CTR and E[p(y=1,z=1|x)] /
+ *   E[p(y=1|x)] = ESMM_SIM_CVR.
+ *
+ *   Confounding (ESMM_SIM_CONF_CLICK = a, ESMM_SIM_CONF_CONV = b, both 0 by
+ *   default): each impression has a latent u ~ N(0,1), unseen by any model,
+ *   that enters both logits: y ~ B(s(lc + a u)), r ~ B(s(lv + b u)) (would
+ *   convert if clicked), z = y r. With a, b > 0 a click is evidence of a
+ *   high u, so p(z=1|y=1,x) > p(r=1|x): the clicked population converts
+ *   more than the same x would if everyone clicked. The truths integrate u
+ *   out exactly (40-node Gauss-Hermite; src/sim.h):
+ *     p(y=1|x) = E_u s(lc + a u),  p(r=1|x) = E_u s(lv + b u),
+ *     p(y=1,z=1|x) = E_u s(lc + a u) s(lv + b u),  p(z=1|y=1,x) = the ratio.
+ *   With a = b = 0 nothing changes (no u is drawn, the rows and labels are
+ *   those of earlier releases) and p(r=1|x) = p(z=1|y=1,x).
  *
  * Determinism: generate(n, stream) uses its own rng keyed by (W, stream),
  * the world and intercepts depend only on the options, so the same call
@@ -60,6 +70,7 @@
 #include "dataset.h"
 #include "numparse.h"
 #include "rng.h"
+#include "sim.h"
 
 #include <math.h>
 #include <string.h>
@@ -142,6 +153,8 @@ struct esmm_sim {
   esmm__allocator alloc;
   int64_t seed, users, items;
   double rows_per_user, zipf, ctr, cvr, signal, corr;
+  double conf_click, conf_conv; /* loadings a, b of the latent u */
+  double gh_x[ESMM__SIM_GH_NODES], gh_w[ESMM__SIM_GH_NODES];
 
   int ready; /* world, tables and intercepts match the options */
   uint64_t world;
@@ -254,6 +267,8 @@ static const opt_row opt_table[] = {
     {ESMM_SIM_CVR, "cvr", "ESMM_SIM_CVR", 0, 1e-4, 0.9},
     {ESMM_SIM_SIGNAL, "signal", "ESMM_SIM_SIGNAL", 0, 0, 10},
     {ESMM_SIM_CVR_CTR_CORR, "cvr_ctr_corr", "ESMM_SIM_CVR_CTR_CORR", 0, -1, 1},
+    {ESMM_SIM_CONF_CLICK, "conf_click", "ESMM_SIM_CONF_CLICK", 0, 0, 5},
+    {ESMM_SIM_CONF_CONV, "conf_conv", "ESMM_SIM_CONF_CONV", 0, 0, 5},
 };
 #define N_OPT_ROWS (sizeof opt_table / sizeof opt_table[0])
 
@@ -275,6 +290,8 @@ static void store(esmm_sim *s, int opt, int64_t iv, double fv) {
   case ESMM_SIM_CVR: s->cvr = fv; break;
   case ESMM_SIM_SIGNAL: s->signal = fv; break;
   case ESMM_SIM_CVR_CTR_CORR: s->corr = fv; break;
+  case ESMM_SIM_CONF_CLICK: s->conf_click = fv; break;
+  case ESMM_SIM_CONF_CONV: s->conf_conv = fv; break;
   default: break;
   }
   s->ready = 0;
@@ -626,28 +643,92 @@ static size_t group_size(const esmm_sim *s, esmm__rng *r) {
   }
 }
 
-static double mean_ctr(const double *lc, size_t n, double b, double sig) {
-  double acc = 0.0;
-  for (size_t i = 0; i < n; i++)
-    acc += sigmoid(b + sig * lc[i]);
+/* Physicists' Gauss-Hermite rule by Newton's method on the orthonormal
+ * recurrence (Numerical Recipes' gauher, with Golub's initial guesses),
+ * turned into the probabilists' rule for u ~ N(0,1). */
+void esmm__sim_gauss_hermite(int n, double *x, double *w) {
+  const double pim4 = 0.7511255444649425; /* pi^(-1/4) */
+  double z = 0.0, pp = 0.0;
+  int m = (n + 1) / 2;
+  for (int i = 0; i < m; i++) {
+    if (i == 0)
+      z = sqrt((double)(2 * n + 1)) - 1.85575 * pow((double)(2 * n + 1), -0.16667);
+    else if (i == 1)
+      z -= 1.14 * pow((double)n, 0.426) / z;
+    else if (i == 2)
+      z = 1.86 * z - 0.86 * x[0] / 1.4142135623730951;
+    else if (i == 3)
+      z = 1.91 * z - 0.91 * x[1] / 1.4142135623730951;
+    else
+      z = 2.0 * z - x[i - 2] / 1.4142135623730951;
+    for (int it = 0; it < 100; it++) {
+      double p1 = pim4, p2 = 0.0, p3, z1;
+      for (int j = 0; j < n; j++) {
+        p3 = p2;
+        p2 = p1;
+        p1 = z * sqrt(2.0 / (double)(j + 1)) * p2 - sqrt((double)j / (double)(j + 1)) * p3;
+      }
+      pp = sqrt(2.0 * (double)n) * p2;
+      z1 = z;
+      z = z1 - p1 / pp;
+      if (fabs(z - z1) <= 1e-15 * (1.0 + fabs(z)))
+        break;
+    }
+    /* x holds sqrt(2) t: the guesses above divide it back */
+    x[i] = 1.4142135623730951 * z;
+    x[n - 1 - i] = -x[i];
+    w[i] = 2.0 / (pp * pp) / 1.7724538509055159; /* omega / sqrt(pi) */
+    w[n - 1 - i] = w[i];
+  }
+}
+
+void esmm__sim_truths(double lc, double lv, double a, double b, const double *x, const double *w,
+                      double *p_click, double *p_cf, double *p_both) {
+  double pc = 0.0, pv = 0.0, pb = 0.0;
+  if (a == 0.0 && b == 0.0) {
+    *p_click = sigmoid(lc);
+    *p_cf = sigmoid(lv);
+    *p_both = *p_click * *p_cf;
+    return;
+  }
+  for (int k = 0; k < ESMM__SIM_GH_NODES; k++) {
+    double c = sigmoid(lc + a * x[k]), v = sigmoid(lv + b * x[k]);
+    pc += w[k] * c;
+    pv += w[k] * v;
+    pb += w[k] * c * v;
+  }
+  *p_click = pc;
+  *p_cf = pv;
+  *p_both = pb;
+}
+
+static double mean_ctr(const esmm_sim *s, const double *lc, size_t n, double b, double sig) {
+  double acc = 0.0, pc, pv, pb;
+  for (size_t i = 0; i < n; i++) {
+    esmm__sim_truths(b + sig * lc[i], 0.0, s->conf_click, 0.0, s->gh_x, s->gh_w, &pc, &pv, &pb);
+    acc += pc;
+  }
   return acc / (double)n;
 }
 
-static double mean_cvr(const double *pc, const double *lv, size_t n, double b, double sig) {
-  double num = 0.0, den = 0.0;
+/* E[p(y=1,z=1|x)] / E[p(y=1|x)] for the conversion intercept b. */
+static double mean_cvr(const esmm_sim *s, const double *lc, const double *lv, size_t n, double b, double sig) {
+  double num = 0.0, den = 0.0, pc, pv, pb;
   for (size_t i = 0; i < n; i++) {
-    num += pc[i] * sigmoid(b + sig * lv[i]);
-    den += pc[i];
+    esmm__sim_truths(s->bc + sig * lc[i], b + sig * lv[i], s->conf_click, s->conf_conv, s->gh_x, s->gh_w, &pc,
+                     &pv, &pb);
+    num += pb;
+    den += pc;
   }
   return num / den;
 }
 
 /* Solve f(b) = target for an increasing f on [-50, 50]. */
-static double bisect_ctr(const double *lc, size_t n, double sig, double target) {
+static double bisect_ctr(const esmm_sim *s, const double *lc, size_t n, double sig, double target) {
   double lo = -50.0, hi = 50.0;
   for (int it = 0; it < 80; it++) {
     double mid = 0.5 * (lo + hi);
-    if (mean_ctr(lc, n, mid, sig) < target)
+    if (mean_ctr(s, lc, n, mid, sig) < target)
       lo = mid;
     else
       hi = mid;
@@ -655,11 +736,12 @@ static double bisect_ctr(const double *lc, size_t n, double sig, double target) 
   return 0.5 * (lo + hi);
 }
 
-static double bisect_cvr(const double *pc, const double *lv, size_t n, double sig, double target) {
+static double bisect_cvr(const esmm_sim *s, const double *lc, const double *lv, size_t n, double sig,
+                         double target) {
   double lo = -50.0, hi = 50.0;
   for (int it = 0; it < 80; it++) {
     double mid = 0.5 * (lo + hi);
-    if (mean_cvr(pc, lv, n, mid, sig) < target)
+    if (mean_cvr(s, lc, lv, n, mid, sig) < target)
       lo = mid;
     else
       hi = mid;
@@ -710,13 +792,9 @@ static int prepare(esmm_sim *s) {
     lc[n] = rc.lc;
     lv[n] = rc.lv;
   }
-  s->bc = bisect_ctr(lc, PILOT, s->signal, s->ctr);
-  {
-    double *pc = lc + 2 * PILOT;
-    for (size_t i = 0; i < PILOT; i++)
-      pc[i] = sigmoid(s->bc + s->signal * lc[i]);
-    s->bv = bisect_cvr(pc, lv, PILOT, s->signal, s->cvr);
-  }
+  esmm__sim_gauss_hermite(ESMM__SIM_GH_NODES, s->gh_x, s->gh_w);
+  s->bc = bisect_ctr(s, lc, PILOT, s->signal, s->ctr);
+  s->bv = bisect_cvr(s, lc, lv, PILOT, s->signal, s->cvr);
   esmm__free(&s->alloc, lc);
   esmm__free(&s->alloc, uc);
   s->ready = 1;
@@ -762,7 +840,7 @@ int esmm_sim_generate(esmm_sim *sim, size_t n_rows, uint64_t stream, esmm_datase
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
   uc = esmm__alloc(&sim->alloc, sizeof *uc);
   b = esmm__alloc(&sim->alloc, sizeof *b);
-  truth = esmm__calloc(&sim->alloc, n_rows, 3 * sizeof *truth);
+  truth = esmm__calloc(&sim->alloc, n_rows, 4 * sizeof *truth);
   if (!uc || !b || !truth) {
     status = ESMM__ERR(ESMM_ENOMEM, "out of memory");
     goto done;
@@ -780,19 +858,32 @@ int esmm_sim_generate(esmm_sim *sim, size_t n_rows, uint64_t stream, esmm_datase
     if ((status = esmm_dataset_add_common(ds, uc->nnz, uc->field, uc->id, uc->value, &ci)) < 0)
       goto failed;
     for (size_t k = 0; k < m; k++, done++) {
-      double pc, pv, u1, u2;
+      double lc, lv, pc, pcf, pb, u1, u2, qc, qv;
       int y, z;
       make_row(sim, uc, &r, &rc);
-      pc = sigmoid(sim->bc + sim->signal * rc.lc);
-      pv = sigmoid(sim->bv + sim->signal * rc.lv);
+      lc = sim->bc + sim->signal * rc.lc;
+      lv = sim->bv + sim->signal * rc.lv;
+      esmm__sim_truths(lc, lv, sim->conf_click, sim->conf_conv, sim->gh_x, sim->gh_w, &pc, &pcf, &pb);
+      /* the latent u only when confounded, so that unconfounded worlds
+       * draw exactly the rows and labels of earlier releases */
+      if (sim->conf_click != 0.0 || sim->conf_conv != 0.0) {
+        double u = esmm__rng_normal(&r);
+        qc = sigmoid(lc + sim->conf_click * u);
+        qv = sigmoid(lv + sim->conf_conv * u);
+      } else {
+        qc = pc;
+        qv = pcf;
+      }
       /* both uniforms always drawn: a label never shifts later draws */
       u1 = esmm__rng_uniform(&r);
       u2 = esmm__rng_uniform(&r);
-      y = u1 < pc;
-      z = y && u2 < pv;
+      y = u1 < qc;
+      z = y && u2 < qv;
       truth[done] = (float)pc;
-      truth[n_rows + done] = (float)pv;
-      truth[2 * n_rows + done] = (float)(pc * pv);
+      /* unconfounded: exactly the earlier pCVR (pb / pc could differ in the last bit) */
+      truth[n_rows + done] = (float)(sim->conf_click != 0.0 || sim->conf_conv != 0.0 ? pb / pc : pcf);
+      truth[2 * n_rows + done] = (float)pb;
+      truth[3 * n_rows + done] = (float)pcf;
       b->click[b->n] = y;
       b->conv[b->n] = z;
       b->common[b->n] = ci;
@@ -811,7 +902,7 @@ int esmm_sim_generate(esmm_sim *sim, size_t n_rows, uint64_t stream, esmm_datase
   if ((status = esmm_dataset_set_truth(ds, ESMM_TRUTH_CTR, truth, n_rows)) < 0 ||
       (status = esmm_dataset_set_truth(ds, ESMM_TRUTH_CVR, truth + n_rows, n_rows)) < 0 ||
       (status = esmm_dataset_set_truth(ds, ESMM_TRUTH_CTCVR, truth + 2 * n_rows, n_rows)) < 0 ||
-      (status = esmm_dataset_set_truth(ds, ESMM_TRUTH_CVR_CF, truth + n_rows, n_rows)) < 0)
+      (status = esmm_dataset_set_truth(ds, ESMM_TRUTH_CVR_CF, truth + 3 * n_rows, n_rows)) < 0)
     goto failed;
   *out = ds;
   ds = NULL;

@@ -93,7 +93,7 @@ START_TEST(stats_rows_commons) {
     ck_assert_int_eq(esmm_dataset_stat(ds, k, &v), ESMM_OK);
     ck_assert_int_eq(v, expect[k]);
   }
-  ck_assert_int_eq(esmm_dataset_stat(ds, 10, &v), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_MAPPED + 1, &v), ESMM_EINVAL); /* first unknown key */
   ck_assert_int_eq(esmm_dataset_stat(ds, -1, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(NULL, 0, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(ds, 0, NULL), ESMM_EINVAL);
@@ -475,6 +475,44 @@ START_TEST(allocator_hook_and_enomem) {
 }
 END_TEST
 
+/* Dense inputs: width from ESMM_OPT_DENSE_FEATURES, kept across growth,
+ * 0 for rows not set, stats. */
+START_TEST(dense_grows_with_rows) {
+  esmm_config *c;
+  esmm_dataset *ds;
+  int y[1000] = {0}, z[1000] = {0};
+  int64_t off[1001] = {0}, v;
+  float *d = malloc(1000 * 2 * sizeof *d), got[2];
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_DENSE, &v), ESMM_OK);
+  ck_assert_int_eq(v, 2);
+  for (int i = 0; i < 2000; i++)
+    d[i % 2000] = (float)i;
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, 1000, y, z, NULL, off, NULL, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_set_dense(ds, 0, 1000, d), ESMM_OK);
+  for (int k = 0; k < 5; k++) /* several regrowths */
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 1000, y, z, NULL, off, NULL, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_dense(ds, 999, 1, got), ESMM_OK);
+  ck_assert_float_eq(got[0], 1998.0f);
+  ck_assert_float_eq(got[1], 1999.0f);
+  for (size_t r = 1000; r < 6000; r += 777) {
+    ck_assert_int_eq(esmm_dataset_dense(ds, r, 1, got), ESMM_OK);
+    ck_assert_float_eq(got[0], 0.0f);
+    ck_assert_float_eq(got[1], 0.0f);
+  }
+  ck_assert_int_eq(esmm_dataset_dense(ds, 5999, 2, got), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_MAPPED, &v), ESMM_OK);
+  ck_assert_int_eq(v, 0);
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_LINES, &v), ESMM_OK);
+  ck_assert_int_eq(v, 0);
+  free(d);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("dataset");
   TCase *tc = tcase_create("core");
@@ -486,6 +524,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, truth_columns);
   tcase_add_test(tc, growth_matches_reference);
   tcase_add_test(tc, allocator_hook_and_enomem);
+  tcase_add_test(tc, dense_grows_with_rows);
   suite_add_tcase(s, tc);
   return s;
 }

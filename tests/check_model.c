@@ -261,10 +261,11 @@ START_TEST(bad_arguments) {
   double v, met[4];
   float p[10];
   ck_assert_int_eq(esmm_model_new(NULL, cfg), ESMM_EINVAL);
+  /* every variant 1.0 names is implemented; values past them are refused by the config */
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, 6), ESMM_EINVAL);
   esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_DIVISION);
-  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_EINVAL);
-  ck_assert_ptr_null(m);
-  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "not implemented"));
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  esmm_model_free(m);
   esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_ESMM);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_model_train(NULL, ds, NULL, NULL), ESMM_EINVAL);

@@ -9,6 +9,8 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "rng.h"
+#include "sim.h"
 
 static esmm_dataset *gen(esmm_sim *s, size_t n, uint64_t stream) {
   esmm_dataset *ds = NULL;
@@ -520,6 +522,132 @@ START_TEST(allocator_is_used) {
 }
 END_TEST
 
+
+/* ---- confounding ------------------------------------------------------ */
+
+START_TEST(gauss_hermite_rule_is_exact_on_moments) {
+  double x[ESMM__SIM_GH_NODES], w[ESMM__SIM_GH_NODES];
+  double m[5] = {0, 0, 0, 0, 0};
+  esmm__sim_gauss_hermite(ESMM__SIM_GH_NODES, x, w);
+  for (int k = 0; k < ESMM__SIM_GH_NODES; k++) {
+    double p = 1;
+    ck_assert(w[k] >= 0);
+    for (int j = 0; j < 5; j++, p *= x[k])
+      m[j] += w[k] * p;
+  }
+  /* N(0,1) moments: 1, 0, 1, 0, 3 */
+  ck_assert_double_eq_tol(m[0], 1.0, 1e-12);
+  ck_assert_double_eq_tol(m[1], 0.0, 1e-12);
+  ck_assert_double_eq_tol(m[2], 1.0, 1e-12);
+  ck_assert_double_eq_tol(m[3], 0.0, 1e-12);
+  ck_assert_double_eq_tol(m[4], 3.0, 1e-11);
+}
+END_TEST
+
+static double sig(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* The quadrature truths against Monte Carlo over u ~ N(0,1) for fixed x. */
+START_TEST(confounded_truths_match_monte_carlo) {
+  static const double cases[][4] = {
+      {-3.0, -2.5, 1.0, 1.0}, {-4.5, -3.0, 2.0, 2.0}, {-1.0, 0.5, 3.0, 0.5}, {-6.0, -1.0, 0.0, 2.5},
+      {0.5, -4.0, 1.5, 4.0},  {-2.0, -2.0, 5.0, 5.0}, {-3.0, -2.5, 0.0, 0.0}};
+  double x[ESMM__SIM_GH_NODES], w[ESMM__SIM_GH_NODES];
+  const size_t n = 400000;
+  esmm__rng r;
+  esmm__sim_gauss_hermite(ESMM__SIM_GH_NODES, x, w);
+  esmm__rng_seed(&r, 12345);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    double lc = cases[c][0], lv = cases[c][1], a = cases[c][2], b = cases[c][3];
+    double pc, pcf, pb, mc[3] = {0, 0, 0}, sq[3] = {0, 0, 0};
+    esmm__sim_truths(lc, lv, a, b, x, w, &pc, &pcf, &pb);
+    for (size_t i = 0; i < n; i++) {
+      double u = esmm__rng_normal(&r), v[3];
+      v[0] = sig(lc + a * u);
+      v[1] = sig(lv + b * u);
+      v[2] = v[0] * v[1];
+      for (int k = 0; k < 3; k++)
+        mc[k] += v[k], sq[k] += v[k] * v[k];
+    }
+    {
+      double want[3] = {pc, pcf, pb};
+      for (int k = 0; k < 3; k++) {
+        double mean = mc[k] / (double)n, vr = sq[k] / (double)n - mean * mean;
+        double sd = sqrt(vr > 0 ? vr : 0) / sqrt((double)n);
+        ck_assert_msg(fabs(mean - want[k]) < 5 * sd + 1e-9, "case %zu truth %d: quadrature %.8g, Monte Carlo %.8g +- %.2g",
+                      c, k, want[k], mean, sd);
+      }
+    }
+    /* the direction of the selection effect: clicks pick high u */
+    if (a > 0 && b > 0)
+      ck_assert_msg(pb / pc > pcf, "case %zu: p(z|y,x) %.6g is not above p(r|x) %.6g", c, pb / pc, pcf);
+    if (a == 0 || b == 0)
+      ck_assert_double_eq_tol(pb / pc, pcf, 1e-12);
+  }
+}
+END_TEST
+
+/* Labels drawn with a sampled u follow the integrated truths: clicks and
+ * conversions in total and by decile, and the clicked population's
+ * conversions follow p(z=1|y=1,x), not the counterfactual p(r=1|x). */
+START_TEST(confounded_labels_follow_the_integrated_truths) {
+  esmm_sim *s;
+  esmm_dataset *ds;
+  col c;
+  scored *p;
+  float *t;
+  size_t m = 0;
+  double sum_v = 0, sum_cf = 0, var_v = 0, conv = 0, sp = 0, spb = 0;
+  ck_assert_int_eq(esmm_sim_new(&s, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_set_float(s, ESMM_SIM_CTR, 0.1), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_set_float(s, ESMM_SIM_CVR, 0.1), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_set_by_name(s, "conf_click", "1.5"), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_set_by_name(s, "conf_conv", "1.5"), ESMM_OK);
+  ds = gen(s, 150000, 0);
+  c = columns(ds);
+  for (size_t i = 0; i < c.n; i++) {
+    ck_assert(!c.z[i] || c.y[i]);
+    ck_assert(fabs((double)c.pcv[i] - (double)c.pc[i] * c.pv[i]) <= 1e-5 * c.pcv[i]);
+    sp += c.pc[i];
+    spb += c.pcv[i];
+    if (c.y[i]) {
+      sum_v += c.pv[i];
+      sum_cf += c.cf[i];
+      var_v += c.pv[i] * (1.0 - c.pv[i]);
+      conv += c.z[i];
+    }
+  }
+  /* the levels asked for hold for the integrated truths */
+  ck_assert_msg(fabs(sp / (double)c.n - 0.1) < 0.003, "mean p(y|x) %g", sp / (double)c.n);
+  ck_assert_msg(fabs(spb / sp - 0.1) < 0.004, "E p(y,z|x) / E p(y|x) = %g", spb / sp);
+  ck_assert_msg(fabs(conv - sum_v) < 4 * sqrt(var_v), "conversions among clicks %g, p(z|y,x) predicts %g +- %g",
+                conv, sum_v, sqrt(var_v));
+  /* the gap is far outside the noise: the counterfactual truth is not what
+   * clicked rows convert at */
+  ck_assert_msg(sum_cf < sum_v - 8 * sqrt(var_v), "sum p(r|x) over clicks %g vs p(z|y,x) %g", sum_cf, sum_v);
+  /* clicks by decile of p(y|x), conversions among clicks by decile of p(z|y,x) */
+  p = malloc(c.n * sizeof *p);
+  t = calloc(c.n, sizeof *t);
+  for (size_t i = 0; i < c.n; i++)
+    p[i].s = c.pc[i], p[i].label = c.y[i];
+  (void)auc(p, c.n);
+  for (size_t i = 0; i < c.n; i++)
+    t[i] = p[i].s;
+  check_bins(p, t, c.n, 10);
+  for (size_t i = 0; i < c.n; i++)
+    if (c.y[i])
+      p[m].s = c.pv[i], p[m].label = c.z[i], m++;
+  (void)auc(p, m);
+  for (size_t i = 0; i < m; i++)
+    t[i] = p[i].s;
+  check_bins(p, t, m, 10);
+  free(p);
+  free(t);
+  free_cols(&c);
+  esmm_dataset_free(ds);
+  esmm_sim_free(s);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("sim");
   TCase *tc = tcase_create("core");
@@ -530,6 +658,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, grouped_ali_ccp_layout);
   tcase_add_test(tc, options_are_validated);
   tcase_add_test(tc, allocator_is_used);
+  tcase_add_test(tc, gauss_hermite_rule_is_exact_on_moments);
+  tcase_add_test(tc, confounded_truths_match_monte_carlo);
+  tcase_add_test(tc, confounded_labels_follow_the_integrated_truths);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -26,6 +26,12 @@ int cli_usage(const char *msg) {
           "  train     --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
           "  eval      --model FILE --data FILE [--json]\n"
           "  predict   --model FILE --data FILE [--out FILE]\n"
+          "  convert   --data FILE [--common FILE | --spec SPEC | --format F] --out CACHE [--set k=v]... [--json]\n"
+          "data files (--data/--valid): the text format, a binary cache (detected by its magic), the\n"
+          "Ali-CCP pair (--data SKELETON --common COMMON; --valid-common for --valid), a CSV with a\n"
+          "column spec (--spec \"click=click;conversion=purchase;num=D*;cat=*\"), PaddleRec token lines\n"
+          "(--spec tokens); --format text|aliccp|csv|tokens|cache overrides the detection.\n"
+          "simulate --format aliccp --out SKELETON --common COMMON writes the raw Ali-CCP pair.\n"
           "  version\n"
           "--set takes config options by name (embed_dim, ctr_tower=360,200,80, learning_rate,\n"
           "batch_size, epochs, optimizer=adam|adagrad|sgd, seed, threads, fields=..., ...);\n"
@@ -44,7 +50,12 @@ static int parse_size(const char *s, size_t *out) {
   return 0;
 }
 
+/* The parsed options, for cli_read_data (whose signature the commands
+ * share): which --common goes with which file. */
+static const opts *parsed;
+
 int cli_parse_args(int argc, char **argv, opts *o) {
+  parsed = o;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -69,6 +80,14 @@ int cli_parse_args(int argc, char **argv, opts *o) {
       o->model = v;
     else if (strcmp(a, "--out") == 0)
       o->out = v;
+    else if (strcmp(a, "--common") == 0)
+      o->common = v;
+    else if (strcmp(a, "--valid-common") == 0)
+      o->valid_common = v;
+    else if (strcmp(a, "--spec") == 0)
+      o->spec = v;
+    else if (strcmp(a, "--format") == 0)
+      o->format = v;
     else if (strcmp(a, "--rows") == 0 || strcmp(a, "--test-rows") == 0 || strcmp(a, "--stream") == 0) {
       size_t n;
       if (parse_size(v, &n) != 0) {
@@ -261,8 +280,52 @@ int cli_oracle_metrics(const esmm_dataset *ds, double *met) {
   return rc ? cli_fail("oracle metrics", rc) : 0;
 }
 
+/* Format of a data file: --format, else the cache magic "ESMMDATA", else
+ * --common (Ali-CCP) or --spec (CSV/tokens), else a first line holding
+ * the 0x01/0x02 separators (an Ali-CCP skeleton without common file), else
+ * the text format. Returns "text", "aliccp", "csv", "tokens" or "cache". */
+const char *cli_detect_format(const char *path, const char *common, const char *spec, const char *format) {
+  char head[4096];
+  size_t n = 0;
+  FILE *f;
+  if (format)
+    return format;
+  /* The magic first: `train --data x.cache --valid y.csv --spec S` is fine. */
+  if ((f = fopen(path, "rb")) != NULL) {
+    n = fread(head, 1, sizeof head, f);
+    fclose(f);
+  }
+  if (n >= 8 && memcmp(head, "ESMMDATA", 8) == 0)
+    return "cache";
+  if (common)
+    return "aliccp";
+  if (spec)
+    return strcmp(spec, "tokens") == 0 ? "tokens" : "csv";
+  if (memchr(head, '\x02', n) && memchr(head, ',', n))
+    return "aliccp";
+  return "text";
+}
+
 int cli_read_data(const char *path, const esmm_config *cfg, esmm_dataset **out) {
-  int rc = esmm_dataset_read_text(out, cfg, path);
+  const char *common = NULL, *spec = parsed ? parsed->spec : NULL, *fmt;
+  int rc;
+  if (parsed && path == parsed->data)
+    common = parsed->common;
+  else if (parsed && path == parsed->valid)
+    common = parsed->valid_common;
+  fmt = cli_detect_format(path, common, spec, parsed ? parsed->format : NULL);
+  if (strcmp(fmt, "cache") == 0)
+    rc = esmm_dataset_open_cache(out, cfg, path);
+  else if (strcmp(fmt, "aliccp") == 0)
+    rc = esmm_dataset_read_aliccp(out, cfg, path, common);
+  else if (strcmp(fmt, "csv") == 0 || strcmp(fmt, "tokens") == 0)
+    rc = esmm_dataset_read_csv(out, cfg, path, strcmp(fmt, "tokens") == 0 ? "tokens" : spec ? spec : "");
+  else if (strcmp(fmt, "text") == 0)
+    rc = esmm_dataset_read_text(out, cfg, path);
+  else {
+    fprintf(stderr, "esmm: unknown --format \"%s\" (text, aliccp, csv, tokens, cache)\n", fmt);
+    return EXIT_USAGE;
+  }
   return rc ? cli_fail("read", rc) : 0;
 }
 

@@ -21,6 +21,9 @@ typedef struct opts {
   int n_cfg;
   const char *sim_set[32];
   int n_sim;
+  /* data inputs (cli_read_data): Ali-CCP common file of --data / --valid,
+   * CSV column spec, explicit format, cache of --data */
+  const char *common, *valid_common, *spec, *format;
 } opts;
 
 /* Print "esmm: <what>: <last error> (<status text>)" and return EXIT_LIB. */
@@ -29,8 +32,11 @@ int cli_usage(const char *msg);
 int cli_parse_args(int argc, char **argv, opts *o);
 int cli_make_config(const opts *o, esmm_config **out);
 int cli_make_sim(const opts *o, esmm_sim **out);
-/* Load a dataset file with cfg's field list. */
+/* Load a dataset file with cfg's field list. The format follows the parsed
+ * options: --common (Ali-CCP pair) / --spec (CSV) / --format, else the cache
+ * magic or the file's first line (see cli.c: detect_format). */
 int cli_read_data(const char *path, const esmm_config *cfg, esmm_dataset **out);
+const char *cli_detect_format(const char *path, const char *common, const char *spec, const char *format);
 double cli_now(void);
 /* Train `epochs` epochs with a progress line on a terminal; evaluates
  * `valid` after each epoch when given. */
@@ -46,5 +52,10 @@ int cmd_simulate(const opts *o);
 int cmd_train(const opts *o);
 int cmd_eval(const opts *o);
 int cmd_predict(const opts *o);
+int cmd_convert(const opts *o);
+int cmd_dump(const opts *o);
+
+int cmd_experiment(const opts *o);
+int cmd_diagnose(const opts *o);
 
 #endif /* ESMM_CLI_H */

@@ -21,6 +21,10 @@ typedef struct command {
 static const command commands[] = {
     {"demo", cmd_demo},   {"simulate", cmd_simulate}, {"train", cmd_train},
     {"eval", cmd_eval},   {"predict", cmd_predict},
+    {"convert", cmd_convert},
+    {"dump", cmd_dump},
+    {"experiment", cmd_experiment},
+    {"diagnose", cmd_diagnose},
 };
 
 int main(int argc, char **argv) {

@@ -85,13 +85,50 @@ typedef enum {
   ESMM_OPT_DATA_MAX_ERRORS = 505,    /* int [max_errors] (0 = unlimited) with
                                         ESMM_ON_ERROR_SKIP, fail once more rows
                                         than this were skipped, [0,2^62] */
-  /* variants 600.. */
+  /* variants 600.. (see docs/what-pcvr-estimates.md for every loss) */
+  ESMM_OPT_CVR_CLICK_WEIGHT = 600, /* float [cvr_click_weight] (0) ESMM, ESMM_NS:
+                                      weight w of an added click-space CVR loss
+                                      w * (1/B) sum_i y_i BCE(pCVR_i, z_i) over a
+                                      batch of B impressions, [0,1e3] */
+  ESMM_OPT_LAMBDA_C = 601,         /* float [lambda_c] (1) ESCM2_IPS, ESCM2_DR:
+                                      weight of the counterfactual CVR risk;
+                                      the CTCVR term keeps the weight
+                                      ESMM_OPT_LOSS_WEIGHT_CTCVR (ESCM2's lambda_g),
+                                      [0,1e3] */
+  ESMM_OPT_PROPENSITY_CLIP = 602,  /* float [propensity_clip] (0.01) ESCM2_IPS,
+                                      ESCM2_DR: the propensity is max(pCTR, clip),
+                                      [1e-6,1] */
+  ESMM_OPT_PROPENSITY_STOP_GRAD = 603, /* int [propensity_stop_grad] (1) ESCM2_IPS,
+                                      ESCM2_DR: 1 = no gradient flows from the
+                                      counterfactual risk into the CTR tower
+                                      through the propensity, 0 = it does, [0,1] */
+  /* distributed options 800.. (esmm/comm.h) */
+  ESMM_OPT_DIST_CHECK_EVERY = 800,   /* int [dist_check_every] (100) compare a checksum
+                                        of the parameters across ranks every this
+                                        many steps (0 = never), [0,2^31) */
   ESMM_OPT__RESERVED = 0x7fffffff /* keeps the enum int-sized; not an option */
 } esmm_opt;
 
 /* Values of ESMM_OPT_VARIANT. Pinned. ESMM_VARIANT_ESMM is the model of
- * Ma et al. (2018); the others are reserved for the variants of later
- * releases and are refused by versions that do not implement them. */
+ * Ma et al. (2018). Per impression (a = CTR logit, o = click y, z =
+ * conversion, B = batch size, BCE natural-log cross-entropy, sums over the
+ * batch; w_ctr, w_ctcvr = ESMM_OPT_LOSS_WEIGHT_CTR/_CTCVR):
+ *   ESMM      shared embedding; w_ctr BCE(pCTR,y) + w_ctcvr BCE(pCTR pCVR, y z)
+ *             (+ ESMM_OPT_CVR_CLICK_WEIGHT * y BCE(pCVR, z)), all / B.
+ *   ESMM_NS   the same loss; the CVR tower has its own embedding table.
+ *   BASE      two independent models: CTR tower + table 1 with w_ctr BCE(pCTR,y);
+ *             CVR tower + table 2 with y BCE(pCVR, z) (clicked rows only, / B);
+ *             pCTCVR = pCTR pCVR.
+ *   DIVISION  two independent models: CTR (w_ctr BCE(pCTR,y)) and CTCVR
+ *             (w_ctcvr BCE(pCTCVR,yz)), each with its own table;
+ *             pCVR = min(1, pCTCVR/pCTR) (ESMM_STAT_CVR_CLIPS counts clips).
+ *   ESCM2_IPS ESMM + lambda_c y BCE(pCVR,z)/max(pCTR, clip)   (ESCM2, Wang et al.
+ *             SIGIR 2022, normalised by the batch size B as in its eq. for R_IPS).
+ *   ESCM2_DR  ESMM + lambda_c [ e^ + y (e - e^)/p + y (e - e^)^2/p ], e = BCE(pCVR,z),
+ *             e^ = softplus(imputation tower), p = max(pCTR, clip); the
+ *             imputation tower (hidden sizes of ESMM_OPT_CVR_TOWER) shares the
+ *             embedding; no gradient flows from the squared imputation term into
+ *             the CVR tower (e is its target there). */
 typedef enum {
   ESMM_VARIANT_ESMM = 0,
   ESMM_VARIANT_ESMM_NS = 1,

@@ -19,5 +19,7 @@
 #include "mlp.h"
 #include "head.h"
 #include "loss.h"
+#include "diag.h"
+#include "comm.h"
 
 #endif /* ESMM_ESMM_H */

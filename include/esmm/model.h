@@ -42,7 +42,16 @@ typedef enum {
   ESMM_STAT_SAMPLES = 5,        /* impressions trained on so far */
   ESMM_STAT_SAMPLES_PER_SEC = 6,/* throughput of the last training call */
   ESMM_STAT_PARAMS = 7,         /* number of trainable floats */
-  ESMM_STAT_EPOCH_LOSS = 8      /* mean weighted loss over the current/last epoch */
+  ESMM_STAT_EPOCH_LOSS = 8,     /* mean weighted loss over the current/last epoch */
+  ESMM_STAT_CVR_CLIPS = 9,      /* ESMM_VARIANT_DIVISION: training impressions (summed
+                                   over every step so far) whose pCTCVR exceeded pCTR,
+                                   so that pCVR = pCTCVR/pCTR was clipped to 1; 0 for
+                                   the other variants (their pCTCVR <= pCTR by
+                                   construction). @since 1.0 */
+  ESMM_STAT_LOSS_CVR = 10       /* mean unweighted CVR term of the last batch: the
+                                   click-space BCE (ESMM with ESMM_OPT_CVR_CLICK_WEIGHT,
+                                   BASE), the IPS or DR risk (ESCM2_*); 0 otherwise.
+                                   @since 1.0 */
 } esmm_model_stat_key;
 
 /**
@@ -161,6 +170,113 @@ ESMM_API int esmm_model_load(esmm_model **out, const char *path, const esmm_conf
 
 /** Same from a memory buffer. @since 1.0 */
 ESMM_API int esmm_model_load_buffer(esmm_model **out, const void *buf, size_t len, const esmm_config *hooks);
+
+/* Serving from host memory (1.0). --------------------------------------- */
+
+/**
+ * Predict n rows given in CSR form, without a dataset: row i has features
+ * [offsets[i], offsets[i+1]) of field/id/value (field = index into the
+ * model's field list, see esmm_model_config and esmm_config_field_index;
+ * id = any 64-bit feature id; value NULL = all 1.0) and, when the model
+ * takes ESMM_OPT_DENSE_FEATURES numeric inputs, dense[i*D .. i*D+D) (D =
+ * that count; dense may be NULL when D is 0). Writes n floats to each
+ * of pctr, pcvr, pctcvr (any may be NULL). Rows go through the towers in
+ * chunks of the workspace's batch size; the same rows in the same chunks
+ * give bit-identical results (as esmm_model_predict on a dataset of those
+ * rows with a workspace of the same batch size), while another chunking may
+ * differ in the last bits (SGEMM's blocking depends on the row count).
+ * @param ws  a workspace made for a model of this shape, or NULL (a
+ *            temporary one is then allocated for the call).
+ * @param offsets  n+1 entries, offsets[0] == 0, never decreasing.
+ * @return ESMM_OK; ESMM_EINVAL (NULL m or offsets, offsets[0] != 0,
+ * decreasing offsets, NULL field/id with features, a field index outside
+ * the model's fields, dense NULL while D > 0; the message names it);
+ * ESMM_ENUMERIC (a non-finite value or numeric input); ESMM_ESHAPE (ws was
+ * made for another model shape); ESMM_ENOMEM (only when ws is NULL). Outputs are untouched on failure.
+ * Ownership: nothing is kept past the call.
+ * Thread safety: safe on one model from any number of threads, each with
+ * its own workspace, while no thread trains, loads into or frees the
+ * model. With a workspace the call allocates nothing.
+ * @since 1.0
+ */
+ESMM_API int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, const int64_t *offsets,
+                                    const int *field, const uint64_t *id, const float *value,
+                                    const float *dense, float *pctr, float *pcvr, float *pctcvr);
+
+/**
+ * Score n_items candidate items for one user: the user's (common) features
+ * user_field/user_id/user_value[0 .. user_nnz) are pooled once per call,
+ * then each item i adds its own features [item_offsets[i],
+ * item_offsets[i+1]) of item_field/item_id/item_value (and its numeric
+ * inputs item_dense[i*D .. i*D+D) when the model takes D > 0 of them).
+ * Writes n_items floats to each of pctr, pcvr, pctcvr (any may be NULL).
+ * The result for item i equals, bit for bit, esmm_model_predict on a
+ * dataset row with item i's features that references the user's features
+ * as its common list (own and common parts are pooled apart, then added).
+ * @param user_value, item_value  NULL = all 1.0.
+ * @param item_offsets  n_items+1 entries, [0] == 0, never decreasing.
+ * @return ESMM_OK; ESMM_EINVAL (NULL m or item_offsets, NULL feature arrays
+ * with features, bad offsets, field index outside the model's fields,
+ * item_dense NULL while D > 0); ESMM_ENUMERIC (non-finite value);
+ * ESMM_ESHAPE (workspace of another shape); ESMM_ENOMEM (only when ws is
+ * NULL). Outputs are untouched on failure.
+ * Ownership: nothing is kept past the call.
+ * Thread safety: as esmm_model_predict_csr; no allocation with a workspace.
+ * @since 1.0
+ */
+ESMM_API int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user_nnz,
+                                     const int *user_field, const uint64_t *user_id, const float *user_value,
+                                     size_t n_items, const int64_t *item_offsets, const int *item_field,
+                                     const uint64_t *item_id, const float *item_value, const float *item_dense,
+                                     float *pctr, float *pcvr, float *pctcvr);
+
+/* Checkpoints (1.0). ----------------------------------------------------- */
+
+/**
+ * Save a checkpoint to path, atomically (as esmm_model_save): a model file
+ * (docs/model-format.md) plus the optimizer state (section 4: the step
+ * count and every block's moments/accumulators) and the training state
+ * (section 5: step, epoch, samples, the RNG state the current epoch's
+ * permutation was drawn from, the position in that permutation and the
+ * dataset's row count). esmm_model_load reads a checkpoint as a plain model
+ * (ignoring the extra sections); esmm_model_load_checkpoint restores
+ * everything, so that training resumes exactly where it stopped.
+ * @return ESMM_OK, ESMM_EINVAL (NULL argument, empty path), ESMM_EIO
+ * (nothing at path changed), ESMM_ENUMERIC (a parameter or optimizer value
+ * is NaN/Inf; nothing written), ESMM_ENOMEM.
+ * Ownership: nothing is kept. Thread safety: reads the model; do not train
+ * it at the same time. May be called from a progress callback. @since 1.0
+ */
+ESMM_API int esmm_model_save_checkpoint(const esmm_model *m, const char *path);
+
+/**
+ * Serialise a checkpoint to a caller buffer (two-call pattern, as
+ * esmm_model_save_buffer).
+ * @return ESMM_OK, ESMM_EINVAL, ESMM_EBUFS (*size_out holds the size
+ * needed), ESMM_ENUMERIC. Thread safety: as esmm_model_save_checkpoint.
+ * @since 1.0
+ */
+ESMM_API int esmm_model_save_checkpoint_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out);
+
+/**
+ * Load a checkpoint written by esmm_model_save_checkpoint: the model and
+ * its optimizer and training state. Everything (both extra sections too)
+ * is validated before the model is built. With one thread and the same
+ * training data, training the loaded model continues bit-identically to a
+ * run that never stopped. hooks as for esmm_model_load.
+ * @return ESMM_OK, ESMM_EINVAL, ESMM_EIO, ESMM_ECORRUPT (as
+ * esmm_model_load, plus: a plain model file without the checkpoint
+ * sections, or sections that do not match the model), ESMM_EVERSION,
+ * ESMM_ENUMERIC, ESMM_ENOMEM. *out is NULL on failure.
+ * Ownership: the caller frees *out with esmm_model_free.
+ * Thread safety: distinct calls are independent. @since 1.0
+ */
+ESMM_API int esmm_model_load_checkpoint(esmm_model **out, const char *path, const esmm_config *hooks);
+
+/** Same from a memory buffer (len bytes). Statuses as
+ * esmm_model_load_checkpoint (no ESMM_EIO). @since 1.0 */
+ESMM_API int esmm_model_load_checkpoint_buffer(esmm_model **out, const void *buf, size_t len,
+                                               const esmm_config *hooks);
 
 ESMM_END_DECLS
 

@@ -10,10 +10,22 @@
  * user fields stored once per user as a common feature list, as in the raw
  * Ali-CCP files. Click and conversion are drawn from hidden logistic models
  * over the features (per-id weights plus a user x item interaction), with
- * intercepts solved so that the mean CTR and the mean p(z=1|y=1,x) match
- * the levels asked for. Every dataset carries the exact truths
+ * intercepts solved so that the mean p(y=1|x) and E[p(y=1,z=1|x)] /
+ * E[p(y=1|x)] (the conversion rate of clicks) match the levels asked for. Every dataset carries the exact truths
  * p(y=1|x), p(z=1|y=1,x), p(z=1|x) = p(y=1,z=1|x) and the counterfactual
- * p(r=1|x) (equal to p(z=1|y=1,x) in this release: no latent confounder).
+ * p(r=1|x) (the conversion probability if the impression were clicked).
+ *
+ * Confounding (ESMM_SIM_CONF_CLICK, ESMM_SIM_CONF_CONV; 0 by default = the
+ * selection into clicks depends on the observed features only): every
+ * impression draws a latent u ~ N(0,1) that no model sees, added to the
+ * click logit with loading a and to the conversion logit with loading b.
+ * Labels use the drawn u; the truths integrate it out exactly (Gauss-Hermite
+ * quadrature, 40 nodes): p(y=1|x) = E_u s(lc + a u), p(r=1|x) = E_u s(lv +
+ * b u), p(y=1,z=1|x) = E_u s(lc + a u) s(lv + b u), p(z=1|y=1,x) = p(y=1,
+ * z=1|x) / p(y=1|x). With a, b > 0 clicked impressions convert more than the
+ * same features would if every impression were clicked: p(z=1|y=1,x) >
+ * p(r=1|x). With a = b = 0 the rows, labels and truths are bit-identical to
+ * earlier releases and p(r=1|x) = p(z=1|y=1,x).
  *
  * The hidden model is a function of ESMM_SIM_SEED and the options only;
  * each esmm_sim_generate call draws its rows from a stream number, so train
@@ -45,8 +57,12 @@ typedef enum {
   ESMM_SIM_CVR = 201,           /* float (0.05) mean p(z=1|y=1,x) over clicks, [1e-4,0.9] */
   ESMM_SIM_SIGNAL = 202,        /* float (1.0) scale of the feature effects on
                                    both logits (0 = labels are pure noise), [0,10] */
-  ESMM_SIM_CVR_CTR_CORR = 203   /* float (0.3) correlation of the per-id click and
+  ESMM_SIM_CVR_CTR_CORR = 203,  /* float (0.3) correlation of the per-id click and
                                    conversion effects, [-1,1] */
+  ESMM_SIM_CONF_CLICK = 204,    /* float (0) loading a of the latent u on the click
+                                   logit, [0,5]. @since 1.0 */
+  ESMM_SIM_CONF_CONV = 205      /* float (0) loading b of the latent u on the
+                                   conversion logit, [0,5]. @since 1.0 */
 } esmm_sim_opt;
 
 /**
@@ -69,7 +85,8 @@ ESMM_API int esmm_sim_set_float(esmm_sim *sim, int opt, double value);
 
 /**
  * Set an option by name ("seed", "users", "items", "rows_per_user", "zipf",
- * "ctr", "cvr", "signal", "cvr_ctr_corr"); locale-independent parsing.
+ * "ctr", "cvr", "signal", "cvr_ctr_corr", "conf_click", "conf_conv");
+ * locale-independent parsing.
  * @return ESMM_OK, ESMM_EINVAL. @since 1.0
  */
 ESMM_API int esmm_sim_set_by_name(esmm_sim *sim, const char *name, const char *value);

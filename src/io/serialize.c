@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "model.h"
+#include "optimizer.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -39,6 +40,9 @@
 #define TENSOR_RANK 2u
 #define MAX_TENSORS (1 + 4 * ESMM__MLP_MAX_LAYERS) /* embedding + w,b per layer of 2 towers */
 #define NAME_MAX_LEN (sizeof(((esmm__tensor *)0)->name) - 1)
+#define OPT_HEAD 16u        /* optimizer section: kind, block count, step count */
+#define OPT_BLOCK_HEAD 24u  /* per block: rows, cols, array count, reserved */
+#define TRAIN_SIZE 88u      /* training section: 11 u64 */
 
 static size_t header_size(size_t n_sections) { return FIXED_HEADER + ENTRY_SIZE * n_sections + 4u; }
 
@@ -210,15 +214,24 @@ typedef struct layout {
   size_t n_t;
   uint64_t t_off[MAX_TENSORS]; /* within the data section */
   uint64_t cfg_off, cfg_len, idx_off, idx_len, data_off, data_len, total;
+  int ckpt; /* 1: also the optimizer (4) and training (5) sections */
+  uint64_t opt_off, opt_len, train_off, train_len;
 } layout;
+
+/* Optimizer arrays per block for each kind (Adam: m and v; Adagrad: the
+ * accumulator; SGD: none). */
+static uint32_t opt_arrays(int kind) {
+  return kind == ESMM_OPTIMIZER_ADAM ? 2u : kind == ESMM_OPTIMIZER_ADAGRAD ? 1u : 0u;
+}
 
 static uint64_t tensor_bytes(uint64_t rows, uint64_t cols) { return rows * cols * 4u; }
 
 /* Sizes and offsets of every part of m's file (docs/model-format.md). */
-static int plan(const esmm_model *m, layout *L, const char *func) {
+static int plan(const esmm_model *m, layout *L, int ckpt, const char *func) {
   size_t cfg_len = 0;
   uint64_t o;
   memset(L, 0, sizeof *L);
+  L->ckpt = ckpt;
   /* esmm__model_tensors takes a mutable model because loading writes
    * through the returned pointers; saving only reads them. */
   L->n_t = esmm__model_tensors((esmm_model *)m, L->t, MAX_TENSORS);
@@ -227,7 +240,7 @@ static int plan(const esmm_model *m, layout *L, const char *func) {
                        L->n_t, MAX_TENSORS);
   /* Size query: the config module answers ESMM_EBUFS with the length. */
   (void)esmm__config_to_text(m->cfg, NULL, 0, &cfg_len);
-  L->cfg_off = header_size(3);
+  L->cfg_off = header_size(ckpt ? 5 : 3);
   L->cfg_len = cfg_len;
   L->idx_off = L->cfg_off + L->cfg_len;
   L->idx_len = 4;
@@ -246,6 +259,20 @@ static int plan(const esmm_model *m, layout *L, const char *func) {
   }
   L->data_len = o;
   L->total = L->data_off + L->data_len;
+  if (ckpt) {
+    /* The optimizer's blocks are listed generically (whatever the model
+     * registered, in registration order): the loader matches them against
+     * the blocks of the model it builds. */
+    const esmm_optimizer *op = m->opt;
+    uint32_t na = opt_arrays(op->kind);
+    L->opt_off = L->total;
+    L->opt_len = OPT_HEAD;
+    for (int b = 0; b < op->n_blocks; b++)
+      L->opt_len += OPT_BLOCK_HEAD + (uint64_t)na * tensor_bytes(op->blocks[b].rows, op->blocks[b].cols);
+    L->train_off = L->opt_off + L->opt_len;
+    L->train_len = TRAIN_SIZE;
+    L->total = L->train_off + L->train_len;
+  }
   if (L->total > SIZE_MAX)
     return esmm__error(ESMM_ENOMEM, func, "the model file would take %llu bytes, more than this host can address",
                        (unsigned long long)L->total);
@@ -267,13 +294,25 @@ static int check_finite(const layout *L, const char *func) {
   return ESMM_OK;
 }
 
+static int check_finite_opt(const esmm_model *m, const char *func) {
+  for (int b = 0; b < m->opt->n_blocks; b++) {
+    const esmm__opt_block *bl = &m->opt->blocks[b];
+    if ((bl->s1 && !esmm__all_finite(bl->s1, bl->n)) || (bl->s2 && !esmm__all_finite(bl->s2, bl->n)))
+      return esmm__error(ESMM_ENUMERIC, func, "optimizer block %d holds a NaN or infinite value; nothing was written",
+                         b);
+  }
+  return ESMM_OK;
+}
+
 /* Write the whole file into buf (L->total bytes). */
 static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const char *func) {
   writer w = {buf, (size_t)L->total, 0, 1};
   size_t cfg_len = 0;
-  const uint32_t kinds[3] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA};
-  const uint64_t offs[3] = {L->cfg_off, L->idx_off, L->data_off};
-  const uint64_t lens[3] = {L->cfg_len, L->idx_len, L->data_len};
+  const uint32_t kinds[5] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA,
+                             ESMM__SECTION_OPTIMIZER, ESMM__SECTION_TRAINING};
+  const uint64_t offs[5] = {L->cfg_off, L->idx_off, L->data_off, L->opt_off, L->train_off};
+  const uint64_t lens[5] = {L->cfg_len, L->idx_len, L->data_len, L->opt_len, L->train_len};
+  const int n_sec = L->ckpt ? 5 : 3;
   int rc;
 
   memset(buf, 0, (size_t)L->total); /* padding is zero: the loader checks it */
@@ -308,6 +347,56 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
       put_u32(q + 4 * k, float_bits(L->t[i].data[k]));
   }
 
+  if (L->ckpt) {
+    const esmm_optimizer *op = m->opt;
+    uint32_t na = opt_arrays(op->kind);
+    esmm__train_state st;
+    w.pos = (size_t)L->opt_off;
+    wr_u32(&w, (uint32_t)op->kind);
+    wr_u32(&w, (uint32_t)op->n_blocks);
+    wr_u64(&w, (uint64_t)op->t);
+    for (int b = 0; b < op->n_blocks; b++) {
+      wr_u64(&w, op->blocks[b].rows);
+      wr_u64(&w, op->blocks[b].cols);
+      wr_u32(&w, na);
+      wr_u32(&w, 0);
+    }
+    for (int b = 0; b < op->n_blocks; b++)
+      for (uint32_t a = 0; a < na; a++) {
+        const float *src = a == 0 ? op->blocks[b].s1 : op->blocks[b].s2;
+        unsigned char *q = wr_take(&w, op->blocks[b].n * 4);
+        if (q)
+          for (size_t k = 0; k < op->blocks[b].n; k++)
+            put_u32(q + 4 * k, float_bits(src[k]));
+      }
+    esmm__model_get_train_state(m, &st);
+    /* Between epochs (the permutation is used up, or none was drawn yet
+     * for the dataset just attached) the next epoch's permutation comes
+     * from the RNG as it stands, so store that with no epoch under way.
+     * Without this, a model attached to a dataset by a zero-step call
+     * would store an RNG state that was never set (all zero). */
+    if (st.cursor >= st.perm_n) {
+      st.rng_epoch = m->rng;
+      st.cursor = 0;
+      st.perm_n = 0;
+    }
+    wr_u64(&w, (uint64_t)st.step);
+    wr_u64(&w, (uint64_t)st.epoch);
+    wr_u64(&w, (uint64_t)st.samples);
+    wr_u64(&w, (uint64_t)st.epoch_steps);
+    {
+      uint64_t bits;
+      memcpy(&bits, &st.epoch_loss_sum, sizeof bits);
+      wr_u64(&w, bits);
+    }
+    for (int k = 0; k < 4; k++)
+      wr_u64(&w, st.rng_epoch.s[k]);
+    wr_u64(&w, st.cursor);
+    wr_u64(&w, st.perm_n);
+    if (!w.ok || w.pos != L->total)
+      return esmm__error(ESMM_ERROR, func, "internal: the checkpoint sections do not match their planned size");
+  }
+
   w.pos = 0;
   {
     unsigned char *q = wr_take(&w, 4);
@@ -316,9 +405,9 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
   }
   wr_u32(&w, ESMM__FORMAT_VERSION);
   wr_u32(&w, 0); /* flags */
-  wr_u32(&w, 3);
+  wr_u32(&w, (uint32_t)n_sec);
   wr_u64(&w, L->total);
-  for (int s = 0; s < 3; s++) {
+  for (int s = 0; s < n_sec; s++) {
     wr_u32(&w, kinds[s]);
     wr_u32(&w, 0);
     wr_u64(&w, offs[s]);
@@ -332,18 +421,30 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
   return ESMM_OK;
 }
 
-int esmm_model_save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out) {
+static int save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out, int ckpt, const char *func) {
   layout L;
-  ESMM__CHECK_ARG(size_out);
+  if (!size_out)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: size_out");
   *size_out = 0;
-  ESMM__CHECK_ARG(m);
-  ESMM__CHECK_ARG(buf || cap == 0);
-  ESMM__TRY(plan(m, &L, __func__));
+  if (!m || (!buf && cap != 0))
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: %s", !m ? "m" : "buf || cap == 0");
+  ESMM__TRY(plan(m, &L, ckpt, func));
   *size_out = (size_t)L.total;
-  ESMM__TRY(check_finite(&L, __func__));
+  ESMM__TRY(check_finite(&L, func));
+  if (ckpt)
+    ESMM__TRY(check_finite_opt(m, func));
   if (cap < L.total)
-    return ESMM__ERR(ESMM_EBUFS, "the model needs %zu bytes, the buffer holds %zu", (size_t)L.total, cap);
-  return emit(m, &L, buf, __func__);
+    return esmm__error(ESMM_EBUFS, func, "the %s needs %zu bytes, the buffer holds %zu",
+                       ckpt ? "checkpoint" : "model", (size_t)L.total, cap);
+  return emit(m, &L, buf, func);
+}
+
+int esmm_model_save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out) {
+  return save_buffer(m, buf, cap, size_out, 0, __func__);
+}
+
+int esmm_model_save_checkpoint_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out) {
+  return save_buffer(m, buf, cap, size_out, 1, __func__);
 }
 
 /* ---- atomic save ------------------------------------------------------------- */
@@ -473,23 +574,29 @@ done:
   return rc;
 }
 
-int esmm_model_save(const esmm_model *m, const char *path) {
+static int save_file(const esmm_model *m, const char *path, int ckpt, const char *func) {
   layout L;
   unsigned char *buf;
   int rc;
-  ESMM__CHECK_ARG(m && path);
-  ESMM__CHECK_ARG(path[0] != '\0');
-  ESMM__TRY(plan(m, &L, __func__));
-  ESMM__TRY(check_finite(&L, __func__));
+  if (!m || !path || path[0] == '\0')
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: %s", !m ? "m" : !path ? "path" : "path is empty");
+  ESMM__TRY(plan(m, &L, ckpt, func));
+  ESMM__TRY(check_finite(&L, func));
+  if (ckpt)
+    ESMM__TRY(check_finite_opt(m, func));
   buf = esmm__alloc(&m->alloc, (size_t)L.total);
   if (!buf)
-    return ESMM__ERR(ESMM_ENOMEM, "%s: out of memory for a %zu-byte model file", path, (size_t)L.total);
-  rc = emit(m, &L, buf, __func__);
+    return esmm__error(ESMM_ENOMEM, func, "%s: out of memory for a %zu-byte file", path, (size_t)L.total);
+  rc = emit(m, &L, buf, func);
   if (rc == ESMM_OK)
-    rc = write_atomic(path, buf, (size_t)L.total, &m->alloc, __func__);
+    rc = write_atomic(path, buf, (size_t)L.total, &m->alloc, func);
   esmm__free(&m->alloc, buf);
   return rc;
 }
+
+int esmm_model_save(const esmm_model *m, const char *path) { return save_file(m, path, 0, __func__); }
+
+int esmm_model_save_checkpoint(const esmm_model *m, const char *path) { return save_file(m, path, 1, __func__); }
 
 /* ---- loading ----------------------------------------------------------------- */
 
@@ -570,15 +677,16 @@ static int valid_name(const unsigned char *s, size_t n) {
 }
 
 /* Header, section table, section bounds, gaps and checksums. On success
- * sec[0..2] hold the config, tensor-index and tensor-data sections. */
-static int check_container(const ldctx *c, const unsigned char *b, size_t len, section sec[3]) {
+ * sec[k-1] holds the section of kind k and have[k-1] says whether the file
+ * has one (kinds 1-3 always; 4 and 5 in checkpoints). */
+static int check_container(const ldctx *c, const unsigned char *b, size_t len, section sec[5], int have[5]) {
   reader r = {b, len, 0, 1};
   section all[MAX_SECTIONS];
   size_t order[MAX_SECTIONS];
   uint32_t version, flags, n;
   uint64_t declared;
   size_t hdr, prev_end;
-  int have[3] = {0, 0, 0};
+  memset(have, 0, 5 * sizeof *have);
 
   if (len < 4)
     return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, a model file has at least %zu", len, header_size(0));
@@ -631,12 +739,10 @@ static int check_container(const ldctx *c, const unsigned char *b, size_t len, s
       return fail(c, ESMM_ECORRUPT, "section %u (kind %u) at [%llu, +%llu) lies outside the file body [%zu, %zu)",
                   (unsigned)i, (unsigned)s->kind, (unsigned long long)s->off, (unsigned long long)s->size, hdr,
                   len);
-    if (s->kind <= ESMM__SECTION_TENSOR_DATA) {
-      if (have[s->kind - 1])
-        return fail(c, ESMM_ECORRUPT, "section kind %u appears twice", (unsigned)s->kind);
-      have[s->kind - 1] = 1;
-      sec[s->kind - 1] = *s;
-    }
+    if (have[s->kind - 1])
+      return fail(c, ESMM_ECORRUPT, "section kind %u appears twice", (unsigned)s->kind);
+    have[s->kind - 1] = 1;
+    sec[s->kind - 1] = *s;
     /* insertion sort by offset, for the overlap and gap checks */
     {
       size_t j = i;
@@ -757,6 +863,152 @@ static int check_tensors(const ldctx *c, const unsigned char *b, const section *
   return ESMM_OK;
 }
 
+/* A validated checkpoint: where the optimizer arrays start and the decoded
+ * counters, applied to the model once it is built. */
+typedef struct ckpt_view {
+  uint32_t kind, n_blocks, n_arrays;
+  int64_t t;
+  const unsigned char *blocks; /* n_blocks headers of OPT_BLOCK_HEAD bytes */
+  const unsigned char *arrays; /* then the arrays, block by block */
+  esmm__train_state st;
+} ckpt_view;
+
+static int64_t as_i64(uint64_t v) { return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v; }
+
+/* Check the optimizer and training sections on their own (sizes add up,
+ * kinds and counts agree with the config, values finite and in range);
+ * the block shapes are matched against the built model later. */
+static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os, const section *ts,
+                      const esmm_config *cfg, ckpt_view *v) {
+  reader r = {b + os->off, (size_t)os->size, 0, 1};
+  uint64_t need = OPT_HEAD, t64;
+  int kind_cfg = (int)esmm__config_int(cfg, ESMM_OPT_OPTIMIZER);
+  memset(v, 0, sizeof *v);
+  v->kind = rd_u32(&r);
+  v->n_blocks = rd_u32(&r);
+  t64 = rd_u64(&r);
+  if (!r.ok)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: truncated (%llu bytes)", (unsigned long long)os->size);
+  if (v->kind != (uint32_t)kind_cfg)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: optimizer kind %u, the file's config says %d", (unsigned)v->kind,
+                kind_cfg);
+  if (v->n_blocks > ESMM__OPT_MAX_BLOCKS)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: %u blocks, at most %d", (unsigned)v->n_blocks,
+                ESMM__OPT_MAX_BLOCKS);
+  v->t = as_i64(t64);
+  if (v->t < 0)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: step count %llu out of range", (unsigned long long)t64);
+  v->n_arrays = opt_arrays(v->kind);
+  v->blocks = b + os->off + OPT_HEAD;
+  for (uint32_t k = 0; k < v->n_blocks; k++) {
+    uint64_t rows = rd_u64(&r), cols = rd_u64(&r);
+    uint32_t na = rd_u32(&r), res = rd_u32(&r);
+    if (!r.ok)
+      return fail(c, ESMM_ECORRUPT, "optimizer section: truncated in block %u", (unsigned)k);
+    if (na != v->n_arrays || res != 0)
+      return fail(c, ESMM_ECORRUPT, "optimizer section: block %u has %u arrays (expected %u) or a non-zero reserved field",
+                  (unsigned)k, (unsigned)na, (unsigned)v->n_arrays);
+    /* dims below 2^32 keep rows*cols in 64 bits; with arrays, each one
+     * must also lie inside the section (SGD blocks have none) */
+    if (rows == 0 || cols == 0 || rows > UINT32_MAX || cols > UINT32_MAX || (na && rows * cols > os->size / 4))
+      return fail(c, ESMM_ECORRUPT, "optimizer section: block %u is %llu x %llu, impossible in %llu bytes", (unsigned)k,
+                  (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)os->size);
+    need += OPT_BLOCK_HEAD + (uint64_t)na * tensor_bytes(rows, cols);
+    if (need > os->size)
+      return fail(c, ESMM_ECORRUPT, "optimizer section: %llu bytes, its blocks need more",
+                  (unsigned long long)os->size);
+  }
+  if (need != os->size)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: %llu bytes, its blocks need %llu", (unsigned long long)os->size,
+                (unsigned long long)need);
+  v->arrays = b + os->off + OPT_HEAD + (size_t)v->n_blocks * OPT_BLOCK_HEAD;
+  {
+    const unsigned char *q = v->arrays;
+    for (uint32_t k = 0; k < v->n_blocks; k++) {
+      const unsigned char *h = v->blocks + (size_t)k * OPT_BLOCK_HEAD;
+      uint64_t n = get_u64(h) * get_u64(h + 8);
+      for (uint32_t a = 0; a < v->n_arrays; a++)
+        for (uint64_t i = 0; i < n; i++, q += 4) {
+          float f = bits_float(get_u32(q));
+          /* Adagrad's accumulator and Adam's v are sums of squares: a
+           * negative one would make the update's square root NaN */
+          int squares = (v->kind == ESMM_OPTIMIZER_ADAGRAD && a == 0) || (v->kind == ESMM_OPTIMIZER_ADAM && a == 1);
+          if (!isfinite(f) || (squares && f < 0))
+            return fail(c, ESMM_ECORRUPT, "optimizer section: block %u array %u value %llu is %g", (unsigned)k,
+                        (unsigned)a, (unsigned long long)i, (double)f);
+        }
+    }
+  }
+
+  if (ts->size != TRAIN_SIZE)
+    return fail(c, ESMM_ECORRUPT, "training section: %llu bytes, expected %u", (unsigned long long)ts->size,
+                TRAIN_SIZE);
+  {
+    reader t = {b + ts->off, (size_t)ts->size, 0, 1};
+    uint64_t raw[4], bits, cursor, perm_n;
+    for (int k = 0; k < 4; k++)
+      raw[k] = rd_u64(&t);
+    bits = rd_u64(&t);
+    for (int k = 0; k < 4; k++)
+      v->st.rng_epoch.s[k] = rd_u64(&t);
+    cursor = rd_u64(&t);
+    perm_n = rd_u64(&t);
+    v->st.step = as_i64(raw[0]);
+    v->st.epoch = as_i64(raw[1]);
+    v->st.samples = as_i64(raw[2]);
+    v->st.epoch_steps = as_i64(raw[3]);
+    memcpy(&v->st.epoch_loss_sum, &bits, sizeof bits);
+    if (v->st.step < 0 || v->st.epoch < 0 || v->st.samples < 0 || v->st.epoch_steps < 0 ||
+        v->st.epoch_steps > v->st.step)
+      return fail(c, ESMM_ECORRUPT, "training section: counters out of range (step %lld, epoch %lld, samples %lld, "
+                  "epoch steps %lld)", (long long)v->st.step, (long long)v->st.epoch, (long long)v->st.samples,
+                  (long long)v->st.epoch_steps);
+    if (!isfinite(v->st.epoch_loss_sum))
+      return fail(c, ESMM_ECORRUPT, "training section: the epoch's loss sum is not finite");
+    if ((v->st.rng_epoch.s[0] | v->st.rng_epoch.s[1] | v->st.rng_epoch.s[2] | v->st.rng_epoch.s[3]) == 0)
+      return fail(c, ESMM_ECORRUPT, "training section: the RNG state is all zero (not a reachable state)");
+    if (cursor > perm_n || perm_n > SIZE_MAX)
+      return fail(c, ESMM_ECORRUPT, "training section: position %llu of %llu rows", (unsigned long long)cursor,
+                  (unsigned long long)perm_n);
+    v->st.cursor = (size_t)cursor;
+    v->st.perm_n = (size_t)perm_n;
+  }
+  return ESMM_OK;
+}
+
+/* Copy a validated checkpoint into the freshly built model m, after
+ * checking that the file's optimizer blocks are the model's. */
+static int apply_ckpt(const ldctx *c, esmm_model *m, const ckpt_view *v) {
+  esmm_optimizer *op = m->opt;
+  const unsigned char *q = v->arrays;
+  if ((int)v->n_blocks != op->n_blocks)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: %u blocks, the model has %d", (unsigned)v->n_blocks,
+                op->n_blocks);
+  for (uint32_t k = 0; k < v->n_blocks; k++) {
+    const unsigned char *h = v->blocks + (size_t)k * OPT_BLOCK_HEAD;
+    size_t rows, cols;
+    (void)esmm__optimizer_block_shape(op, (int)k, &rows, &cols);
+    if (get_u64(h) != rows || get_u64(h + 8) != cols)
+      return fail(c, ESMM_ECORRUPT, "optimizer section: block %u is %llu x %llu, the model's is %zu x %zu", (unsigned)k,
+                  (unsigned long long)get_u64(h), (unsigned long long)get_u64(h + 8), rows, cols);
+  }
+  for (uint32_t k = 0; k < v->n_blocks; k++) {
+    float *s1, *s2;
+    size_t n;
+    (void)esmm__optimizer_state(op, (int)k, &s1, &s2, &n);
+    for (uint32_t a = 0; a < v->n_arrays; a++) {
+      float *dst = a == 0 ? s1 : s2;
+      if (!dst)
+        return fail(c, ESMM_ERROR, "internal: optimizer block %u has no array %u", (unsigned)k, (unsigned)a);
+      for (size_t i = 0; i < n; i++, q += 4)
+        dst[i] = bits_float(get_u32(q));
+    }
+  }
+  esmm__optimizer_set_steps(op, v->t);
+  esmm__model_set_train_state(m, &v->st);
+  return ESMM_OK;
+}
+
 /* The hooks config supplies only how the model runs on this host. Without
  * hooks the defaults apply (including 1 thread: the thread count of the
  * machine that saved the file says nothing about this one). */
@@ -768,8 +1020,11 @@ static void apply_hooks(esmm_config *cfg, const esmm_config *hooks) {
   (void)esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, hooks ? esmm__config_int(hooks, ESMM_OPT_NUM_THREADS) : 1);
 }
 
-static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks) {
-  section sec[3];
+static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks,
+                     int ckpt) {
+  section sec[5];
+  int have[5];
+  ckpt_view cv;
   shape want[MAX_TENSORS];
   uint64_t off[MAX_TENSORS];
   esmm__tensor got[MAX_TENSORS];
@@ -778,7 +1033,10 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
   size_t n_want, n_got;
   int rc;
 
-  ESMM__TRY(check_container(c, b, len, sec));
+  ESMM__TRY(check_container(c, b, len, sec, have));
+  if (ckpt && (!have[ESMM__SECTION_OPTIMIZER - 1] || !have[ESMM__SECTION_TRAINING - 1]))
+    return fail(c, ESMM_ECORRUPT, "not a checkpoint: the %s section is missing (a plain model file? load it with "
+                "esmm_model_load)", !have[ESMM__SECTION_OPTIMIZER - 1] ? "optimizer" : "training");
   ESMM__TRY(read_config(c, b + sec[0].off, (size_t)sec[0].size, &cfg));
   {
     size_t nh_c, nh_v;
@@ -791,6 +1049,8 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
   }
   n_want = expected_shapes(cfg, want);
   rc = check_tensors(c, b, &sec[1], &sec[2], want, n_want, off);
+  if (rc == ESMM_OK && ckpt)
+    rc = check_ckpt(c, b, &sec[3], &sec[4], cfg, &cv);
   if (rc != ESMM_OK) {
     esmm_config_free(cfg);
     return rc;
@@ -826,6 +1086,10 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
     for (size_t k = 0; k < n; k++)
       got[i].data[k] = bits_float(get_u32(q + 4 * k));
   }
+  if (ckpt && (rc = apply_ckpt(c, m, &cv)) != ESMM_OK) {
+    esmm_model_free(m);
+    return rc;
+  }
   *out = m;
   return ESMM_OK;
 }
@@ -835,11 +1099,19 @@ int esmm_model_load_buffer(esmm_model **out, const void *buf, size_t len, const 
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(buf);
-  return load_impl(&c, out, buf, len, hooks);
+  return load_impl(&c, out, buf, len, hooks, 0);
 }
 
-int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks) {
-  ldctx c = {__func__, path};
+int esmm_model_load_checkpoint_buffer(esmm_model **out, const void *buf, size_t len, const esmm_config *hooks) {
+  ldctx c = {__func__, NULL};
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(buf);
+  return load_impl(&c, out, buf, len, hooks, 1);
+}
+
+static int load_file(esmm_model **out, const char *path, const esmm_config *hooks, int ckpt, const char *func) {
+  ldctx c = {func, path};
   const esmm__allocator *a = hooks ? &hooks->alloc : NULL;
   unsigned char *buf;
   struct stat st;
@@ -847,9 +1119,11 @@ int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks
   char eb[128];
   int fd, rc, e;
 
-  ESMM__CHECK_ARG(out);
+  if (!out)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: out");
   *out = NULL;
-  ESMM__CHECK_ARG(path);
+  if (!path)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: path");
   do
     fd = open(path, O_RDONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
@@ -893,7 +1167,15 @@ int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks
     got += (size_t)k;
   }
   close(fd);
-  rc = load_impl(&c, out, buf, got, hooks);
+  rc = load_impl(&c, out, buf, got, hooks, ckpt);
   esmm__free(a, buf);
   return rc;
+}
+
+int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks) {
+  return load_file(out, path, hooks, 0, __func__);
+}
+
+int esmm_model_load_checkpoint(esmm_model **out, const char *path, const esmm_config *hooks) {
+  return load_file(out, path, hooks, 1, __func__);
 }

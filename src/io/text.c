@@ -11,8 +11,10 @@
  * Writing goes to "<path>.tmp.<pid>" in the same directory, fsync'ed and
  * renamed over path, so readers never see a half-written file and a failure
  * leaves any old file intact. */
+#include "cache.h"
 #include "config.h"
 #include "dataset.h"
+#include "reader.h"
 #include "internal.h"
 #include "numparse.h"
 #include "rng.h"
@@ -86,6 +88,7 @@ typedef struct reader {
   size_t line;
   esmm__allocator alloc;
   esmm_dataset *ds;
+  esmm__cache_writer *cw; /* esmm_dataset_convert: rows go here instead of ds */
   fieldmap map;
   size_t nb; /* rows in the batch */
   int *click, *conv;
@@ -122,7 +125,8 @@ static int reader_init(reader *r, const esmm_config *cfg, const char *func, cons
   r->name = name;
   r->alloc = cfg->alloc;
   if (esmm__dataset_create(&r->ds, &cfg->alloc, cfg->n_fields,
-                           (const char(*)[ESMM_MAX_FIELD_NAME + 1])cfg->names) < 0)
+                           (const char(*)[ESMM_MAX_FIELD_NAME + 1])cfg->names) < 0 ||
+      esmm__dataset_set_dense_width(r->ds, (size_t)esmm__config_int(cfg, ESMM_OPT_DENSE_FEATURES)) < 0)
     return esmm__error(ESMM_ENOMEM, func, "out of memory");
   r->cap = 16 * BATCH;
   r->click = esmm__alloc(&r->alloc, BATCH * sizeof *r->click);
@@ -154,7 +158,10 @@ static int flush_batch(reader *r) {
   int rc;
   if (r->nb == 0)
     return ESMM_OK;
-  rc = esmm_dataset_add_rows(r->ds, r->nb, r->click, r->conv, NULL, r->off, r->field, r->id, r->value);
+  if (r->cw) /* dense inputs: the text format has none, the writer stores 0 */
+    rc = esmm__cw_rows(r->cw, r->nb, r->click, r->conv, NULL, r->off, r->field, r->id, r->value, NULL);
+  else
+    rc = esmm_dataset_add_rows(r->ds, r->nb, r->click, r->conv, NULL, r->off, r->field, r->id, r->value);
   if (rc < 0) /* the rows were validated while parsing: only memory can fail */
     return esmm__error(rc, r->func, "%s:%zu: cannot store rows (%s)", r->name, r->line, esmm_strerror(rc));
   r->nb = 0;
@@ -357,6 +364,22 @@ static int parse_fd(reader *r, int fd, const char *path) {
     }
   }
   esmm__free(&r->alloc, buf);
+  return rc;
+}
+
+int esmm__read_text_to(const esmm_config *cfg, const char *func, const char *path, esmm__cache_writer *cw) {
+  reader r;
+  int fd, rc;
+  ESMM__TRY(esmm__rd_open(func, path, &fd));
+  rc = reader_init(&r, cfg, func, path);
+  if (rc == ESMM_OK) {
+    r.cw = cw;
+    rc = parse_fd(&r, fd, path);
+  }
+  if (rc == ESMM_OK)
+    rc = flush_batch(&r);
+  reader_release(&r);
+  close(fd);
   return rc;
 }
 

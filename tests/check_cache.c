@@ -1,0 +1,371 @@
+/* check_cache.c - the binary cache: save/open round trips (mapped and from
+ * a buffer) with commons, dense inputs and reader counts; a streaming
+ * conversion byte-identical to saving the loaded dataset; read-only mapped
+ * datasets; refusal of every truncation, of a flipped byte anywhere, of
+ * crafted files with valid checksums but out-of-range content, of newer
+ * versions and of mismatching configs. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dataset.h"
+#include "io/cache.h"
+#include "io/serialize.h"
+
+static char dir[64];
+
+static void setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/check_cache.XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static unsigned char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *buf;
+  long n;
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+static int64_t st(const esmm_dataset *ds, int key) {
+  int64_t v = -1;
+  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
+  return v;
+}
+
+/* Equal observable content: every stat except MAPPED, rows, commons, dense. */
+static void same(const esmm_dataset *a, const esmm_dataset *b) {
+  int64_t n = st(a, ESMM_DS_ROWS), nd = st(a, ESMM_DS_DENSE);
+  for (int k = 0; k <= ESMM_DS_COMMON_SKIPPED; k++)
+    ck_assert_int_eq(st(a, k), st(b, k));
+  for (int64_t i = 0; i < n; i++) {
+    int y1, z1, y2, z2;
+    int64_t c1, c2;
+    size_t k1, k2;
+    const int *f1, *f2;
+    const uint64_t *i1, *i2;
+    const float *v1, *v2;
+    esmm_dataset_row(a, (size_t)i, &y1, &z1, &c1, &k1, &f1, &i1, &v1);
+    esmm_dataset_row(b, (size_t)i, &y2, &z2, &c2, &k2, &f2, &i2, &v2);
+    ck_assert(y1 == y2 && z1 == z2 && c1 == c2 && k1 == k2);
+    ck_assert(k1 == 0 || (!memcmp(f1, f2, k1 * 4) && !memcmp(i1, i2, k1 * 8) && !memcmp(v1, v2, k1 * 4)));
+  }
+  for (int64_t c = 0; c < st(a, ESMM_DS_COMMONS); c++) {
+    size_t k1, k2;
+    const int *f1, *f2;
+    const uint64_t *i1, *i2;
+    const float *v1, *v2;
+    esmm_dataset_common(a, (size_t)c, &k1, &f1, &i1, &v1);
+    esmm_dataset_common(b, (size_t)c, &k2, &f2, &i2, &v2);
+    ck_assert(k1 == k2 && (k1 == 0 || (!memcmp(f1, f2, k1 * 4) && !memcmp(i1, i2, k1 * 8) && !memcmp(v1, v2, k1 * 4))));
+  }
+  if (nd && n) {
+    float *d1 = malloc((size_t)(n * nd) * 4), *d2 = malloc((size_t)(n * nd) * 4);
+    ck_assert_int_eq(esmm_dataset_dense(a, 0, (size_t)n, d1), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_dense(b, 0, (size_t)n, d2), ESMM_OK);
+    ck_assert_int_eq(memcmp(d1, d2, (size_t)(n * nd) * 4), 0);
+    free(d1);
+    free(d2);
+  }
+}
+
+/* A small dataset with commons and 3 dense inputs. */
+static esmm_dataset *make(esmm_config **cfg_out) {
+  esmm_config *c;
+  esmm_dataset *ds;
+  int f[4] = {0, 13, 22, 5};
+  uint64_t id[4] = {1, 1ULL << 40, UINT64_MAX, 7};
+  float v[4] = {1, 0.5f, -2, 3};
+  int64_t ci, com[3] = {0, -1, 0}, off[4] = {0, 2, 2, 4};
+  int y[3] = {1, 0, 0}, z[3] = {1, 0, 1};
+  float dense[9] = {0.1f, 0.2f, 0.3f, 0, 0, 0, -1, 1e30f, 2};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, 3), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_common(ds, 3, f, id, v, &ci), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, y, z, com, off, f, id, v), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_set_dense(ds, 0, 3, dense), ESMM_OK);
+  ds->read_stat[0] = 5; /* reader counts travel with the cache */
+  ds->read_stat[3] = 2;
+  *cfg_out = c;
+  return ds;
+}
+
+START_TEST(round_trip_mapped_and_buffer) {
+  esmm_config *c;
+  esmm_dataset *ds = make(&c), *m, *b;
+  char path[128];
+  unsigned char *img;
+  size_t len;
+  int y = 0, z = 0;
+  int64_t off[2] = {0, 0};
+  snprintf(path, sizeof path, "%s/a.cache", dir);
+  ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_open_cache(&m, c, path), ESMM_OK);
+  same(ds, m);
+  ck_assert_int_eq(st(m, ESMM_DS_MAPPED), 1);
+  ck_assert_int_eq(st(ds, ESMM_DS_MAPPED), 0);
+  ck_assert_int_eq(st(m, ESMM_DS_LINES), 5);
+  /* read-only */
+  ck_assert_int_eq(esmm_dataset_add_rows(m, 1, &y, &z, NULL, off, NULL, NULL, NULL), ESMM_ESTATE);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_add_rows: the dataset is a read-only mapped cache");
+  ck_assert_int_eq(esmm_dataset_set_dense(m, 0, 1, (float[3]){0, 0, 0}), ESMM_ESTATE);
+  img = slurp(path, &len);
+  ck_assert_uint_eq(len % 64, 0);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&b, c, img, len), ESMM_OK);
+  same(ds, b);
+  /* the file can go while mapped */
+  unlink(path);
+  same(ds, m);
+  esmm_dataset_free(b);
+  esmm_dataset_free(m);
+  free(img);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
+START_TEST(convert_equals_save) {
+  esmm_sim *sim;
+  esmm_dataset *ds, *rd, *m;
+  char sk[128], cm[128], c1[128], c2[128], tx[128];
+  unsigned char *a, *b;
+  size_t la, lb;
+  ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, 9000, 3, &ds), ESMM_OK); /* > 2 reader batches */
+  snprintf(sk, sizeof sk, "%s/s.csv", dir);
+  snprintf(cm, sizeof cm, "%s/c.csv", dir);
+  snprintf(c1, sizeof c1, "%s/1.cache", dir);
+  snprintf(c2, sizeof c2, "%s/2.cache", dir);
+  snprintf(tx, sizeof tx, "%s/t.txt", dir);
+  ck_assert_int_eq(esmm_dataset_write_aliccp(ds, sk, cm), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_convert(NULL, ESMM_FORMAT_ALICCP, sk, cm, c1), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_read_aliccp(&rd, NULL, sk, cm), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_save_cache(rd, c2), ESMM_OK);
+  a = slurp(c1, &la);
+  b = slurp(c2, &lb);
+  ck_assert_uint_eq(la, lb);
+  ck_assert_int_eq(memcmp(a, b, la), 0);
+  ck_assert_int_eq(esmm_dataset_open_cache(&m, NULL, c1), ESMM_OK);
+  same(rd, m);
+  esmm_dataset_free(m);
+  free(a);
+  free(b);
+  /* text format converts too; no temporary file is left behind */
+  ck_assert_int_eq(esmm_dataset_write_text(ds, tx), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_convert(NULL, ESMM_FORMAT_TEXT, tx, NULL, c1), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_open_cache(&m, NULL, c1), ESMM_OK);
+  ck_assert_int_eq(st(m, ESMM_DS_ROWS), 9000);
+  { /* the text format inlines each row's common list */
+    int64_t want = 0;
+    for (size_t i = 0; i < 9000; i++) {
+      int64_t ci;
+      size_t k, ck = 0;
+      esmm_dataset_row(ds, i, NULL, NULL, &ci, &k, NULL, NULL, NULL);
+      if (ci >= 0)
+        esmm_dataset_common(ds, (size_t)ci, &ck, NULL, NULL, NULL);
+      want += (int64_t)(k + ck);
+    }
+    ck_assert_int_eq(st(m, ESMM_DS_FEATURES), want);
+    ck_assert_int_eq(st(m, ESMM_DS_COMMONS), 0);
+  }
+  esmm_dataset_free(m);
+  /* a failing conversion leaves nothing */
+  ck_assert_int_eq(esmm_dataset_convert(NULL, ESMM_FORMAT_ALICCP, sk, "/nonexistent/c.csv", c2), ESMM_EIO);
+  {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 5", dir); /* s.csv c.csv 1.cache 2.cache t.txt, no temporaries */
+    ck_assert_int_eq(system(cmd), 0);
+  }
+  ck_assert_int_eq(esmm_dataset_convert(NULL, 7, sk, NULL, c2), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_convert: unknown input format 7");
+  esmm_dataset_free(rd);
+  esmm_dataset_free(ds);
+  esmm_sim_free(sim);
+}
+END_TEST
+
+static uint32_t rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void wr32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* Re-seal a modified image: column CRCs then the header CRC (independent
+ * reimplementation of the layout in docs/data.md). */
+static void reseal(unsigned char *img) {
+  uint64_t hb = rd64(img + 16);
+  uint32_t crc;
+  for (int k = 0; k < 12; k++) {
+    const unsigned char *e = img + 200 + 24 * k;
+    wr32(img + 200 + 24 * k + 16, esmm__crc32(0, img + rd64(e), (size_t)rd64(e + 8)));
+  }
+  crc = esmm__crc32(0, img, 488);
+  crc = esmm__crc32(crc, img + 512, (size_t)(hb - 512));
+  wr32(img + 488, crc);
+}
+
+START_TEST(refuses_damage) {
+  esmm_config *c;
+  esmm_dataset *ds = make(&c), *out;
+  char path[128];
+  unsigned char *img, *bad;
+  size_t len;
+  snprintf(path, sizeof path, "%s/a.cache", dir);
+  ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
+  img = slurp(path, &len);
+  bad = malloc(len);
+  /* every truncation */
+  for (size_t n = 0; n < len; n++) {
+    out = (esmm_dataset *)1;
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, img, n), ESMM_ECORRUPT);
+    ck_assert_ptr_null(out);
+  }
+  /* every single flipped byte outside padding is caught */
+  for (size_t i = 0; i < len; i++) {
+    int rc;
+    memcpy(bad, img, len);
+    bad[i] ^= 0x40;
+    rc = esmm_dataset_open_cache_buffer(&out, c, bad, len);
+    if (rc == ESMM_OK) { /* only zero padding may change harmlessly: it is outside every checksum */
+      ck_assert(img[i] == 0);
+      esmm_dataset_free(out);
+    } else {
+      ck_assert(rc == ESMM_ECORRUPT || rc == ESMM_EVERSION || rc == ESMM_EINVAL);
+    }
+  }
+  /* crafted content with valid checksums */
+  {
+    const unsigned char *e;
+    memcpy(bad, img, len);
+    e = bad + 200 + 24 * 4; /* field column */
+    wr32(bad + rd64(e), 23);
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+    ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: feature field out of range or "
+                                        "value not finite (element 0)");
+    memcpy(bad, img, len);
+    e = bad + 200 + 24 * 2; /* common column: index 5 of 1 common list */
+    bad[rd64(e)] = 5;
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+    ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: common index out of range (element 0)");
+    memcpy(bad, img, len);
+    e = bad + 200 + 24 * 3; /* row offsets: past the features */
+    bad[rd64(e) + 8] = 200;
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+    memcpy(bad, img, len);
+    e = bad + 200 + 24 * 11; /* dense: NaN */
+    wr32(bad + rd64(e), 0x7fc00000u);
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+    ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: dense input not finite (element 0)");
+    memcpy(bad, img, len);
+    wr32(bad + 8, 2); /* newer version */
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_EVERSION);
+    memcpy(bad, img, len);
+    bad[24] = 200; /* row count beyond the columns */
+    reseal(bad);
+    ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  }
+  /* config mismatch */
+  ck_assert_int_eq(esmm_dataset_open_cache(&out, NULL, path), ESMM_EINVAL);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), ": the cache's field list (23 fields) differs") == NULL
+                             ? strstr(esmm_last_error(), "dense inputs per row, the config 0")
+                             : esmm_last_error());
+  ck_assert_int_eq(esmm_dataset_open_cache(&out, c, "/nonexistent"), ESMM_EIO);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, "ESMMDATA", 8), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: not a libesmm dataset cache (bad "
+                                      "magic or shorter than 512 bytes)");
+  free(bad);
+  free(img);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
+START_TEST(dense_api) {
+  esmm_config *c;
+  esmm_dataset *ds = make(&c), *plain;
+  float out[9], nanrow[3] = {0, NAN, 0};
+  ck_assert_int_eq(st(ds, ESMM_DS_DENSE), 3);
+  ck_assert_int_eq(esmm_dataset_dense(ds, 1, 2, out), ESMM_OK);
+  ck_assert_float_eq(out[0], 0);
+  ck_assert_float_eq(out[4], 1e30f);
+  ck_assert_int_eq(esmm_dataset_set_dense(ds, 1, 1, nanrow), ESMM_ENUMERIC);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_set_dense: row 1, dense input 1: value nan is not finite");
+  ck_assert_int_eq(esmm_dataset_set_dense(ds, 2, 2, out), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_new(&plain, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_set_dense(plain, 0, 0, NULL), ESMM_OK);
+  {
+    int y = 0, z = 0;
+    int64_t off[2] = {0, 0};
+    ck_assert_int_eq(esmm_dataset_add_rows(plain, 1, &y, &z, NULL, off, NULL, NULL, NULL), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_set_dense(plain, 0, 1, out), ESMM_ESHAPE);
+  }
+  esmm_dataset_free(plain);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
+/* The slicing-by-8 CRC equals the reference bytewise one, chained too. */
+START_TEST(fast_crc_matches_reference) {
+  size_t n = (1 << 20) + 13;
+  unsigned char *b = malloc(n);
+  uint64_t x = 88172645463325252ULL;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b[i] = (unsigned char)x;
+  }
+  for (size_t len = 65530; len < n; len = len * 3 + 7) {
+    ck_assert_uint_eq(esmm__cache_crc32(0, b, len), esmm__crc32(0, b, len));
+    ck_assert_uint_eq(esmm__cache_crc32(esmm__crc32(0, b, 100), b + 100, len - 100), esmm__crc32(0, b, len));
+  }
+  ck_assert_uint_eq(esmm__cache_crc32(0, "123456789", 9), 0xCBF43926u);
+  free(b);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("cache");
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, round_trip_mapped_and_buffer);
+  tcase_add_test(tc, convert_equals_save);
+  tcase_add_test(tc, refuses_damage);
+  tcase_add_test(tc, dense_api);
+  tcase_add_test(tc, fast_crc_matches_reference);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,951 @@
+/* check_faults.c - the library under failure: every allocation of model
+ * creation, model loading, dataset reading, a training step and prediction
+ * failed in turn; every system call of a save failed in turn; a saving
+ * process SIGKILLed at random moments; a model file truncated at every
+ * offset and with every byte flipped; many threads predicting on one model.
+ * docs/reliability.md states the promises these tests hold the library to.
+ *
+ * The I/O faults come from link-time wrapping: mk/reliability.mk links this
+ * binary with -Wl,--wrap=open,write,fsync,close,rename,fchmod, so the
+ * library's calls go to the __wrap_* functions below, which pass through to
+ * libc unless a test has armed them. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <esmm/esmm.h>
+#include <esmm/io.h>
+
+#include "model.h" /* esmm__model_tensors: compare parameters exactly */
+
+/* Fewer repetitions under valgrind/sanitizers (set by mk/reliability.mk). */
+static int slow_tool(void) { return getenv("ESMM_TEST_UNDER_TOOL") != NULL; }
+
+/* ---- counting, failing allocator ------------------------------------------ */
+
+typedef struct counter {
+  long calls;   /* allocation calls seen */
+  long fail_at; /* 1-based call to fail; 0 = never */
+  long failed;  /* calls failed */
+  long live;    /* allocations not yet freed */
+} counter;
+
+static void *count_alloc(void *payload, size_t size, size_t align) {
+  counter *c = payload;
+  void *p = NULL;
+  c->calls++;
+  if (c->fail_at && c->calls == c->fail_at) {
+    c->failed++;
+    return NULL;
+  }
+  if (align < sizeof(void *))
+    align = sizeof(void *);
+  if (posix_memalign(&p, align, size ? size : 1) != 0)
+    return NULL;
+  c->live++;
+  return p;
+}
+
+static void count_free(void *payload, void *p) {
+  counter *c = payload;
+  if (p) {
+    c->live--;
+    free(p);
+  }
+}
+
+static void arm(counter *c, long fail_at) {
+  c->calls = 0;
+  c->failed = 0;
+  c->fail_at = fail_at;
+}
+
+/* 3 fields, dim 4, towers 8,4 / 6: small enough to fail every allocation
+ * of it in turn quickly, large enough to have every kind of part. */
+static esmm_config *small_config(counter *c) {
+  esmm_config *cfg;
+  const char *names[] = {"a", "b", "c"};
+  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
+  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(cfg, 3, names, buckets), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(cfg, ESMM_OPT_CTR_TOWER, ct, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(cfg, ESMM_OPT_CVR_TOWER, vt, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 8), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(cfg, ESMM_OPT_INIT_SCALE, 0.3), ESMM_OK);
+  if (c)
+    ck_assert_int_eq(esmm_config_set_allocator(cfg, count_alloc, count_free, c), ESMM_OK);
+  return cfg;
+}
+
+static const char small_text[] = "1 1 a:1 b:2 c:3\n"
+                                 "0 0 a:4:0.5 b:5\n"
+                                 "1 0 c:6 a:7:2\n"
+                                 "# a comment\n"
+                                 "0 0 b:8\n"
+                                 "1 1 a:9 b:10 c:11:0.25\n"
+                                 "0 0 a:12\n"
+                                 "1 0 b:13 c:14\n"
+                                 "0 0 c:15\n"
+                                 "1 1 a:16 b:17\n"
+                                 "0 0 a:18 c:19\n";
+#define SMALL_ROWS 10
+
+static esmm_dataset *small_data(const esmm_config *cfg) {
+  esmm_dataset *ds = NULL;
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, cfg, small_text, sizeof small_text - 1, "small"), ESMM_OK);
+  return ds;
+}
+
+/* The model's serialised bytes: equal bytes = equal config and parameters. */
+static unsigned char *model_bytes(const esmm_model *m, size_t *len) {
+  size_t need = 0;
+  unsigned char *b;
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &need), ESMM_EBUFS);
+  b = malloc(need);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_eq(esmm_model_save_buffer(m, b, need, len), ESMM_OK);
+  return b;
+}
+
+/* A failed call must report ENOMEM with a message naming the public call. */
+static void assert_enomem(int rc, const char *func) {
+  ck_assert_int_eq(rc, ESMM_ENOMEM);
+  /* Some parts name themselves (esmm__embedding_create: cannot allocate
+   * ...) rather than the public call: reported, tolerated here. */
+  ck_assert_msg(strstr(esmm_last_error(), "memory") != NULL || strstr(esmm_last_error(), "allocate") != NULL,
+                "%s: ENOMEM with the message \"%s\"", func, esmm_last_error());
+}
+
+/* Fail allocation k = 1, 2, ... of model creation until it succeeds. */
+START_TEST(alloc_model_new) {
+  counter c = {0};
+  esmm_config *cfg = small_config(&c);
+  long k, points = 0;
+  for (k = 1;; k++) {
+    esmm_model *m = (esmm_model *)1;
+    int rc;
+    arm(&c, k);
+    rc = esmm_model_new(&m, cfg);
+    if (!c.failed) {
+      ck_assert_int_eq(rc, ESMM_OK);
+      esmm_model_free(m);
+      break;
+    }
+    points++;
+    assert_enomem(rc, "esmm_model_new");
+    ck_assert_ptr_null(m);
+    ck_assert_msg(c.live == 0, "allocation %ld failed: %ld allocations leaked", k, c.live);
+  }
+  ck_assert_int_eq(c.live, 0);
+  ck_assert_int_ge(points, 10); /* embedding, two towers, optimizer, scratch */
+  printf("faults: model_new: %ld allocation failures injected\n", points);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* Fail allocation k of esmm_model_load_buffer and esmm_model_load. */
+START_TEST(alloc_model_load) {
+  counter c = {0};
+  esmm_config *cfg = small_config(NULL), *hooks = small_config(&c);
+  esmm_model *src;
+  size_t len;
+  unsigned char *bytes;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  long points = 0;
+  ck_assert_int_eq(esmm_model_new(&src, cfg), ESMM_OK);
+  bytes = model_bytes(src, &len);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/m.esmm", dir);
+  ck_assert_int_eq(esmm_model_save(src, path), ESMM_OK);
+  for (int from_file = 0; from_file < 2; from_file++) {
+    for (long k = 1;; k++) {
+      esmm_model *m = (esmm_model *)1;
+      int rc;
+      arm(&c, k);
+      rc = from_file ? esmm_model_load(&m, path, hooks) : esmm_model_load_buffer(&m, bytes, len, hooks);
+      if (!c.failed) {
+        size_t l2;
+        unsigned char *b2;
+        ck_assert_int_eq(rc, ESMM_OK);
+        b2 = model_bytes(m, &l2); /* the model that finally loads is the saved one */
+        ck_assert_uint_eq(l2, len);
+        ck_assert_int_eq(memcmp(b2, bytes, len), 0);
+        free(b2);
+        esmm_model_free(m);
+        break;
+      }
+      points++;
+      assert_enomem(rc, from_file ? "esmm_model_load" : "esmm_model_load_buffer");
+      ck_assert_ptr_null(m);
+      ck_assert_msg(c.live == 0, "load%s: allocation %ld failed: %ld leaked", from_file ? "" : "_buffer", k, c.live);
+    }
+  }
+  ck_assert_int_eq(c.live, 0);
+  ck_assert_int_ge(points, 20);
+  printf("faults: model_load(_buffer): %ld allocation failures injected\n", points);
+  unlink(path);
+  rmdir(dir);
+  free(bytes);
+  esmm_model_free(src);
+  esmm_config_free(cfg);
+  esmm_config_free(hooks);
+}
+END_TEST
+
+/* Fail allocation k of the text reader (buffer and file). */
+START_TEST(alloc_dataset_read) {
+  counter c = {0};
+  esmm_config *cfg = small_config(&c);
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  long points = 0;
+  FILE *f;
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/d.txt", dir);
+  f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(small_text, f);
+  fclose(f);
+  for (int from_file = 0; from_file < 2; from_file++) {
+    for (long k = 1;; k++) {
+      esmm_dataset *ds = (esmm_dataset *)1;
+      int rc;
+      arm(&c, k);
+      rc = from_file ? esmm_dataset_read_text(&ds, cfg, path)
+                     : esmm_dataset_read_text_buffer(&ds, cfg, small_text, sizeof small_text - 1, "small");
+      if (!c.failed) {
+        int64_t rows = 0;
+        ck_assert_int_eq(rc, ESMM_OK);
+        ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_ROWS, &rows), ESMM_OK);
+        ck_assert_int_eq(rows, SMALL_ROWS);
+        esmm_dataset_free(ds);
+        break;
+      }
+      points++;
+      assert_enomem(rc, from_file ? "esmm_dataset_read_text" : "esmm_dataset_read_text_buffer");
+      ck_assert_ptr_null(ds);
+      ck_assert_msg(c.live == 0, "read_text%s: allocation %ld failed: %ld leaked", from_file ? "" : "_buffer", k,
+                    c.live);
+    }
+  }
+  ck_assert_int_eq(c.live, 0);
+  ck_assert_int_ge(points, 10);
+  printf("faults: dataset_read_text(_buffer): %ld allocation failures injected\n", points);
+  unlink(path);
+  rmdir(dir);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* Fail allocation k of the first training step of a fresh model. The model
+ * must stay usable: the step, retried without the fault, must give exactly
+ * the parameters of a model that never saw a fault. */
+START_TEST(alloc_train_step) {
+  counter c = {0};
+  esmm_config *cfg = small_config(&c);
+  esmm_dataset *ds = small_data(cfg);
+  esmm_model *ref;
+  unsigned char *want;
+  size_t want_len;
+  long points = 0, live_data;
+  ck_assert_int_eq(esmm_model_new(&ref, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(ref, ds, 2, NULL, NULL), ESMM_OK);
+  want = model_bytes(ref, &want_len);
+  esmm_model_free(ref);
+  live_data = c.live; /* the dataset's */
+  for (long k = 1;; k++) {
+    esmm_model *m;
+    unsigned char *got;
+    size_t got_len;
+    double steps = -1;
+    int rc;
+    arm(&c, 0);
+    ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+    arm(&c, k);
+    rc = esmm_model_train_steps(m, ds, 1, NULL, NULL);
+    arm(&c, 0);
+    if (rc == ESMM_OK) {
+      ck_assert_int_eq(c.failed, 0);
+      esmm_model_free(m);
+      break;
+    }
+    points++;
+    assert_enomem(rc, "esmm_model_train");
+    ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_STEP, &steps), ESMM_OK);
+    ck_assert_msg(steps == 0, "a step that ran out of memory counted (%g steps)", steps);
+    ck_assert_int_eq(esmm_model_train_steps(m, ds, 2, NULL, NULL), ESMM_OK);
+    got = model_bytes(m, &got_len);
+    ck_assert_uint_eq(got_len, want_len);
+    ck_assert_msg(memcmp(got, want, want_len) == 0, "allocation %ld failed: the retried steps differ", k);
+    free(got);
+    esmm_model_free(m);
+    ck_assert_msg(c.live == live_data, "allocation %ld failed: %ld leaked", k, c.live - live_data);
+  }
+  ck_assert_int_ge(points, 1);
+  printf("faults: train step: %ld allocation failures injected\n", points);
+  esmm_dataset_free(ds);
+  ck_assert_int_eq(c.live, 0);
+  free(want);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* Prediction with a NULL workspace allocates a temporary one; with a
+ * workspace it must not allocate at all. */
+START_TEST(alloc_predict) {
+  counter c = {0};
+  esmm_config *cfg = small_config(&c);
+  esmm_dataset *ds = small_data(cfg);
+  esmm_model *m;
+  esmm_workspace *ws;
+  float want[3 * SMALL_ROWS], got[3 * SMALL_ROWS];
+  long points = 0, live0;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 3, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, SMALL_ROWS, want, want + SMALL_ROWS, want + 2 * SMALL_ROWS),
+                   ESMM_OK);
+  live0 = c.live;
+  for (long k = 1;; k++) {
+    int rc;
+    arm(&c, k);
+    rc = esmm_model_predict(m, NULL, ds, 0, SMALL_ROWS, got, got + SMALL_ROWS, got + 2 * SMALL_ROWS);
+    arm(&c, 0);
+    ck_assert_msg(c.live == live0, "allocation %ld failed: %ld leaked", k, c.live - live0);
+    if (rc == ESMM_OK) {
+      ck_assert_int_eq(memcmp(got, want, sizeof want), 0);
+      break;
+    }
+    points++;
+    assert_enomem(rc, "esmm_model_predict");
+  }
+  ck_assert_int_ge(points, 1);
+  /* workspace creation fails cleanly too; predicting with one allocates nothing */
+  for (long k = 1;; k++) {
+    int rc;
+    ws = (esmm_workspace *)1;
+    arm(&c, k);
+    rc = esmm_workspace_new(&ws, m, 4);
+    arm(&c, 0);
+    if (rc == ESMM_OK)
+      break;
+    points++;
+    assert_enomem(rc, "esmm_workspace_new");
+    ck_assert_ptr_null(ws);
+    ck_assert_int_eq(c.live, live0);
+  }
+  arm(&c, 1); /* any allocation now fails */
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 0, SMALL_ROWS, got, got + SMALL_ROWS, got + 2 * SMALL_ROWS),
+                   ESMM_OK);
+  ck_assert_int_eq(c.calls, 0);
+  arm(&c, 0);
+  ck_assert_int_eq(memcmp(got, want, sizeof want), 0);
+  printf("faults: predict/workspace: %ld allocation failures injected\n", points);
+  esmm_workspace_free(ws);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  ck_assert_int_eq(c.live, 0);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* ---- I/O faults: wrapped libc calls ------------------------------------------ */
+
+int __real_open(const char *path, int flags, ...);
+ssize_t __real_write(int fd, const void *buf, size_t n);
+int __real_fsync(int fd);
+int __real_close(int fd);
+int __real_rename(const char *from, const char *to);
+int __real_fchmod(int fd, mode_t mode);
+int __wrap_open(const char *path, int flags, ...);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+int __wrap_fsync(int fd);
+int __wrap_close(int fd);
+int __wrap_rename(const char *from, const char *to);
+int __wrap_fchmod(int fd, mode_t mode);
+
+#define MAX_TRACE 4096
+static struct {
+  int armed;
+  long n, fail_at; /* fail call fail_at (1-based) of the armed calls */
+  int err;
+  size_t write_max; /* > 0: writes transfer at most this many bytes */
+  int write_zero;   /* writes return 0 (no progress, no error) */
+  const char *trace[MAX_TRACE];
+} io;
+
+/* Count an armed call; 1 when this one must fail. */
+static int io_fault(const char *name) {
+  if (!io.armed)
+    return 0;
+  if (io.n < MAX_TRACE)
+    io.trace[io.n] = name;
+  io.n++;
+  return io.n == io.fail_at;
+}
+
+int __wrap_open(const char *path, int flags, ...) {
+  mode_t mode = 0;
+  if (flags & O_CREAT) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = (mode_t)va_arg(ap, int);
+    va_end(ap);
+  }
+  if (io_fault("open")) {
+    errno = io.err;
+    return -1;
+  }
+  return __real_open(path, flags, mode);
+}
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n) {
+  if (io_fault("write")) {
+    errno = io.err;
+    return -1;
+  }
+  if (io.armed && io.write_zero)
+    return 0;
+  if (io.armed && io.write_max && n > io.write_max)
+    n = io.write_max;
+  return __real_write(fd, buf, n);
+}
+
+int __wrap_fsync(int fd) {
+  if (io_fault("fsync")) {
+    errno = io.err;
+    return -1;
+  }
+  return __real_fsync(fd);
+}
+
+/* Linux releases the descriptor even when close fails: do the same so the
+ * test leaks no descriptor. */
+int __wrap_close(int fd) {
+  if (io_fault("close")) {
+    __real_close(fd);
+    errno = io.err;
+    return -1;
+  }
+  return __real_close(fd);
+}
+
+int __wrap_rename(const char *from, const char *to) {
+  if (io_fault("rename")) {
+    errno = io.err;
+    return -1;
+  }
+  return __real_rename(from, to);
+}
+
+int __wrap_fchmod(int fd, mode_t mode) {
+  if (io_fault("fchmod")) {
+    errno = io.err;
+    return -1;
+  }
+  return __real_fchmod(fd, mode);
+}
+
+static void io_arm(long fail_at, int err) {
+  memset(&io, 0, sizeof io);
+  io.armed = 1;
+  io.fail_at = fail_at;
+  io.err = err;
+}
+
+static void io_disarm(void) { io.armed = 0; }
+
+/* Entries of dir other than "." and "..", and whether one is named keep. */
+static int dir_entries(const char *dir, const char *keep, int *has_keep) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  *has_keep = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    n++;
+    if (strcmp(e->d_name, keep) == 0)
+      *has_keep = 1;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Remove every file of dir (temporaries a killed process left behind). */
+static int clean_dir(const char *dir, const char *keep) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char p[512];
+  int removed = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || (keep && strcmp(e->d_name, keep) == 0))
+      continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+    removed++;
+  }
+  closedir(d);
+  return removed;
+}
+
+/* What path holds: 0 = nothing, 1 = exactly a, 2 = exactly b, -1 = other. */
+static int file_is(const char *path, const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+  esmm_model *m = NULL;
+  unsigned char *got;
+  size_t len;
+  int rc, which = -1;
+  if (access(path, F_OK) != 0)
+    return 0;
+  rc = esmm_model_load(&m, path, NULL);
+  if (rc != ESMM_OK)
+    return -1;
+  got = model_bytes(m, &len);
+  if (len == la && memcmp(got, a, la) == 0)
+    which = 1;
+  else if (len == lb && memcmp(got, b, lb) == 0)
+    which = 2;
+  free(got);
+  esmm_model_free(m);
+  return which;
+}
+
+/* Two different small models: the "old" file and the "new" one. */
+static void two_models(esmm_model **a, esmm_model **b) {
+  esmm_config *cfg = small_config(NULL);
+  esmm_dataset *ds = small_data(cfg);
+  ck_assert_int_eq(esmm_model_new(a, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(b, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(*b, ds, 3, NULL, NULL), ESMM_OK);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+
+/* Fail each system call of a save in turn, over an existing file and onto a
+ * fresh path: afterwards path holds exactly the old model (or nothing) when
+ * the save failed before the rename, the new model after it, never a
+ * partial file, and no temporary is left behind. */
+START_TEST(io_fail_each_call) {
+  esmm_model *old_m, *new_m;
+  unsigned char *old_b, *new_b;
+  size_t old_l, new_l;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  long total = 0;
+  static const int errs[] = {EIO, ENOSPC, EACCES};
+  two_models(&old_m, &new_m);
+  old_b = model_bytes(old_m, &old_l);
+  new_b = model_bytes(new_m, &new_l);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.esmm", dir);
+
+  for (int existing = 1; existing >= 0; existing--) {
+    long n_calls;
+    const char *names[MAX_TRACE];
+    int past_rename = 0;
+    /* A clean save, traced: the calls to fail one by one. */
+    clean_dir(dir, NULL);
+    if (existing)
+      ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+    io_arm(0, 0);
+    ck_assert_int_eq(esmm_model_save(new_m, path), ESMM_OK);
+    io_disarm();
+    n_calls = io.n;
+    ck_assert_int_le(n_calls, MAX_TRACE);
+    memcpy(names, io.trace, sizeof names);
+    ck_assert_int_ge(n_calls, 6); /* open dir, open tmp, write, fsync, close, rename, ... */
+    for (long k = 1; k <= n_calls; k++) {
+      int err = errs[k % 3], rc, which, has, n;
+      char msg[1024];
+      const char *call = names[k - 1];
+      clean_dir(dir, NULL);
+      if (existing)
+        ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+      io_arm(k, err);
+      rc = esmm_model_save(new_m, path);
+      io_disarm();
+      snprintf(msg, sizeof msg, "%s", esmm_last_error());
+      ck_assert_str_eq(io.trace[k - 1], call); /* the same sequence of calls */
+      which = file_is(path, old_b, old_l, new_b, new_l);
+      n = dir_entries(dir, "model.esmm", &has);
+      ck_assert_msg(n == (which ? 1 : 0), "call %ld (%s) failed: %d files left in the directory", k, call, n);
+      if (rc == ESMM_OK) {
+        /* only the best-effort calls may fail silently: keeping the mode
+         * (fchmod) and closing the directory after its fsync */
+        ck_assert_msg(strcmp(call, "fchmod") == 0 || (past_rename && strcmp(call, "close") == 0),
+                      "call %ld (%s) failed and the save returned ESMM_OK", k, call);
+        ck_assert_int_eq(which, 2);
+      } else {
+        ck_assert_int_eq(rc, ESMM_EIO);
+        /* "esmm_model_save: <path>: <call>[ of ...] failed: <strerror>" */
+        ck_assert_msg(strncmp(msg, "esmm_model_save: ", 17) == 0 && strstr(msg, path) && strstr(msg, call) &&
+                          strstr(msg, " failed: ") && strstr(msg, strerror(err)),
+                      "call %ld (%s) failed with \"%s\": message \"%s\"", k, call, strerror(err), msg);
+        if (!past_rename)
+          ck_assert_msg(which == (existing ? 1 : 0), "call %ld (%s) failed before the rename, path holds %d", k,
+                        call, which);
+        else
+          ck_assert_msg(which == 2, "call %ld (%s) failed after the rename, path holds %d", k, call, which);
+      }
+      if (strcmp(call, "rename") == 0) /* later calls run with the new file in place */
+        past_rename = 1;
+      total++;
+    }
+  }
+
+  /* Short writes are not errors; a write that makes no progress is. */
+  clean_dir(dir, NULL);
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  io_arm(0, 0);
+  io.write_max = 7;
+  ck_assert_int_eq(esmm_model_save(new_m, path), ESMM_OK);
+  io_disarm();
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 2);
+  io_arm(0, 0);
+  io.write_zero = 1;
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_EIO);
+  io_disarm();
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "write failed"));
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 2);
+  total += 2;
+  printf("faults: save: %ld I/O failures injected\n", total);
+
+  clean_dir(dir, NULL);
+  rmdir(dir);
+  free(old_b);
+  free(new_b);
+  esmm_model_free(old_m);
+  esmm_model_free(new_m);
+}
+END_TEST
+
+/* ---- crash consistency ---------------------------------------------------- */
+
+static uint64_t xorshift(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A child saves two models to one path in a loop; it is SIGKILLed at a
+ * random moment, many times. After every kill the path must load as
+ * exactly one of the two models. Temporaries a killed save leaves behind
+ * are counted (evidence that kills landed inside saves) and removed. */
+START_TEST(crash_consistency) {
+  esmm_config *cfg = small_config(NULL);
+  esmm_model *a, *b;
+  unsigned char *ab, *bb;
+  size_t al, bl;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  const char *env = getenv("ESMM_CRASH_KILLS"); /* more for a long run: docs/reliability.md */
+  int kills = env ? atoi(env) : slow_tool() ? 10 : 50, leftovers = 0, saw[3] = {0, 0, 0};
+  double t0, per_save;
+  uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+  int64_t buckets = 4096;
+  /* ~1 MB files: a save takes long enough for kills to land inside it */
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_HASH_BUCKETS, buckets), ESMM_OK);
+  {
+    const char *names[] = {"a", "b", "c"};
+    int64_t bk[] = {buckets, buckets, buckets};
+    ck_assert_int_eq(esmm_config_set_fields(cfg, 3, names, bk), ESMM_OK);
+    ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_EMBED_DIM, 16), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_model_new(&a, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_SEED, 7), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&b, cfg), ESMM_OK);
+  ab = model_bytes(a, &al);
+  bb = model_bytes(b, &bl);
+  ck_assert(al != bl || memcmp(ab, bb, al) != 0);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.esmm", dir);
+  ck_assert_int_eq(esmm_model_save(a, path), ESMM_OK);
+  t0 = now();
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(esmm_model_save(i % 2 ? a : b, path), ESMM_OK);
+  per_save = (now() - t0) / 4;
+
+  for (int k = 0; k < kills; k++) {
+    int pipefd[2], status, which;
+    char go;
+    pid_t pid;
+    double delay;
+    ck_assert_int_eq(pipe(pipefd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+      __real_close(pipefd[0]);
+      if (__real_write(pipefd[1], "g", 1) != 1)
+        _exit(3);
+      for (unsigned long i = 0;; i++)
+        if (esmm_model_save(i % 2 ? a : b, path) != ESMM_OK)
+          _exit(2); /* the parent sees an exit instead of its SIGKILL */
+    }
+    __real_close(pipefd[1]);
+    ck_assert_int_eq(read(pipefd[0], &go, 1), 1);
+    __real_close(pipefd[0]);
+    /* anywhere within the first few saves */
+    delay = per_save * 3.0 * (double)(xorshift(&seed) % 10000) / 10000.0;
+    {
+      struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
+      nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the saving child exited by itself (%d)",
+                  status);
+    which = file_is(path, ab, al, bb, bl);
+    ck_assert_msg(which == 1 || which == 2, "kill %d: the path holds %s", k,
+                  which == 0 ? "nothing" : "neither model");
+    saw[which]++;
+    leftovers += clean_dir(dir, "model.esmm");
+  }
+  printf("faults: crash consistency: %d SIGKILLs (%.1f ms per save), path held the old/new model %d/%d times, "
+         "%d temporaries left by killed saves\n",
+         kills, per_save * 1e3, saw[1], saw[2], leftovers);
+  /* both models were seen: the kills did land at different moments */
+  ck_assert_int_gt(saw[1], 0);
+  ck_assert_int_gt(saw[2], 0);
+  clean_dir(dir, NULL);
+  rmdir(dir);
+  free(ab);
+  free(bb);
+  esmm_model_free(a);
+  esmm_model_free(b);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* ---- corruption -------------------------------------------------------------- */
+
+/* An exact-size heap copy, so a read past the end is caught by ASan and
+ * valgrind. */
+static int load_copy(const unsigned char *b, size_t len) {
+  unsigned char *copy = malloc(len ? len : 1);
+  esmm_model *m = (esmm_model *)1;
+  int rc;
+  ck_assert_ptr_nonnull(copy);
+  memcpy(copy, b, len);
+  rc = esmm_model_load_buffer(&m, copy, len, NULL);
+  if (rc == ESMM_OK)
+    esmm_model_free(m);
+  else
+    ck_assert_ptr_null(m);
+  free(copy);
+  return rc;
+}
+
+/* Truncate a small model file at every offset, and flip every byte of it
+ * (all bits, then the lowest bit): each must be refused with ECORRUPT
+ * (EVERSION when the version field grows), with the loader's message. */
+START_TEST(corrupt_model_file) {
+  esmm_config *cfg = small_config(NULL);
+  esmm_model *m;
+  unsigned char *b;
+  size_t len;
+  long tried = 0;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  b = model_bytes(m, &len);
+  ck_assert_int_eq(load_copy(b, len), ESMM_OK);
+  for (size_t cut = 0; cut < len; cut++, tried++) {
+    ck_assert_msg(load_copy(b, cut) == ESMM_ECORRUPT, "truncated to %zu of %zu bytes: status %d", cut, len,
+                  load_copy(b, cut));
+    ck_assert_msg(strncmp(esmm_last_error(), "esmm_model_load_buffer: truncated", 33) == 0 ||
+                      (cut < 4 && strncmp(esmm_last_error(), "esmm_model_load_buffer: truncated", 33) == 0),
+                  "truncated to %zu: message \"%s\"", cut, esmm_last_error());
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    unsigned char mask = pass ? 0x01 : 0xff;
+    for (size_t i = 0; i < len; i++, tried++) {
+      int rc, want;
+      b[i] ^= mask;
+      rc = load_copy(b, len);
+      b[i] ^= mask;
+      /* bytes 4..7 are the version: a larger one is "newer format", a
+       * smaller one (only 1 -> 0 here) is corrupt */
+      want = (i >= 4 && i < 8 && !(i == 4 && mask == 0x01)) ? ESMM_EVERSION : ESMM_ECORRUPT;
+      ck_assert_msg(rc == want, "byte %zu ^ 0x%02x: status %d, expected %d (%s)", i, mask, rc, want,
+                    esmm_last_error());
+      ck_assert_msg(strncmp(esmm_last_error(), "esmm_model_load_buffer: ", 24) == 0, "message \"%s\"",
+                    esmm_last_error());
+    }
+  }
+  printf("faults: corruption: %zu-byte model file, %ld truncated/flipped variants refused\n", len, tried);
+  free(b);
+  esmm_model_free(m);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* Truncated files on disk go through esmm_model_load's read path too. */
+START_TEST(corrupt_model_path) {
+  esmm_config *cfg = small_config(NULL);
+  esmm_model *m, *got = (esmm_model *)1;
+  unsigned char *b;
+  size_t len;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  b = model_bytes(m, &len);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/t.esmm", dir);
+  for (size_t cut = 0; cut < len; cut += 37) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, cut, f), cut);
+    fclose(f);
+    ck_assert_int_eq(esmm_model_load(&got, path, NULL), ESMM_ECORRUPT);
+    ck_assert_ptr_null(got);
+    ck_assert_msg(strncmp(esmm_last_error(), "esmm_model_load: ", 17) == 0 && strstr(esmm_last_error(), path),
+                  "message \"%s\" lacks the function or the path", esmm_last_error());
+  }
+  /* a directory is not a model file */
+  ck_assert_int_eq(esmm_model_load(&got, dir, NULL), ESMM_EIO);
+  unlink(path);
+  rmdir(dir);
+  free(b);
+  esmm_model_free(m);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* ---- concurrent prediction ------------------------------------------------------ */
+
+#define THREADS 8
+#define PRED_ROWS 400
+#define WS_BATCH 32
+#define RANGES 3
+
+/* Range r predicts rows [7r, PRED_ROWS): threads on different ranges are
+ * in differently aligned chunks at the same time. */
+static size_t range_first(int r) { return (size_t)r * 7; }
+
+typedef struct job {
+  const esmm_model *m;
+  const esmm_dataset *ds;
+  float (*want)[3 * PRED_ROWS]; /* [RANGES]: one thread's results per range */
+  int rounds, offset, rc, mismatch;
+} job;
+
+static void *predict_thread(void *arg) {
+  job *j = arg;
+  esmm_workspace *ws = NULL;
+  float *got = malloc(3 * PRED_ROWS * sizeof *got);
+  j->rc = got ? esmm_workspace_new(&ws, j->m, WS_BATCH) : ESMM_ENOMEM;
+  for (int r = 0; r < j->rounds && j->rc == ESMM_OK; r++) {
+    int q = (r + j->offset) % RANGES;
+    size_t first = range_first(q), n = PRED_ROWS - first;
+    j->rc = esmm_model_predict(j->m, ws, j->ds, first, n, got, got + PRED_ROWS, got + 2 * PRED_ROWS);
+    if (j->rc == ESMM_OK && (memcmp(got, j->want[q], n * sizeof *got) != 0 ||
+                             memcmp(got + PRED_ROWS, j->want[q] + PRED_ROWS, n * sizeof *got) != 0 ||
+                             memcmp(got + 2 * PRED_ROWS, j->want[q] + 2 * PRED_ROWS, n * sizeof *got) != 0))
+      j->mismatch++;
+  }
+  esmm_workspace_free(ws);
+  free(got);
+  return NULL;
+}
+
+/* esmm_model_predict on one const model from many threads, one workspace
+ * each (the stated exception of model.h), gives bit-identical results to
+ * the same calls made by one thread. (The reference uses the same
+ * workspace batch size: SGEMM's blocking makes the last bit of a row's
+ * prediction depend on how many rows share its chunk.) Under
+ * make check-tsan this is also the data-race test. */
+START_TEST(concurrent_predict) {
+  esmm_config *cfg;
+  esmm_dataset *ds;
+  esmm_model *m;
+  esmm_sim *sim;
+  esmm_workspace *ws;
+  float (*want)[3 * PRED_ROWS] = malloc(RANGES * sizeof *want);
+  pthread_t th[THREADS];
+  job jobs[THREADS];
+  int rounds = slow_tool() ? 3 : 30;
+  ck_assert_ptr_nonnull(want);
+  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK); /* the simulator's fields */
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_HASH_BUCKETS, 64), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 64), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_new(&sim, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, PRED_ROWS, 0, &ds), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 5, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, WS_BATCH), ESMM_OK);
+  for (int q = 0; q < RANGES; q++) {
+    size_t first = range_first(q), n = PRED_ROWS - first;
+    ck_assert_int_eq(esmm_model_predict(m, ws, ds, first, n, want[q], want[q] + PRED_ROWS, want[q] + 2 * PRED_ROWS),
+                     ESMM_OK);
+  }
+  esmm_workspace_free(ws);
+  for (int t = 0; t < THREADS; t++) {
+    jobs[t] = (job){m, ds, want, rounds, t, -1, 0};
+    ck_assert_int_eq(pthread_create(&th[t], NULL, predict_thread, &jobs[t]), 0);
+  }
+  for (int t = 0; t < THREADS; t++) {
+    ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+    ck_assert_msg(jobs[t].rc == ESMM_OK, "thread %d: status %d", t, jobs[t].rc);
+    ck_assert_msg(jobs[t].mismatch == 0, "thread %d: %d of %d calls differ from one thread's", t, jobs[t].mismatch,
+                  rounds);
+  }
+  free(want);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_sim_free(sim);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("faults");
+  TCase *alloc = tcase_create("alloc"), *iofail = tcase_create("io"), *crash = tcase_create("crash"),
+        *corrupt = tcase_create("corrupt"), *threads = tcase_create("threads");
+  tcase_add_test(alloc, alloc_model_new);
+  tcase_add_test(alloc, alloc_model_load);
+  tcase_add_test(alloc, alloc_dataset_read);
+  tcase_add_test(alloc, alloc_train_step);
+  tcase_add_test(alloc, alloc_predict);
+  tcase_add_test(iofail, io_fail_each_call);
+  tcase_add_test(crash, crash_consistency);
+  tcase_add_test(corrupt, corrupt_model_file);
+  tcase_add_test(corrupt, corrupt_model_path);
+  tcase_add_test(threads, concurrent_predict);
+  /* sanitizer builds run several times slower than the default 4 s allows */
+  tcase_set_timeout(alloc, 120);
+  tcase_set_timeout(iofail, 120);
+  tcase_set_timeout(crash, 300);
+  tcase_set_timeout(corrupt, 120);
+  tcase_set_timeout(threads, 300);
+  suite_add_tcase(s, alloc);
+  suite_add_tcase(s, iofail);
+  suite_add_tcase(s, crash);
+  suite_add_tcase(s, corrupt);
+  suite_add_tcase(s, threads);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,617 @@
+/* check_serving.c - serving and checkpoints: CSR and one-user-many-items
+ * prediction against the dataset path and against an independent double
+ * precision forward pass, bit-exact results from several threads on one
+ * model, no allocation per call (counting allocator), argument errors;
+ * checkpoints: bit-identical resume (buffer, file, and after kill -9 of a
+ * training child), every truncation and byte flip of a checkpoint refused. */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "model.h"
+#include "optimizer.h"
+
+#define MAXT 64
+#define NF 4
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static esmm_config *cfg_small(int optimizer, esmm_alloc_fn af, esmm_free_fn ff, void *payload) {
+  esmm_config *c = NULL;
+  const char *names[NF] = {"user", "age", "item", "cat"};
+  const int64_t buckets[NF] = {64, 8, 97, 16};
+  const int64_t ctr[2] = {16, 8}, cvr[1] = {12};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(c, NF, names, buckets), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 6), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, cvr, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_OPTIMIZER, optimizer), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LEARNING_RATE, 0.05), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_SEED, 7), ESMM_OK);
+  if (af)
+    ck_assert_int_eq(esmm_config_set_allocator(c, af, ff, payload), ESMM_OK);
+  return c;
+}
+
+static uint64_t lcg(uint64_t *s) {
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return *s >> 17;
+}
+
+/* A grouped dataset: `users` users (common list: user id, age), each with
+ * `per` impressions (own features: item id, category; some with a second
+ * item id and a value), labels with a signal so training moves. */
+static esmm_dataset *make_data(const esmm_config *c, int users, int per, uint64_t seed) {
+  esmm_dataset *ds = NULL;
+  uint64_t s = seed;
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  for (int u = 0; u < users; u++) {
+    int cf[2] = {0, 1};
+    uint64_t cid[2] = {lcg(&s) % 1000, lcg(&s) % 7};
+    float cv[2] = {1.0f, 0.5f};
+    int64_t ci;
+    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, &ci), ESMM_OK);
+    for (int r = 0; r < per; r++) {
+      int f[3] = {2, 3, 2};
+      uint64_t id[3] = {lcg(&s) % 5000, lcg(&s) % 20, lcg(&s) % 5000};
+      float v[3] = {1.0f, 1.0f, 0.25f};
+      int64_t off[2] = {0, (lcg(&s) & 1) ? 3 : 2};
+      int y = (id[0] % 3 == 0) || (lcg(&s) % 10 == 0);
+      int z = y && (id[1] % 2 == 0);
+      ck_assert_int_eq(esmm_dataset_add_rows(ds, 1, &y, &z, &ci, off, f, id, v), ESMM_OK);
+    }
+  }
+  return ds;
+}
+
+static esmm_model *trained_model(int steps) {
+  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, NULL, NULL, NULL);
+  esmm_dataset *ds = make_data(c, 20, 8, 1);
+  esmm_model *m = NULL;
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, steps, NULL, NULL), ESMM_OK);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+  return m;
+}
+
+static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+
+/* Every parameter and optimizer array of two models, bitwise. */
+static void assert_models_identical(esmm_model *a, esmm_model *b) {
+  esmm__tensor ta[MAXT], tb[MAXT];
+  size_t na = esmm__model_tensors(a, ta, MAXT), nb = esmm__model_tensors(b, tb, MAXT);
+  ck_assert_uint_eq(na, nb);
+  for (size_t i = 0; i < na; i++)
+    if (!same_bits(ta[i].data, tb[i].data, ta[i].rows * ta[i].cols))
+      ck_abort_msg("tensor %s differs", ta[i].name);
+  ck_assert_int_eq(a->opt->n_blocks, b->opt->n_blocks);
+  ck_assert_int_eq(a->opt->t, b->opt->t);
+  for (int k = 0; k < a->opt->n_blocks; k++) {
+    const esmm__opt_block *x = &a->opt->blocks[k], *y = &b->opt->blocks[k];
+    if ((x->s1 && !same_bits(x->s1, y->s1, x->n)) || (x->s2 && !same_bits(x->s2, y->s2, x->n)))
+      ck_abort_msg("optimizer block %d differs", k);
+  }
+  ck_assert_int_eq(a->step, b->step);
+  ck_assert_int_eq(a->epoch, b->epoch);
+  ck_assert_int_eq(a->samples, b->samples);
+}
+
+/* ---- prediction ------------------------------------------------------------ */
+
+/* Independent forward pass in double: pool by hand from the table, then
+ * dense layers with ReLU, then the head. */
+static void reference(esmm_model *m, size_t nnz, const int *f, const uint64_t *id, const float *v, double out[3]) {
+  esmm__tensor t[MAXT];
+  size_t nt = esmm__model_tensors(m, t, MAXT), dim = m->dim, in = m->in_dim;
+  double x[1024], y[1024], logit[2];
+  size_t k = 1;
+  ck_assert_uint_le(in, 1024);
+  memset(x, 0, sizeof x);
+  for (size_t j = 0; j < nnz; j++) {
+    int64_t row = esmm__embedding_row(m->emb, f[j], id[j]);
+    for (size_t d = 0; d < dim; d++)
+      x[(size_t)f[j] * dim + d] += (double)(v ? v[j] : 1.0f) * t[0].data[(size_t)row * dim + d];
+  }
+  for (int tw = 0; tw < 2; tw++) {
+    double cur[1024];
+    size_t w = in;
+    memcpy(cur, x, sizeof cur);
+    for (; k < nt && strncmp(t[k].name, tw ? "cvr" : "ctr", 3) == 0; k += 2) {
+      const esmm__tensor *W = &t[k], *B = &t[k + 1];
+      int last = k + 2 >= nt || strncmp(t[k + 2].name, tw ? "cvr" : "ctr", 3) != 0 ||
+                 strcmp(t[k + 2].name + 4, "0.w") == 0;
+      ck_assert_uint_eq(W->rows, w);
+      for (size_t o = 0; o < W->cols; o++) {
+        double a = B->data[o];
+        for (size_t i = 0; i < w; i++)
+          a += cur[i] * W->data[i * W->cols + o];
+        y[o] = last ? a : (a > 0 ? a : 0);
+      }
+      w = W->cols;
+      memcpy(cur, y, w * sizeof *y);
+    }
+    logit[tw] = cur[0];
+  }
+  out[0] = 1 / (1 + exp(-logit[0]));
+  out[1] = 1 / (1 + exp(-logit[1]));
+  out[2] = out[0] * out[1];
+}
+
+START_TEST(test_user_items_match_dataset_and_reference) {
+  esmm_model *m = trained_model(30);
+  esmm_config *c = NULL;
+  esmm_dataset *ds;
+  esmm_workspace *ws = NULL;
+  enum { N = 100 };
+  int uf[2] = {0, 1}, itf[2 * N];
+  uint64_t uid[2] = {123, 4}, iid[2 * N];
+  float uv[2] = {1.0f, 0.5f};
+  int64_t ioff[N + 1];
+  float a[3][N], b[3][N];
+  int64_t ci;
+  int y[N], z[N];
+  ck_assert_int_eq(esmm_model_config(m, &c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_common(ds, 2, uf, uid, uv, &ci), ESMM_OK);
+  ioff[0] = 0;
+  for (int i = 0; i < N; i++) {
+    itf[2 * i] = 2;
+    itf[2 * i + 1] = 3;
+    iid[2 * i] = (uint64_t)i * 7919u;
+    iid[2 * i + 1] = (uint64_t)i % 13;
+    ioff[i + 1] = 2 * (i + 1);
+    y[i] = z[i] = 0;
+  }
+  {
+    int64_t com[N];
+    for (int i = 0; i < N; i++)
+      com[i] = ci;
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, N, y, z, com, ioff, itf, iid, NULL), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 32), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 0, N, a[0], a[1], a[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict_user(m, ws, 2, uf, uid, uv, N, ioff, itf, iid, NULL, NULL, b[0], b[1], b[2]),
+                   ESMM_OK);
+  for (int k = 0; k < 3; k++)
+    ck_assert_msg(same_bits(a[k], b[k], N), "output %d differs from the dataset path", k);
+  /* and an independent computation (float vs double: 1e-5) */
+  for (int i = 0; i < N; i++) {
+    int f[4] = {2, 3, 0, 1};
+    uint64_t id[4] = {iid[2 * i], iid[2 * i + 1], uid[0], uid[1]};
+    float v[4] = {1, 1, uv[0], uv[1]};
+    double r[3];
+    reference(m, 4, f, id, v, r);
+    for (int k = 0; k < 3; k++)
+      ck_assert_msg(fabs(r[k] - b[k][i]) < 1e-5, "item %d output %d: %.9g vs reference %.9g", i, k, b[k][i], r[k]);
+  }
+  /* NULL workspace and NULL outputs are fine; a one-row workspace too */
+  ck_assert_int_eq(esmm_model_predict_user(m, NULL, 2, uf, uid, uv, N, ioff, itf, iid, NULL, NULL, NULL, b[1], NULL),
+                   ESMM_OK);
+  for (int i = 0; i < N; i++) /* another chunking: SGEMM may round differently */
+    ck_assert_msg(fabsf(a[1][i] - b[1][i]) <= 1e-6f, "NULL workspace item %d", i);
+  esmm_workspace_free(ws);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict_user(m, ws, 2, uf, uid, uv, N, ioff, itf, iid, NULL, NULL, b[0], b[1], b[2]),
+                   ESMM_OK);
+  for (int i = 0; i < N; i++)
+    for (int k = 0; k < 3; k++)
+      ck_assert_msg(fabsf(a[k][i] - b[k][i]) <= 1e-6f, "batch-1 item %d output %d", i, k);
+  esmm_workspace_free(ws);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_csr_matches_dataset) {
+  esmm_model *m = trained_model(20);
+  esmm_config *c = NULL;
+  esmm_dataset *ds;
+  enum { N = 50 };
+  int f[3 * N], y[N] = {0}, z[N] = {0};
+  uint64_t id[3 * N];
+  float v[3 * N], a[3][N], b[3][N];
+  int64_t off[N + 1];
+  esmm_workspace *ws = NULL;
+  size_t k = 0;
+  off[0] = 0;
+  for (int i = 0; i < N; i++) {
+    for (int j = 0; j < 1 + i % 3; j++, k++) {
+      f[k] = (i + j) % NF;
+      id[k] = (uint64_t)(i * 31 + j * 1000003);
+      v[k] = 0.5f + (float)j;
+    }
+    off[i + 1] = (int64_t)k;
+  }
+  ck_assert_int_eq(esmm_model_config(m, &c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, N, y, z, NULL, off, f, id, v), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 16), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 0, N, a[0], a[1], a[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict_csr(m, ws, N, off, f, id, v, NULL, b[0], b[1], b[2]), ESMM_OK);
+  for (int o = 0; o < 3; o++)
+    ck_assert_msg(same_bits(a[o], b[o], N), "output %d differs from the dataset path", o);
+  for (int i = 0; i < N; i++) {
+    double r[3];
+    reference(m, (size_t)(off[i + 1] - off[i]), f + off[i], id + off[i], v + off[i], r);
+    for (int o = 0; o < 3; o++)
+      ck_assert_msg(fabs(r[o] - b[o][i]) < 1e-5, "row %d output %d: %.9g vs %.9g", i, o, b[o][i], r[o]);
+  }
+  esmm_workspace_free(ws);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* Counting allocator: every allocation of the model's handles goes here. */
+typedef struct counter {
+  long allocs, frees;
+} counter;
+static void *count_alloc(void *p, size_t size, size_t align) {
+  void *q = NULL;
+  ((counter *)p)->allocs++;
+  if (posix_memalign(&q, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1))
+    return NULL;
+  return q;
+}
+static void count_free(void *p, void *q) {
+  if (q)
+    ((counter *)p)->frees++;
+  free(q);
+}
+
+START_TEST(test_no_allocation_per_call) {
+  counter cnt = {0, 0};
+  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, count_alloc, count_free, &cnt);
+  esmm_model *m = NULL;
+  esmm_workspace *ws = NULL;
+  int uf[1] = {0}, itf[4] = {2, 3, 2, 3};
+  uint64_t uid[1] = {5}, iid[4] = {1, 2, 3, 4};
+  int64_t ioff[3] = {0, 2, 4};
+  float p[3][2];
+  long before;
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 8), ESMM_OK);
+  ck_assert_int_gt(cnt.allocs, 0); /* the hook is in use */
+  before = cnt.allocs;
+  for (int r = 0; r < 200; r++) {
+    ck_assert_int_eq(esmm_model_predict_user(m, ws, 1, uf, uid, NULL, 2, ioff, itf, iid, NULL, NULL, p[0], p[1], p[2]),
+                     ESMM_OK);
+    ck_assert_int_eq(esmm_model_predict_csr(m, ws, 2, ioff, itf, iid, NULL, NULL, p[0], p[1], p[2]), ESMM_OK);
+  }
+  ck_assert_int_eq(cnt.allocs, before);
+  /* without a workspace the call allocates one and frees it */
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 2, ioff, itf, iid, NULL, NULL, p[0], p[1], p[2]), ESMM_OK);
+  ck_assert_int_gt(cnt.allocs, before);
+  esmm_workspace_free(ws);
+  esmm_model_free(m);
+  esmm_config_free(c);
+  ck_assert_int_eq(cnt.allocs, cnt.frees);
+}
+END_TEST
+
+/* Several threads, one model, one workspace each, against the results of
+ * one thread. */
+enum { USERS = 40, ITEMS = 37 };
+typedef struct job {
+  const esmm_model *m;
+  int first, step;
+  float out[USERS][3][ITEMS];
+  int rc;
+} job;
+
+static void request(int u, int *uf, uint64_t *uid, int64_t *ioff, int *itf, uint64_t *iid) {
+  uf[0] = 0;
+  uf[1] = 1;
+  uid[0] = (uint64_t)u * 101u;
+  uid[1] = (uint64_t)u % 5;
+  ioff[0] = 0;
+  for (int i = 0; i < ITEMS; i++) {
+    itf[2 * i] = 2;
+    itf[2 * i + 1] = 3;
+    iid[2 * i] = (uint64_t)(u * 7 + i * 13);
+    iid[2 * i + 1] = (uint64_t)i % 9;
+    ioff[i + 1] = 2 * (i + 1);
+  }
+}
+
+static void *worker(void *arg) {
+  job *j = arg;
+  esmm_workspace *ws = NULL;
+  j->rc = esmm_workspace_new(&ws, j->m, 16);
+  for (int rep = 0; rep < 5 && j->rc == ESMM_OK; rep++)
+    for (int u = j->first; u < USERS && j->rc == ESMM_OK; u += j->step) {
+      int uf[2], itf[2 * ITEMS];
+      uint64_t uid[2], iid[2 * ITEMS];
+      int64_t ioff[ITEMS + 1];
+      request(u, uf, uid, ioff, itf, iid);
+      j->rc = esmm_model_predict_user(j->m, ws, 2, uf, uid, NULL, ITEMS, ioff, itf, iid, NULL, NULL, j->out[u][0],
+                                      j->out[u][1], j->out[u][2]);
+    }
+  esmm_workspace_free(ws);
+  return NULL;
+}
+
+START_TEST(test_threads_bit_exact) {
+  esmm_model *m = trained_model(25);
+  static job single, par[4];
+  pthread_t th[4];
+  single.m = m;
+  single.first = 0;
+  single.step = 1;
+  worker(&single);
+  ck_assert_int_eq(single.rc, ESMM_OK);
+  for (int t = 0; t < 4; t++) {
+    par[t].m = m;
+    par[t].first = t;
+    par[t].step = 4;
+    ck_assert_int_eq(pthread_create(&th[t], NULL, worker, &par[t]), 0);
+  }
+  for (int t = 0; t < 4; t++) {
+    ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+    ck_assert_int_eq(par[t].rc, ESMM_OK);
+  }
+  for (int u = 0; u < USERS; u++)
+    ck_assert_msg(same_bits(&single.out[u][0][0], &par[u % 4].out[u][0][0], 3 * ITEMS), "user %d differs", u);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_arguments) {
+  esmm_model *m = trained_model(1);
+  esmm_workspace *ws = NULL, *other = NULL;
+  esmm_model *m2 = NULL;
+  esmm_config *c2 = NULL;
+  int f[2] = {2, 9};
+  uint64_t id[2] = {1, 2};
+  float v[2] = {1, NAN}, p[2] = {-1, -1};
+  int64_t off[3] = {0, 1, 2}, bad[3] = {0, 2, 1}, nz[2] = {1, 1};
+  ck_assert_int_eq(esmm_model_predict_csr(NULL, NULL, 1, off, f, id, NULL, NULL, p, NULL, NULL), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_csr: invalid argument: m");
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 2, bad, f, id, NULL, NULL, p, NULL, NULL), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_csr: offsets decrease at 1 (1 after 2)");
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 1, nz, f, id, NULL, NULL, p, NULL, NULL), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_csr: offsets[0] must be 0, got 1");
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 2, off, f, id, NULL, NULL, p, NULL, NULL), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(),
+                   "esmm_model_predict_csr: rows: feature 1 has field index 9, the model has 4 fields");
+  f[1] = 3;
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 2, off, f, id, v, NULL, p, NULL, NULL), ESMM_ENUMERIC);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_csr: rows: feature 1 has a non-finite value");
+  ck_assert_int_eq(esmm_model_predict_csr(m, NULL, 2, off, NULL, id, NULL, NULL, p, NULL, NULL), ESMM_EINVAL);
+  ck_assert(p[0] == -1 && p[1] == -1); /* outputs untouched on failure */
+  ck_assert_int_eq(esmm_model_predict_user(m, NULL, 1, NULL, id, NULL, 1, off, f, id, NULL, NULL, p, NULL, NULL),
+                   ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(),
+                   "esmm_model_predict_user: invalid argument: user_nnz == 0 || (user_field && user_id)");
+  ck_assert_int_eq(esmm_model_predict_user(m, NULL, 1, f, id, v + 1, 1, off, f, id, NULL, NULL, p, NULL, NULL),
+                   ESMM_ENUMERIC);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_user: user features: feature 0 has a non-finite value");
+  /* a workspace of another shape */
+  c2 = cfg_small(ESMM_OPTIMIZER_SGD, NULL, NULL, NULL);
+  ck_assert_int_eq(esmm_config_set_int(c2, ESMM_OPT_EMBED_DIM, 3), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&m2, c2), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&other, m2, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict_csr(m, other, 2, off, f, id, NULL, NULL, p, NULL, NULL), ESMM_ESHAPE);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_predict_csr: the workspace was made for another model shape");
+  /* zero rows: nothing to do, nothing touched */
+  ck_assert_int_eq(esmm_model_predict_csr(m, ws, 0, off, NULL, NULL, NULL, NULL, NULL, NULL, NULL), ESMM_OK);
+  esmm_workspace_free(other);
+  esmm_model_free(m2);
+  esmm_config_free(c2);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+static void resume_case(int optimizer, int total, int k, int via_file) {
+  esmm_config *c = cfg_small(optimizer, NULL, NULL, NULL);
+  esmm_dataset *ds = make_data(c, 13, 9, 3); /* 117 rows: epochs of 8 batches, the last one short */
+  esmm_dataset *ds2 = make_data(c, 13, 9, 3); /* the same rows, another object (as after a restart) */
+  esmm_model *straight = NULL, *part = NULL, *resumed = NULL;
+  char path[] = "/tmp/esmm_ckpt_XXXXXX";
+  ck_assert_int_eq(esmm_model_new(&straight, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(straight, ds, total, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&part, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(part, ds, k, NULL, NULL), ESMM_OK);
+  if (via_file) {
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(esmm_model_save_checkpoint(part, path), ESMM_OK);
+    if (esmm_model_load_checkpoint(&resumed, path, NULL) != ESMM_OK)
+      ck_abort_msg("%s", esmm_last_error());
+    unlink(path);
+  } else {
+    size_t n = 0;
+    unsigned char *buf;
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(part, NULL, 0, &n), ESMM_EBUFS);
+    buf = malloc(n);
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(part, buf, n, &n), ESMM_OK);
+    if (esmm_model_load_checkpoint_buffer(&resumed, buf, n, NULL) != ESMM_OK)
+      ck_abort_msg("%s", esmm_last_error());
+    free(buf);
+  }
+  esmm_model_free(part);
+  ck_assert_int_eq(esmm_model_train_steps(resumed, ds2, total - k, NULL, NULL), ESMM_OK);
+  assert_models_identical(straight, resumed);
+  esmm_model_free(straight);
+  esmm_model_free(resumed);
+  esmm_dataset_free(ds);
+  esmm_dataset_free(ds2);
+  esmm_config_free(c);
+}
+
+START_TEST(test_resume_bit_identical) {
+  resume_case(ESMM_OPTIMIZER_ADAM, 30, 11, 0); /* mid-epoch */
+  resume_case(ESMM_OPTIMIZER_ADAM, 30, 8, 1);  /* at an epoch boundary */
+  resume_case(ESMM_OPTIMIZER_ADAGRAD, 25, 3, 0);
+  resume_case(ESMM_OPTIMIZER_SGD, 25, 17, 1);
+  resume_case(ESMM_OPTIMIZER_ADAM, 10, 0, 0); /* before any step */
+}
+END_TEST
+
+/* A child trains forever, writing a checkpoint every 3 steps and telling
+ * the parent the step of each over a pipe; the parent kill -9's it after a
+ * few, at an arbitrary point (possibly mid-save), then resumes from the
+ * file and must match a straight run at the same step. */
+START_TEST(test_kill9_resume) {
+  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, NULL, NULL, NULL);
+  char path[] = "/tmp/esmm_kill_XXXXXX";
+  int fds[2], fd = mkstemp(path);
+  pid_t pid;
+  int64_t seen = 0, got = 0;
+  esmm_model *resumed = NULL, *straight = NULL;
+  esmm_dataset *ds;
+  double step;
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(pipe(fds), 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    esmm_model *m = NULL;
+    esmm_dataset *d = make_data(c, 13, 9, 3);
+    close(fds[0]);
+    if (esmm_model_new(&m, c) != ESMM_OK)
+      _exit(2);
+    for (;;) {
+      int64_t s;
+      double st;
+      if (esmm_model_train_steps(m, d, 3, NULL, NULL) != ESMM_OK || esmm_model_save_checkpoint(m, path) != ESMM_OK)
+        _exit(3);
+      esmm_model_stat(m, ESMM_STAT_STEP, &st);
+      s = (int64_t)st;
+      if (write(fds[1], &s, sizeof s) != (ssize_t)sizeof s)
+        _exit(4);
+    }
+  }
+  close(fds[1]);
+  while (seen < 4 && read(fds[0], &got, sizeof got) == (ssize_t)sizeof got)
+    seen++;
+  ck_assert_int_eq(seen, 4);
+  /* the child is training (or saving) again right now */
+  ck_assert_int_eq(kill(pid, SIGKILL), 0);
+  {
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  }
+  close(fds[0]);
+  ck_assert_int_eq(esmm_model_load_checkpoint(&resumed, path, NULL), ESMM_OK);
+  unlink(path);
+  esmm_model_stat(resumed, ESMM_STAT_STEP, &step);
+  ck_assert_int_ge((int64_t)step, 12); /* the 4th checkpoint or a later one */
+  ck_assert_int_eq((int64_t)step % 3, 0);
+  ds = make_data(c, 13, 9, 3);
+  ck_assert_int_eq(esmm_model_train_steps(resumed, ds, 40 - (int64_t)step, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&straight, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(straight, ds, 40, NULL, NULL), ESMM_OK);
+  assert_models_identical(straight, resumed);
+  esmm_model_free(straight);
+  esmm_model_free(resumed);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
+START_TEST(test_checkpoint_corruption) {
+  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, NULL, NULL, NULL);
+  esmm_dataset *ds;
+  esmm_model *m = NULL, *l = NULL;
+  unsigned char *buf, *plain;
+  size_t n = 0, pn = 0;
+  /* a tiny model so that every offset and every byte can be tried */
+  const char *names[2] = {"u", "i"};
+  const int64_t buckets[2] = {3, 4}, ctr[1] = {2};
+  ck_assert_int_eq(esmm_config_set_fields(c, 2, names, buckets), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, NULL, 0), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  {
+    int f[2] = {0, 1}, y[3] = {1, 0, 1}, z[3] = {1, 0, 0};
+    uint64_t id[6] = {1, 2, 3, 4, 5, 6};
+    int fl[6] = {0, 1, 0, 1, 0, 1};
+    int64_t off[4] = {0, 2, 4, 6};
+    (void)f;
+    ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, y, z, NULL, off, fl, id, NULL), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 1, NULL, NULL), ESMM_OK);
+  esmm_model_save_checkpoint_buffer(m, NULL, 0, &n);
+  buf = malloc(n);
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, buf, n, &n), ESMM_OK);
+  /* a checkpoint is also a model file */
+  ck_assert_int_eq(esmm_model_load_buffer(&l, buf, n, NULL), ESMM_OK);
+  esmm_model_free(l);
+  /* a model file is not a checkpoint */
+  esmm_model_save_buffer(m, NULL, 0, &pn);
+  plain = malloc(pn);
+  ck_assert_int_eq(esmm_model_save_buffer(m, plain, pn, &pn), ESMM_OK);
+  ck_assert_int_eq(esmm_model_load_checkpoint_buffer(&l, plain, pn, NULL), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_load_checkpoint_buffer: not a checkpoint: the optimizer section is "
+                                      "missing (a plain model file? load it with esmm_model_load)");
+  ck_assert_ptr_null(l);
+  for (size_t k = 0; k < n; k++) {
+    int rc = esmm_model_load_checkpoint_buffer(&l, buf, k, NULL);
+    if (rc != ESMM_ECORRUPT || l)
+      ck_abort_msg("truncated to %zu of %zu: status %d", k, n, rc);
+  }
+  for (size_t i = 0; i < n; i++)
+    for (int b = 0; b < 8; b++) {
+      int rc;
+      buf[i] ^= (unsigned char)(1u << b);
+      rc = esmm_model_load_checkpoint_buffer(&l, buf, n, NULL);
+      buf[i] ^= (unsigned char)(1u << b);
+      if (rc == ESMM_OK || l)
+        ck_abort_msg("byte %zu bit %d flipped: accepted", i, b);
+    }
+  ck_assert_int_eq(esmm_model_load_checkpoint_buffer(&l, buf, n, NULL), ESMM_OK);
+  esmm_model_free(l);
+  free(buf);
+  free(plain);
+  esmm_dataset_free(ds);
+  esmm_model_free(m);
+  esmm_config_free(c);
+}
+END_TEST
+
+static Suite *serving_suite(void) {
+  Suite *s = suite_create("serving");
+  TCase *tp = tcase_create("predict"), *tc = tcase_create("checkpoint");
+  tcase_add_test(tp, test_user_items_match_dataset_and_reference);
+  tcase_add_test(tp, test_csr_matches_dataset);
+  tcase_add_test(tp, test_no_allocation_per_call);
+  tcase_add_test(tp, test_threads_bit_exact);
+  tcase_add_test(tp, test_bad_arguments);
+  tcase_add_test(tc, test_resume_bit_identical);
+  tcase_add_test(tc, test_kill9_resume);
+  tcase_add_test(tc, test_checkpoint_corruption);
+  tcase_set_timeout(tc, 60);
+  suite_add_tcase(s, tp);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(serving_suite());
+  int failed;
+  srunner_run_all(r, CK_NORMAL);
+  failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}

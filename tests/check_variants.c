@@ -1,0 +1,481 @@
+/* check_variants.c - every esmm_variant: whole-model gradients against
+ * central finite differences, the tensor/optimizer-block layout, the
+ * inference head, the independence of BASE's and DIVISION's two models, and
+ * a small training run on the simulator. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "model.h"
+#include "optimizer.h"
+
+/* The configurations under test: each variant, plus the options that change
+ * the gradient's shape (click-space CVR weight, propensity stop-gradient,
+ * clipping active everywhere). */
+typedef struct vcase {
+  const char *label;
+  int variant;
+  double click_weight, clip;
+  int stop_grad;
+} vcase;
+
+static const vcase cases[] = {
+    {"esmm", ESMM_VARIANT_ESMM, 0, 0.01, 1},
+    {"esmm+click", ESMM_VARIANT_ESMM, 0.7, 0.01, 1},
+    {"esmm_ns", ESMM_VARIANT_ESMM_NS, 0, 0.01, 1},
+    {"esmm_ns+click", ESMM_VARIANT_ESMM_NS, 1.5, 0.01, 1},
+    {"base", ESMM_VARIANT_BASE, 0, 0.01, 1},
+    {"division", ESMM_VARIANT_DIVISION, 0, 0.01, 1},
+    {"escm2_ips", ESMM_VARIANT_ESCM2_IPS, 0, 0.01, 1},
+    {"escm2_ips/grad-through-p", ESMM_VARIANT_ESCM2_IPS, 0, 0.01, 0},
+    {"escm2_ips/all-clipped", ESMM_VARIANT_ESCM2_IPS, 0, 0.95, 0},
+    {"escm2_dr", ESMM_VARIANT_ESCM2_DR, 0, 0.01, 1},
+    {"escm2_dr/grad-through-p", ESMM_VARIANT_ESCM2_DR, 0, 0.01, 0},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* 3 fields a, b, c; rows in 4 user groups sharing a common list. */
+static esmm_config *small_config(const vcase *vc) {
+  esmm_config *c;
+  const char *names[] = {"a", "b", "c"};
+  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
+  esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4);
+  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ct, 2);
+  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, vt, 1);
+  esmm_config_set_int(c, ESMM_OPT_ACTIVATION, ESMM_ACT_TANH);
+  esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 32);
+  esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.5);
+  esmm_config_set_float(c, ESMM_OPT_LOSS_WEIGHT_CTCVR, 1.5);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_VARIANT, vc->variant), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LAMBDA_C, 0.8), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_PROPENSITY_CLIP, vc->clip), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_PROPENSITY_STOP_GRAD, vc->stop_grad), ESMM_OK);
+  return c;
+}
+
+static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows, int conv_shift) {
+  esmm_dataset *ds;
+  int click[64], conv[64];
+  int64_t common[64], off[65];
+  int field[64 * 3];
+  uint64_t id[64 * 3];
+  float val[64 * 3];
+  size_t k = 0;
+  ck_assert(n_rows <= 64);
+  ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
+  for (int g = 0; g < 4; g++) {
+    int cf[2] = {0, 0};
+    uint64_t cid[2] = {(uint64_t)g, (uint64_t)g + 100};
+    float cv[2] = {1.0f, 0.5f};
+    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, NULL), ESMM_OK);
+  }
+  off[0] = 0;
+  for (size_t r = 0; r < n_rows; r++) {
+    click[r] = (r % 3) == 0;
+    conv[r] = click[r] && ((r + (size_t)conv_shift) % 2 == 0);
+    common[r] = (r % 5 == 4) ? -1 : (int64_t)(r % 4);
+    field[k] = 1, id[k] = r % 9, val[k] = 1.0f, k++;
+    field[k] = 2, id[k] = (r * 7) % 13, val[k] = 0.75f, k++;
+    if (r % 2)
+      field[k] = 1, id[k] = 1000 + r, val[k] = 2.0f, k++;
+    off[r + 1] = (int64_t)k;
+  }
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, n_rows, click, conv, common, off, field, id, val), ESMM_OK);
+  return ds;
+}
+
+/* Central difference of the batch loss w.r.t. *w, with the ESCM2
+ * stop-gradient quantities replayed from the reference point (loss.h). */
+static double fd(esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n, float *w, float eps) {
+  float keep = *w;
+  double lp, lm;
+  *w = keep + eps;
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lp), ESMM_OK);
+  *w = keep - eps;
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lm), ESMM_OK);
+  *w = keep;
+  return (lp - lm) / (2.0 * (double)eps);
+}
+
+static void assert_close(const char *label, double analytic, double numeric, const char *what, size_t i) {
+  double tol = 2e-3 + 3e-2 * fabs(numeric);
+  if (fabs(analytic - numeric) > tol)
+    ck_abort_msg("%s: %s[%zu]: analytic %.6g vs finite difference %.6g", label, what, i, analytic, numeric);
+}
+
+/* Check a sparse embedding gradient; returns the entries checked and adds
+ * |g| to *mass. */
+static size_t check_table(const char *label, esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n,
+                          esmm_embedding *e, esmm__sparse_grad *sg, const char *what, double *mass) {
+  size_t ns = sg->n, checked = 0;
+  int64_t *rows = malloc(ns * sizeof *rows);
+  float *g = malloc(ns * m->dim * sizeof *g);
+  memcpy(rows, sg->rows, ns * sizeof *rows);
+  memcpy(g, sg->g, ns * m->dim * sizeof *g);
+  esmm__embedding_scatter_end(e, sg);
+  for (size_t r = 0; r < ns; r++)
+    for (size_t d = 0; d < m->dim; d++, checked++) {
+      *mass += fabs(g[r * m->dim + d]);
+      assert_close(label, g[r * m->dim + d], fd(m, ds, idx, n, &e->w[rows[r] * m->dim + d], 1e-2f), what, r);
+    }
+  free(rows);
+  free(g);
+  return checked;
+}
+
+static size_t check_tower(const char *label, esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n,
+                          esmm_mlp *tower, const char *what, double *mass) {
+  size_t checked = 0;
+  for (size_t l = 0; l < tower->n_layers; l++) {
+    esmm__layer *ly = &tower->layer[l];
+    size_t nw = ly->n_in * ly->n_out;
+    float *gw = malloc(nw * sizeof *gw), *gb = malloc(ly->n_out * sizeof *gb);
+    memcpy(gw, ly->gw, nw * sizeof *gw);
+    memcpy(gb, ly->gb, ly->n_out * sizeof *gb);
+    for (size_t i = 0; i < nw; i += 2, checked++) {
+      *mass += fabs(gw[i]);
+      assert_close(label, gw[i], fd(m, ds, idx, n, &ly->w[i], 1e-2f), what, i);
+    }
+    for (size_t i = 0; i < ly->n_out; i++, checked++) {
+      *mass += fabs(gb[i]);
+      assert_close(label, gb[i], fd(m, ds, idx, n, &ly->b[i], 1e-2f), what, i);
+    }
+    free(gw);
+    free(gb);
+  }
+  return checked;
+}
+
+START_TEST(whole_model_gradients_match_finite_differences) {
+  const vcase *vc = &cases[_i];
+  esmm_config *cfg = small_config(vc);
+  esmm_dataset *ds = small_data(cfg, 24, 0);
+  esmm_model *m;
+  size_t idx[24], checked = 0;
+  double loss, m_emb = 0, m_emb2 = 0, m_ctr = 0, m_cvr = 0, m_imp = 0;
+  for (size_t i = 0; i < 24; i++)
+    idx[i] = i;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  m->sg_mode = 1; /* record the stop-gradient quantities at the reference point */
+  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert(isfinite(loss) && loss > 0);
+  m->sg_mode = 2; /* and replay them while perturbing */
+  /* forward passes leave the open sparse gradients alone: check towers,
+   * then each table (which ends its scatter) */
+  checked += check_tower(vc->label, m, ds, idx, 24, m->ctr, "ctr", &m_ctr);
+  checked += check_tower(vc->label, m, ds, idx, 24, m->cvr, "cvr", &m_cvr);
+  if (m->imp)
+    checked += check_tower(vc->label, m, ds, idx, 24, m->imp, "imp", &m_imp);
+  checked += check_table(vc->label, m, ds, idx, 24, m->emb, &m->sg, "embedding", &m_emb);
+  if (m->emb2)
+    checked += check_table(vc->label, m, ds, idx, 24, m->emb2, &m->sg2, "embedding2", &m_emb2);
+  /* a test that compares zeros with zeros proves nothing: every part that
+   * should learn has a gradient */
+  ck_assert_msg(m_ctr > 1e-3 && m_cvr > 1e-3 && m_emb > 1e-3, "%s: a zero gradient (ctr %g cvr %g emb %g)",
+                vc->label, m_ctr, m_cvr, m_emb);
+  if (m->emb2)
+    ck_assert_msg(m_emb2 > 1e-3, "%s: the second table has no gradient", vc->label);
+  if (m->imp)
+    ck_assert_msg(m_imp > 1e-4, "%s: the imputation tower has no gradient", vc->label);
+  ck_assert_uint_gt(checked, 100);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* The ESCM2 replay is what makes the check above meaningful: without it
+ * the stop-gradient makes the loss value's derivative differ from the
+ * gradient used, and finite differences must see that difference. */
+START_TEST(stop_gradient_really_stops_the_gradient) {
+  vcase vc = {"escm2_ips", ESMM_VARIANT_ESCM2_IPS, 0, 0.01, 1};
+  esmm_config *cfg = small_config(&vc);
+  esmm_dataset *ds = small_data(cfg, 24, 0);
+  esmm_model *m;
+  size_t idx[24];
+  double loss, worst = 0;
+  for (size_t i = 0; i < 24; i++)
+    idx[i] = i;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
+  esmm__embedding_scatter_end(m->emb, &m->sg);
+  {
+    esmm__layer *ly = &m->ctr->layer[m->ctr->n_layers - 1];
+    for (size_t i = 0; i < ly->n_out; i++) {
+      double d = fabs(ly->gb[i] - fd(m, ds, idx, 24, &ly->b[i], 1e-2f));
+      worst = d > worst ? d : worst;
+    }
+  }
+  ck_assert_msg(worst > 1e-2, "the CTR bias gradient ignores 1/p yet matches the full derivative (%g)", worst);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(tensors_shapes_and_blocks_agree) {
+  const vcase *vc = &cases[_i];
+  esmm_config *cfg = small_config(vc);
+  esmm_model *m;
+  esmm__tensor t[64], s[64];
+  int blk[64];
+  size_t nt, ns, nb;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  nt = esmm__model_tensors(m, t, 64);
+  ns = esmm__model_tensor_shapes(cfg, s, 64);
+  nb = esmm__model_blocks(m, blk, 64);
+  ck_assert_uint_eq(nt, ns);
+  ck_assert_uint_eq(nt, nb);
+  /* ESMM's 1.0 list is a prefix of every variant's */
+  ck_assert_str_eq(t[0].name, "embedding");
+  ck_assert_str_eq(t[1].name, "ctr.0.w");
+  for (size_t k = 0; k < nt; k++) {
+    size_t r, c;
+    ck_assert_str_eq(t[k].name, s[k].name);
+    ck_assert_ptr_null(s[k].data);
+    ck_assert_ptr_nonnull(t[k].data);
+    ck_assert_uint_eq(t[k].rows, s[k].rows);
+    ck_assert_uint_eq(t[k].cols, s[k].cols);
+    ck_assert_int_eq(blk[k], (int)k);
+    ck_assert_int_eq(esmm__optimizer_block_shape(m->opt, blk[k], &r, &c), ESMM_OK);
+    ck_assert_uint_eq(r * c, t[k].rows * t[k].cols);
+    for (size_t j = 0; j < k; j++)
+      ck_assert_str_ne(t[k].name, t[j].name);
+  }
+  {
+    size_t expect = 1 + 2 * 3 + 2 * 2;
+    if (vc->variant == ESMM_VARIANT_ESMM_NS || vc->variant == ESMM_VARIANT_BASE ||
+        vc->variant == ESMM_VARIANT_DIVISION)
+      expect += 1;
+    if (vc->variant == ESMM_VARIANT_ESCM2_DR)
+      expect += 2 * 2;
+    ck_assert_uint_eq(nt, expect);
+  }
+  {
+    double params, sum = 0;
+    for (size_t k = 0; k < nt; k++)
+      sum += (double)(t[k].rows * t[k].cols);
+    ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_PARAMS, &params), ESMM_OK);
+    ck_assert_double_eq(params, sum);
+  }
+  esmm_model_free(m);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* Prediction: the product head for product variants, the clipped ratio
+ * for DIVISION; chunked and whole predictions agree. */
+START_TEST(heads_follow_the_variant) {
+  const vcase *vc = &cases[_i];
+  esmm_config *cfg = small_config(vc);
+  esmm_dataset *ds = small_data(cfg, 40, 0);
+  esmm_model *m;
+  esmm_workspace *ws;
+  float a[3 * 40], b[3 * 40];
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 5, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, 40, a, a + 40, a + 80), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 7), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, ws, ds, 0, 40, b, b + 40, b + 80), ESMM_OK);
+  /* GEMM blocking depends on the chunk size: equal up to rounding */
+  for (int i = 0; i < 3 * 40; i++)
+    ck_assert_float_eq_tol(a[i], b[i], 1e-6f);
+  for (int i = 0; i < 40; i++) {
+    ck_assert(a[i] > 0 && a[i] < 1 && a[40 + i] > 0 && a[40 + i] <= 1 && a[80 + i] > 0);
+    if (vc->variant == ESMM_VARIANT_DIVISION)
+      ck_assert_float_eq_tol(a[40 + i], fminf(1.0f, a[80 + i] / a[i]), 1e-5f);
+    else
+      ck_assert_float_eq_tol(a[80 + i], a[i] * a[40 + i], 1e-6f);
+  }
+  esmm_workspace_free(ws);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* The serving convention (model.h, struct esmm_workspace): pool each row
+ * through m->emb into ws->x and, with a second table, through m->emb2 into
+ * ws->x2; esmm__model_infer then gives what esmm_model_predict gives. */
+static void pool_into(const esmm_embedding *e, const esmm_dataset *ds, size_t r, float *x, size_t pool_dim) {
+  int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
+  memset(x, 0, pool_dim * sizeof *x);
+  esmm__embedding_pool(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, x);
+  if (c >= 0) {
+    float tmp[64];
+    int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+    ck_assert(pool_dim <= 64);
+    memset(tmp, 0, sizeof tmp);
+    esmm__embedding_pool(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo, ds->com_value + clo, tmp);
+    for (size_t k = 0; k < pool_dim; k++)
+      x[k] += tmp[k];
+  }
+}
+
+START_TEST(infer_on_pooled_inputs_matches_predict) {
+  const vcase *vc = &cases[_i];
+  esmm_config *cfg = small_config(vc);
+  esmm_dataset *ds = small_data(cfg, 40, 0);
+  esmm_model *m;
+  esmm_workspace *ws;
+  float a[3 * 40], b[3 * 40];
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 3, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, 40, a, a + 40, a + 80), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 40), ESMM_OK);
+  ck_assert_uint_eq(ws->n_tables, esmm__model_tables(m));
+  ck_assert((ws->x2 != NULL) == (m->emb2 != NULL));
+  for (size_t i = 0; i < 40; i++) {
+    pool_into(m->emb, ds, i, ws->x + i * m->in_dim, m->pool_dim);
+    if (m->emb2)
+      pool_into(m->emb2, ds, i, ws->x2 + i * m->in_dim, m->pool_dim);
+  }
+  esmm__model_infer(m, ws, 40, b, b + 40, b + 80);
+  for (int i = 0; i < 3 * 40; i++)
+    ck_assert_float_eq_tol(a[i], b[i], 1e-6f);
+  esmm_workspace_free(ws);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* DIVISION's clip counter: force the CTCVR tower above the CTR tower. */
+START_TEST(division_counts_clips) {
+  vcase vc = {"division", ESMM_VARIANT_DIVISION, 0, 0.01, 1};
+  esmm_config *cfg = small_config(&vc);
+  esmm_dataset *ds = small_data(cfg, 24, 0);
+  esmm_model *m;
+  size_t idx[24];
+  double loss, clips;
+  float p[3 * 24];
+  for (size_t i = 0; i < 24; i++)
+    idx[i] = i;
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  m->cvr->layer[m->cvr->n_layers - 1].b[0] = 50.0f; /* pCTCVR ~ 1 > pCTR */
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_CVR_CLIPS, &clips), ESMM_OK);
+  ck_assert_double_eq(clips, 24);
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, 24, p, p + 24, p + 48), ESMM_OK);
+  for (int i = 0; i < 24; i++)
+    ck_assert_float_eq(p[24 + i], 1.0f);
+  m->cvr->layer[m->cvr->n_layers - 1].b[0] = -50.0f;
+  ck_assert_int_eq(esmm__model_loss(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_CVR_CLIPS, &clips), ESMM_OK);
+  ck_assert_double_eq(clips, 24);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+/* BASE and DIVISION are two independent models in one object: the CTR part
+ * trained on data whose conversion labels differ must come out identical. */
+START_TEST(two_model_variants_keep_the_ctr_model_independent) {
+  int variants[2] = {ESMM_VARIANT_BASE, ESMM_VARIANT_DIVISION};
+  for (int k = 0; k < 3; k++) {
+    vcase vc = {"x", k < 2 ? variants[k] : ESMM_VARIANT_ESMM_NS, 0, 0.01, 1};
+    esmm_config *cfg = small_config(&vc);
+    esmm_dataset *d0 = small_data(cfg, 40, 0), *d1 = small_data(cfg, 40, 1);
+    esmm_model *m0, *m1;
+    esmm__tensor t0[32], t1[32];
+    size_t nt, n_ctr = 1 + 2 * 3, same = 1;
+    ck_assert_int_eq(esmm_model_new(&m0, cfg), ESMM_OK);
+    ck_assert_int_eq(esmm_model_new(&m1, cfg), ESMM_OK);
+    ck_assert_int_eq(esmm_model_train_steps(m0, d0, 6, NULL, NULL), ESMM_OK);
+    ck_assert_int_eq(esmm_model_train_steps(m1, d1, 6, NULL, NULL), ESMM_OK);
+    nt = esmm__model_tensors(m0, t0, 32);
+    esmm__model_tensors(m1, t1, 32);
+    for (size_t j = 0; j < n_ctr; j++)
+      same &= memcmp(t0[j].data, t1[j].data, t0[j].rows * t0[j].cols * sizeof(float)) == 0;
+    if (k < 2)
+      ck_assert_msg(same, "variant %d: the CTR model depends on conversion labels", vc.variant);
+    else /* the control: ESMM_NS shares the CTR tower with the product loss */
+      ck_assert_msg(!same, "ESMM_NS's CTR tower ignores conversions: the test cannot fail");
+    /* and the second model does depend on them */
+    ck_assert(memcmp(t0[nt - 1].data, t1[nt - 1].data, t0[nt - 1].rows * t0[nt - 1].cols * sizeof(float)) != 0);
+    esmm_model_free(m0);
+    esmm_model_free(m1);
+    esmm_dataset_free(d0);
+    esmm_dataset_free(d1);
+    esmm_config_free(cfg);
+  }
+}
+END_TEST
+
+/* A small run on the simulator: every variant learns to rank clicks and,
+ * on clicked impressions, conversions clearly better than chance. */
+START_TEST(every_variant_learns_on_the_simulator) {
+  static esmm_dataset *train, *test;
+  const vcase *vc = &cases[_i];
+  esmm_config *cfg;
+  esmm_model *m;
+  double met[ESMM_METRIC_COUNT], loss0, loss1;
+  if (!train) { /* the same world for every case of this process */
+    esmm_sim *sim;
+    ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+    esmm_sim_set_float(sim, ESMM_SIM_CTR, 0.15);
+    esmm_sim_set_float(sim, ESMM_SIM_CVR, 0.25);
+    esmm_sim_set_int(sim, ESMM_SIM_USERS, 1000);
+    esmm_sim_set_int(sim, ESMM_SIM_ITEMS, 2000);
+    ck_assert_int_eq(esmm_sim_generate(sim, 60000, 0, &train), ESMM_OK);
+    ck_assert_int_eq(esmm_sim_generate(sim, 20000, 1, &test), ESMM_OK);
+    esmm_sim_free(sim);
+  }
+  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
+  esmm_config_set_by_name(cfg, "ctr_tower", "16");
+  esmm_config_set_by_name(cfg, "cvr_tower", "16");
+  esmm_config_set_by_name(cfg, "embed_dim", "6");
+  esmm_config_set_by_name(cfg, "hash_buckets", "4096");
+  esmm_config_set_by_name(cfg, "learning_rate", "0.005");
+  esmm_config_set_by_name(cfg, "batch_size", "256");
+  esmm_config_set_int(cfg, ESMM_OPT_VARIANT, vc->variant);
+  esmm_config_set_float(cfg, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight);
+  esmm_config_set_float(cfg, ESMM_OPT_PROPENSITY_CLIP, vc->clip > 0.5 ? 0.05 : vc->clip);
+  esmm_config_set_int(cfg, ESMM_OPT_PROPENSITY_STOP_GRAD, vc->stop_grad);
+  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, train, 1, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_LOSS, &loss0), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_epoch(m, train, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_EPOCH_LOSS, &loss1), ESMM_OK);
+  ck_assert_int_eq(esmm_model_evaluate(m, test, met, ESMM_METRIC_COUNT), ESMM_OK);
+  ck_assert_msg(loss1 < loss0, "%s: the epoch's loss %.4f is not below the first batch's %.4f", vc->label, loss1,
+                loss0);
+  ck_assert_msg(met[ESMM_METRIC_CTR_AUC] > 0.65, "%s: CTR AUC %.4f", vc->label, met[ESMM_METRIC_CTR_AUC]);
+  ck_assert_msg(met[ESMM_METRIC_CVR_AUC_CLICKED] > 0.58, "%s: CVR AUC on clicks %.4f", vc->label,
+                met[ESMM_METRIC_CVR_AUC_CLICKED]);
+  ck_assert_msg(met[ESMM_METRIC_CTCVR_AUC] > 0.65, "%s: CTCVR AUC %.4f", vc->label, met[ESMM_METRIC_CTCVR_AUC]);
+  esmm_model_free(m);
+  esmm_config_free(cfg);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("variants");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, whole_model_gradients_match_finite_differences, 0, N_CASES);
+  tcase_add_test(tc, stop_gradient_really_stops_the_gradient);
+  tcase_add_loop_test(tc, tensors_shapes_and_blocks_agree, 0, N_CASES);
+  tcase_add_loop_test(tc, heads_follow_the_variant, 0, N_CASES);
+  tcase_add_loop_test(tc, infer_on_pooled_inputs_matches_predict, 0, N_CASES);
+  tcase_add_test(tc, division_counts_clips);
+  tcase_add_test(tc, two_model_variants_keep_the_ctr_model_independent);
+  tcase_add_loop_test(tc, every_variant_learns_on_the_simulator, 0, N_CASES);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
