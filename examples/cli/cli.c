@@ -24,8 +24,10 @@ int cli_usage(const char *msg) {
           "  demo      [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
           "  simulate  --out FILE [--rows N] [--stream S] [--sim k=v]...\n"
           "  train     --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
+          "            [--checkpoint FILE [--checkpoint-every STEPS]] [--resume FILE]\n"
           "  eval      --model FILE --data FILE [--json]\n"
-          "  predict   --model FILE --data FILE [--out FILE]\n"
+          "  predict   --model FILE --data FILE [--out FILE] [--json]\n"
+          "  dump      --model FILE [--json]\n"
           "  convert   --data FILE [--common FILE | --spec SPEC | --format F] --out CACHE [--set k=v]... [--json]\n"
           "data files (--data/--valid): the text format, a binary cache (detected by its magic), the\n"
           "Ali-CCP pair (--data SKELETON --common COMMON; --valid-common for --valid), a CSV with a\n"
@@ -88,6 +90,12 @@ int cli_parse_args(int argc, char **argv, opts *o) {
       o->spec = v;
     else if (strcmp(a, "--format") == 0)
       o->format = v;
+    else if (strcmp(a, "--checkpoint") == 0)
+      o->checkpoint = v;
+    else if (strcmp(a, "--checkpoint-every") == 0)
+      o->checkpoint_every = v;
+    else if (strcmp(a, "--resume") == 0)
+      o->resume = v;
     else if (strcmp(a, "--rows") == 0 || strcmp(a, "--test-rows") == 0 || strcmp(a, "--stream") == 0) {
       size_t n;
       if (parse_size(v, &n) != 0) {

@@ -24,6 +24,8 @@ typedef struct opts {
   /* data inputs (cli_read_data): Ali-CCP common file of --data / --valid,
    * CSV column spec, explicit format, cache of --data */
   const char *common, *valid_common, *spec, *format;
+  /* train: --checkpoint FILE, --checkpoint-every N, --resume FILE */
+  const char *checkpoint, *checkpoint_every, *resume;
 } opts;
 
 /* Print "esmm: <what>: <last error> (<status text>)" and return EXIT_LIB. */

@@ -1,13 +1,12 @@
 /* esmm train / eval / predict on dataset files.
  *
- * train takes three options of its own through --set, next to the config
- * options (cli.c's parser, shared with other commands, has no flags for
- * them yet):
- *   --set checkpoint=FILE        write a checkpoint (model + optimizer +
+ * train takes three options of its own (also accepted as --set key=value
+ * for scripts written against 1.0 snapshots):
+ *   --checkpoint FILE            write a checkpoint (model + optimizer +
  *                                training position) to FILE, atomically,
- *   --set checkpoint_every=N     every N steps (default 1000; 0 = only at
+ *   --checkpoint-every N         every N steps (default 1000; 0 = only at
  *                                the end and on interruption),
- *   --set resume=FILE            continue from a checkpoint: the model, its
+ *   --resume FILE                continue from a checkpoint: the model, its
  *                                optimizer and its place in the epoch come
  *                                from FILE, so the run ends exactly as an
  *                                uninterrupted one would (same data, one
@@ -44,9 +43,25 @@ static void on_signal(int sig) {
 }
 
 /* Split --set into config options and train's own keys. */
+static int parse_every(const char *s, train_run *r) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || end == s || v < 0)
+    return cli_usage("--checkpoint-every needs a number of steps >= 0");
+  r->every = v;
+  return 0;
+}
+
 static int split_sets(const opts *o, opts *cfg_only, train_run *r) {
   *cfg_only = *o;
   cfg_only->n_cfg = 0;
+  if (o->checkpoint)
+    r->ckpt = o->checkpoint;
+  if (o->resume)
+    r->resume = o->resume;
+  if (o->checkpoint_every && parse_every(o->checkpoint_every, r) != 0)
+    return EXIT_USAGE;
   for (int i = 0; i < o->n_cfg; i++) {
     const char *kv = o->cfg_set[i];
     if (strncmp(kv, "checkpoint=", 11) == 0)
@@ -54,12 +69,8 @@ static int split_sets(const opts *o, opts *cfg_only, train_run *r) {
     else if (strncmp(kv, "resume=", 7) == 0)
       r->resume = kv + 7;
     else if (strncmp(kv, "checkpoint_every=", 17) == 0) {
-      char *end;
-      errno = 0;
-      long long v = strtoll(kv + 17, &end, 10);
-      if (errno || *end || end == kv + 17 || v < 0)
-        return cli_usage("checkpoint_every needs a number of steps >= 0");
-      r->every = v;
+      if (parse_every(kv + 17, r) != 0)
+        return EXIT_USAGE;
     } else
       cfg_only->cfg_set[cfg_only->n_cfg++] = kv;
   }
@@ -213,7 +224,7 @@ int cmd_train(const opts *o) {
     goto done;
   }
   if (interrupted) {
-    fprintf(stderr, "esmm: interrupted%s%s\n", r.ckpt ? "; resume with --set resume=" : "", r.ckpt ? r.ckpt : "");
+    fprintf(stderr, "esmm: interrupted%s%s\n", r.ckpt ? "; resume with --resume " : "", r.ckpt ? r.ckpt : "");
     rc = EXIT_INTERRUPTED;
     goto done;
   }
