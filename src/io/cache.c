@@ -72,50 +72,6 @@ static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
 /* ------------------------------------------------------------ CRC-32 */
 
-/* esmm__crc32 (serialize.c) is byte-at-a-time, about 200 MB/s here: the
- * cache's checksums would cap both conversion and loading at that speed
- * (the issue asks >= 1 GB/s for cache reads). This is the same CRC-32
- * (reflected 0xEDB88320, zlib-compatible; tests compare both) computed
- * slicing-by-8. The 8 KiB of tables are built on the caller's stack per
- * call (about 2 k operations, nothing next to the megabytes it is used
- * for), which keeps the library free of global mutable state; small inputs
- * go to esmm__crc32 directly. */
-typedef struct crc_tables {
-  uint32_t t[8][256];
-} crc_tables;
-
-static void crc_init(crc_tables *T) {
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    T->t[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; i++)
-    for (int k = 1; k < 8; k++)
-      T->t[k][i] = (T->t[k - 1][i] >> 8) ^ T->t[0][T->t[k - 1][i] & 0xff];
-}
-
-uint32_t esmm__cache_crc32(uint32_t crc, const void *buf, size_t n) {
-  const unsigned char *p = buf;
-  crc_tables T;
-  if (n < 65536)
-    return esmm__crc32(crc, buf, n);
-  crc_init(&T);
-  crc = ~crc;
-  while (n >= 8) {
-    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-    uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-    crc = T.t[7][lo & 0xff] ^ T.t[6][(lo >> 8) & 0xff] ^ T.t[5][(lo >> 16) & 0xff] ^ T.t[4][lo >> 24] ^
-          T.t[3][hi & 0xff] ^ T.t[2][(hi >> 8) & 0xff] ^ T.t[1][(hi >> 16) & 0xff] ^ T.t[0][hi >> 24];
-    p += 8;
-    n -= 8;
-  }
-  while (n--)
-    crc = (crc >> 8) ^ T.t[0][(crc ^ *p++) & 0xff];
-  return ~crc;
-}
-
 /* ------------------------------------------------------------ assembly */
 
 typedef struct colsrc {
@@ -203,7 +159,7 @@ static int assemble(const esmm__allocator *a, const char *func, const char *path
   off = hbytes;
   for (int c = 0; c < NCOL; c++) {
     if (src[c].mem)
-      src[c].crc = esmm__cache_crc32(0, src[c].mem, (size_t)src[c].bytes);
+      src[c].crc = esmm__crc32(0, src[c].mem, (size_t)src[c].bytes);
     put64(hdr + OFF_TABLE + 24 * c, off);
     put64(hdr + OFF_TABLE + 24 * c + 8, src[c].bytes);
     put32(hdr + OFF_TABLE + 24 * c + 16, src[c].crc);
@@ -320,7 +276,7 @@ struct esmm__cache_writer {
 
 static void col_flush(esmm__cache_writer *w, int c) {
   /* checksum whole buffers: the fast CRC pays off on large blocks */
-  w->col[c].crc = esmm__cache_crc32(w->col[c].crc, w->col[c].buf, w->col[c].len);
+  w->col[c].crc = esmm__crc32(w->col[c].crc, w->col[c].buf, w->col[c].len);
   if (!w->err && w->col[c].len && write_all(w->col[c].fd, w->col[c].buf, w->col[c].len) < 0) {
     w->err = errno ? errno : EIO;
     w->err_col = c;
@@ -549,7 +505,7 @@ static int load_image(esmm_dataset **out, const esmm_config *cfg, const char *fu
           bytes[k] > len - off[k])
         return BAD("%s: column %d: bad extent (offset %llu, %llu bytes; file of %zu bytes)", name, k,
                    (unsigned long long)off[k], (unsigned long long)bytes[k], len);
-      if (esmm__cache_crc32(0, p + off[k], (size_t)bytes[k]) != get32(p + OFF_TABLE + 24 * k + 16))
+      if (esmm__crc32(0, p + off[k], (size_t)bytes[k]) != get32(p + OFF_TABLE + 24 * k + 16))
         return BAD("%s: column %d: checksum mismatch", name, k);
       col[k] = p + off[k];
     }

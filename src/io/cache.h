@@ -26,9 +26,6 @@ int esmm__cw_rows(esmm__cache_writer *w, size_t n, const int *click, const int *
                   const int64_t *off, const int *field, const uint64_t *id, const float *value, const float *dense);
 /* Write the file (atomically) with these reader counts; frees w. */
 int esmm__cw_finish(esmm__cache_writer *w, const int64_t *read_stat);
-/* CRC-32 identical to esmm__crc32 (same polynomial and conventions),
- * slicing-by-8 for large buffers. */
-uint32_t esmm__cache_crc32(uint32_t crc, const void *buf, size_t n);
 
 /* Discard everything (temporary files included); frees w. NULL-safe. */
 void esmm__cw_abort(esmm__cache_writer *w);
