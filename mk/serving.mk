@@ -75,7 +75,7 @@ bench-serving: $(SERVE_DIR)/serve $(SERVE_DIR)/train.txt
 	  | tee $(SERVE_DIR)/bench.jsonl
 
 # `esmm train` with periodic checkpoints is killed with SIGKILL after its
-# first checkpoint; `--set resume=` then finishes the run, and the model must
+# first checkpoint; `--resume` then finishes the run, and the model must
 # be byte-identical to an uninterrupted run's. `esmm dump --json` of the
 # checkpoint must be valid JSON. (One OpenBLAS thread: deterministic SGEMM.)
 SERVE_RESUME_SET := --set batch_size=128 --set hash_buckets=2000 --set embed_dim=8 --set epochs=6
@@ -83,13 +83,13 @@ check-serving-resume: $(SERVE_DIR)/train.txt $(CLI)
 	cd $(SERVE_DIR) && rm -f r_*.esmm* && export OPENBLAS_NUM_THREADS=1 && \
 	../../$(CLI) train --quiet --data train.txt --model r_straight.esmm $(SERVE_RESUME_SET) && \
 	{ ../../$(CLI) train --quiet --data train.txt --model r_killed.esmm $(SERVE_RESUME_SET) \
-	    --set checkpoint=r_ck.esmm --set checkpoint_every=5 & pid=$$!; \
+	    --checkpoint r_ck.esmm --checkpoint-every 5 & pid=$$!; \
 	  while [ ! -f r_ck.esmm ] && kill -0 $$pid 2>/dev/null; do sleep 0.02; done; \
-	  sleep 0.2; kill -9 $$pid; wait $$pid; st=$$?; echo "serving: training killed (status $$st) at \
+	  kill -9 $$pid; wait $$pid; st=$$?; echo "serving: training killed (status $$st) at \
 	  $$(../../$(CLI) dump --model r_ck.esmm | sed -n 's/^training: //p')"; test $$st -eq 137; } && \
 	test ! -f r_killed.esmm && \
 	../../$(CLI) dump --json --model r_ck.esmm | $(SERVE_PY) -c 'import json,sys; d=json.load(sys.stdin); assert d["checkpoint"]' && \
-	../../$(CLI) train --quiet --data train.txt --model r_resumed.esmm --set resume=r_ck.esmm && \
+	../../$(CLI) train --quiet --data train.txt --model r_resumed.esmm --resume r_ck.esmm && \
 	cmp r_straight.esmm r_resumed.esmm && echo "serving: resumed run == straight run (byte-identical model)"
 
 # docs/api.md is generated from the headers.
