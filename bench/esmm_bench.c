@@ -220,7 +220,10 @@ static double sgemm_gflops(const shape *s, size_t n, int with_backward, int reps
 
 /* ---- measurements ----------------------------------------------------- */
 
-static esmm_model *new_model(const int64_t *hidden, size_t n_hidden) {
+/* shuffle: ESMM_OPT_SHUFFLE (1 rows in random order, 2 user groups in
+ * random order with their rows together: the model then pools and
+ * scatters each common list once per run of rows). */
+static esmm_model *new_model(const int64_t *hidden, size_t n_hidden, int shuffle) {
   esmm_config *cfg;
   esmm_model *m;
   OK(esmm_config_new(&cfg));
@@ -228,6 +231,7 @@ static esmm_model *new_model(const int64_t *hidden, size_t n_hidden) {
   OK(esmm_config_set_ints(cfg, ESMM_OPT_CVR_TOWER, hidden, n_hidden));
   OK(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 1024));
   OK(esmm_config_set_int(cfg, ESMM_OPT_OPTIMIZER, ESMM_OPTIMIZER_ADAM));
+  OK(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, shuffle));
   OK(esmm_model_new(&m, cfg));
   esmm_config_free(cfg);
   return m;
@@ -357,7 +361,7 @@ static void latency_user(const esmm_model *m, const esmm_dataset *users, size_t 
 
 typedef struct tower_result {
   const char *name;
-  double train_sps, train_sps_ungrouped, predict_sps;
+  double train_sps, train_sps_ungrouped, train_sps_groups, predict_sps;
   double single_p50, single_p99, user100_p50, user100_p99, rows100_p50, rows100_p99;
   double train_gflops, predict_gflops, sgemm_train_gflops, sgemm_predict_gflops;
   double flops_per_train_sample, flops_per_predict_sample, gemm_limit_train_sps, gemm_limit_predict_sps;
@@ -367,7 +371,7 @@ static void run_tower(tower_result *res, const char *name, const int64_t *hidden
                       size_t in_dim, const esmm_dataset *grouped, const esmm_dataset *ungrouped,
                       const esmm_dataset *users, const plan *p) {
   shape s = tower_shape(in_dim, hidden, n_hidden);
-  esmm_model *m = new_model(hidden, n_hidden);
+  esmm_model *m = new_model(hidden, n_hidden, 1);
   memset(res, 0, sizeof *res);
   res->name = name;
   res->flops_per_train_sample = 2 /* towers */ * 6.0 * macs(&s);
@@ -377,6 +381,11 @@ static void run_tower(tower_result *res, const char *name, const int64_t *hidden
   res->train_sps = train_sps(m, grouped, p);
   if (ungrouped)
     res->train_sps_ungrouped = train_sps(m, ungrouped, p);
+  {
+    esmm_model *mg = new_model(hidden, n_hidden, 2);
+    res->train_sps_groups = train_sps(mg, grouped, p);
+    esmm_model_free(mg);
+  }
   res->predict_sps = predict_sps(m, grouped, p->predict_rows, p);
   latency(m, grouped, 1, p->lat_calls, p, &res->single_p50, &res->single_p99);
   latency(m, users, 100, p->users, p, &res->rows100_p50, &res->rows100_p99);
@@ -390,6 +399,7 @@ static void run_tower(tower_result *res, const char *name, const int64_t *hidden
   printf("%-8s train %8.0f samples/s grouped", name, res->train_sps);
   if (ungrouped)
     printf(", %8.0f ungrouped", res->train_sps_ungrouped);
+  printf(", %8.0f grouped with group shuffle", res->train_sps_groups);
   printf("  (GEMM-bound limit %.0f; tower %.2f GFLOP/s vs SGEMM %.2f: %.0f%%)\n", res->gemm_limit_train_sps,
          res->train_gflops, res->sgemm_train_gflops, 100 * res->train_gflops / res->sgemm_train_gflops);
   printf("%-8s predict %8.0f samples/s  (tower %.2f GFLOP/s vs SGEMM %.2f: %.0f%%)\n", name, res->predict_sps,
@@ -405,6 +415,7 @@ static void json_tower(const tower_result *r) {
   printf("\"%s\":{\"train_samples_per_sec\":%.0f,", r->name, r->train_sps);
   if (r->train_sps_ungrouped > 0)
     printf("\"train_samples_per_sec_ungrouped\":%.0f,", r->train_sps_ungrouped);
+  printf("\"train_samples_per_sec_group_shuffle\":%.0f,", r->train_sps_groups);
   printf("\"predict_samples_per_sec\":%.0f,\"single_p50_us\":%.1f,\"single_p99_us\":%.1f,"
          "\"user100_p50_us\":%.1f,\"user100_p99_us\":%.1f,\"rows100_p50_us\":%.1f,\"rows100_p99_us\":%.1f,"
          "\"train_tower_gflops\":%.3f,\"sgemm_train_gflops\":%.3f,\"train_gflops_ratio\":%.3f,"
@@ -463,7 +474,7 @@ static int run_mem(const plan *p) {
   esmm_dataset *ds = simulate(rows, 20, 0);
   esmm_model *m;
   rss_data = peak_rss_mb();
-  m = new_model(wide, 3);
+  m = new_model(wide, 3, 1);
   OK(esmm_model_stat(m, ESMM_STAT_PARAMS, &params));
   OK(esmm_model_train_steps(m, ds, p->quick ? 5 : 50, NULL, NULL));
   printf("1M impressions: data %.1f MB peak RSS; after training (wide towers, Adam, %.0f parameters) %.1f MB "
@@ -482,7 +493,7 @@ static int run_profile(const char *which, int64_t steps) {
   static const int64_t deflt[] = {200, 80}, wide[] = {360, 200, 80};
   int w = !strcmp(which, "wide");
   esmm_dataset *ds = simulate(40000, 20, 0);
-  esmm_model *m = new_model(w ? wide : deflt, w ? 3 : 2);
+  esmm_model *m = new_model(w ? wide : deflt, w ? 3 : 2, getenv("ESMM_BENCH_SHUFFLE") ? atoi(getenv("ESMM_BENCH_SHUFFLE")) : 1);
   double t0 = now_sec();
   OK(esmm_model_train_steps(m, ds, steps, NULL, NULL));
   printf("%s: %lld steps, %.0f samples/s\n", which, (long long)steps, (double)steps * 1024 / (now_sec() - t0));

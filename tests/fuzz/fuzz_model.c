@@ -7,7 +7,7 @@
  * saved bytes load again, and one row predicts probabilities in [0, 1]. */
 #include "fuzz.h"
 
-#include "io/serialize.h" /* esmm__crc32 */
+#include "crc32.h" /* esmm__crc32 */
 
 #include <math.h>
 #include <string.h>

@@ -142,8 +142,8 @@ int main(int argc, char **argv) {
   esmm_config_set_fields(c, 1, names1, NULL);
   esmm_config_set_int(c, ESMM_OPT_HASH_BUCKETS, 2);
   esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 1);
-  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, NULL, 0);
-  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, NULL, 0);
+  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, t1, 0);
+  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, t1, 0);
   esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 1);
   bad |= save(dir, "one-field-linear", c, 0);
   esmm_config_free(c);
