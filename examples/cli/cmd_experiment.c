@@ -375,12 +375,16 @@ static int svg_reliability(plan *p, const char *path, int c, int l, int t) {
   double mx = 0;
   if (!f)
     return -1;
+  /* the axes span the plotted (seed-averaged) points, not single seeds' */
   for (int v = 0; v < p->n_var; v++)
-    for (int b = 0; b < ESMM_DIAG_BINS; b++)
+    for (int b = 0; b < ESMM_DIAG_BINS; b++) {
+      double xp = 0, yt = 0;
       for (int s = 0; s < p->n_seeds; s++) {
-        run *r = run_at(p, c, l, s, v);
-        mx = fmax(mx, fmax(r->bin_pred[t][b], r->bin_truth[t][b]));
+        xp += run_at(p, c, l, s, v)->bin_pred[t][b];
+        yt += run_at(p, c, l, s, v)->bin_truth[t][b];
       }
+      mx = fmax(mx, fmax(xp, yt) / p->n_seeds);
+    }
   a.xmax = a.ymax = nice_max(mx);
   snprintf(title, sizeof title, "%s vs pCVR (confounding %g, CTR %g)", truth_label[t], p->conf[c], p->ctr[l]);
   svg_axes_draw(f, &a, "mean pCVR in the decile", truth_label[t], title);
