@@ -21,23 +21,26 @@ int cli_usage(const char *msg) {
   fprintf(stderr,
           "usage: esmm <command> [options]\n"
           "commands:\n"
-          "  demo      [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
-          "  simulate  --out FILE [--rows N] [--stream S] [--sim k=v]...\n"
-          "  train     --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
-          "            [--checkpoint FILE [--checkpoint-every STEPS]] [--resume FILE]\n"
-          "  eval      --model FILE --data FILE [--json]\n"
-          "  predict   --model FILE --data FILE [--out FILE] [--json]\n"
-          "  dump      --model FILE [--json]\n"
-          "  convert   --data FILE [--common FILE | --spec SPEC | --format F] --out CACHE [--set k=v]... [--json]\n"
+          "  demo        [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
+          "  simulate    --out FILE [--rows N] [--stream S] [--sim k=v]... [--format aliccp --common FILE]\n"
+          "  convert     --data FILE [--common FILE | --spec SPEC | --format F] --out CACHE [--set k=v]... [--json]\n"
+          "  train       --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
+          "              [--checkpoint FILE [--checkpoint-every STEPS]] [--resume FILE]\n"
+          "  eval        --model FILE --data FILE [--json]\n"
+          "  predict     --model FILE --data FILE [--out FILE] [--json]\n"
+          "  dump        --model FILE [--json]\n"
+          "  diagnose    --model FILE --data FILE | [--rows N] [--set k=v]... [--sim k=v]...  [--json]\n"
+          "  experiment  [--rows N] [--test-rows N] [--out DOC.md] [--set quick=1|seeds=N|...]...\n"
+          "  version\n"
           "data files (--data/--valid): the text format, a binary cache (detected by its magic), the\n"
           "Ali-CCP pair (--data SKELETON --common COMMON; --valid-common for --valid), a CSV with a\n"
           "column spec (--spec \"click=click;conversion=purchase;num=D*;cat=*\"), PaddleRec token lines\n"
           "(--spec tokens); --format text|aliccp|csv|tokens|cache overrides the detection.\n"
-          "simulate --format aliccp --out SKELETON --common COMMON writes the raw Ali-CCP pair.\n"
-          "  version\n"
           "--set takes config options by name (embed_dim, ctr_tower=360,200,80, learning_rate,\n"
-          "batch_size, epochs, optimizer=adam|adagrad|sgd, seed, threads, fields=..., ...);\n"
-          "--sim takes simulator options (seed, users, items, rows_per_user, ctr, cvr, signal, ...).\n");
+          "batch_size, epochs, optimizer=adam|adagrad|sgd, variant=esmm|esmm_ns|base|division|\n"
+          "escm2_ips|escm2_dr, shuffle=rows|groups, seed, threads, fields=..., ...);\n"
+          "--sim takes simulator options (seed, users, items, rows_per_user, ctr, cvr, signal,\n"
+          "conf_click, conf_conv, ...). Exit codes: 0 ok, 1 library error, 2 usage, 3 interrupted.\n");
   return EXIT_USAGE;
 }
 
