@@ -311,10 +311,12 @@ static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_
       return esmm__error(ESMM_EINVAL, func, "%s values must be in [1, 65536], got %lld at %zu",
                          table[r].ident, (long long)values[i], i);
   if (opt == ESMM_OPT_CTR_TOWER) {
-    memcpy(cfg->ctr_tower, values, n * sizeof *values);
+    if (n) /* values may be NULL when n == 0 */
+      memcpy(cfg->ctr_tower, values, n * sizeof *values);
     cfg->n_ctr = n;
   } else {
-    memcpy(cfg->cvr_tower, values, n * sizeof *values);
+    if (n)
+      memcpy(cfg->cvr_tower, values, n * sizeof *values);
     cfg->n_cvr = n;
   }
   return ESMM_OK;
@@ -355,7 +357,8 @@ int esmm_config_get_ints(const esmm_config *cfg, esmm_opt opt, int64_t *values, 
   if (cap < n)
     return ESMM__ERR(ESMM_EBUFS, "the list has %zu values, the buffer holds %zu", n, cap);
   ESMM__CHECK_ARG(values || n == 0);
-  memcpy(values, v, n * sizeof *v);
+  if (n)
+    memcpy(values, v, n * sizeof *v);
   return ESMM_OK;
 }
 

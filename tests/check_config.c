@@ -230,6 +230,7 @@ START_TEST(hooks_and_names) {
   ck_assert_str_eq(esmm_config_option_name(ESMM_OPT_LEARNING_RATE), "learning_rate");
   ck_assert_ptr_null(esmm_config_option_name((esmm_opt)12345));
   ck_assert_int_eq(esmm_config_new(NULL), ESMM_EINVAL);
+  esmm_config_free(c);
   ck_assert_int_eq(esmm_config_clone(NULL, &c), ESMM_EINVAL);
   ck_assert_ptr_null(c);
   esmm_config_free(NULL);

@@ -263,6 +263,7 @@ START_TEST(group_shards_partition_rows_and_keep_users_together) {
     ck_assert_uint_eq(sh[r]->n_rows, 100);
     ck_assert_int_eq(sh[r]->click[7], ds->click[7 * 3 + r]);
   }
+  esmm_dataset_free(sh[0]);
   ck_assert_int_eq(esmm_comm_shard(comms[0], ds, 9, 0, &sh[0]), ESMM_EINVAL);
   ck_assert_ptr_null(sh[0]);
   esmm_dataset_free(sh[1]);

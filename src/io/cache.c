@@ -538,10 +538,11 @@ static int load_image(esmm_dataset **out, const esmm_config *cfg, const char *fu
     }
   }
   if (!esmm__dataset_fields_match(ds, c)) {
+    size_t want = c->n_fields; /* c may be tmpc, freed below */
     esmm_dataset_free(ds);
     esmm_config_free(tmpc);
     return esmm__error(ESMM_EINVAL, func, "%s: the cache's field list (%llu fields) differs from the config's "
-                       "(%zu fields); set the same fields", name, (unsigned long long)nf, c->n_fields);
+                       "(%zu fields); set the same fields", name, (unsigned long long)nf, want);
   }
   if ((int64_t)nd != esmm__config_int(c, ESMM_OPT_DENSE_FEATURES)) {
     long long want = (long long)esmm__config_int(c, ESMM_OPT_DENSE_FEATURES);
