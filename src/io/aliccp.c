@@ -446,6 +446,8 @@ static void w_flush(wr *w) {
     if (k < 0) {
       if (errno != EINTR)
         w->err = errno;
+    } else if (k == 0) {
+      w->err = EIO; /* no progress: a full device that does not say ENOSPC */
     } else {
       done += (size_t)k;
     }

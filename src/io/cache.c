@@ -94,6 +94,10 @@ static int write_all(int fd, const void *p, size_t n) {
         continue;
       return -1;
     }
+    if (k == 0) { /* no progress and no error: report it as a full disk */
+      errno = ENOSPC;
+      return -1;
+    }
     c += k;
     n -= (size_t)k;
   }
