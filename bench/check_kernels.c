@@ -230,7 +230,13 @@ static void check_model_paths(void) {
   OK(esmm_auc(p1, click, n, &auc_1[0]));
   OK(esmm_auc(pb + 2 * n, conv, n, &auc_b[1]));
   OK(esmm_auc(p1 + 2 * n, conv, n, &auc_1[1]));
-  CHECK(fabs(auc_b[0] - auc_1[0]) <= 1e-4 && fabs(auc_b[1] - auc_1[1]) <= 1e-4,
+  /* 1e-3, not 1e-4: a head that barely learned (CTCVR AUC ~0.50 here) has
+   * nearly tied predictions, and rounding-level differences between the GEMV
+   * and GEMM paths reorder many pairs. When compute_grads started adding the
+   * CVR tower's input gradient in its GEMM (perf plan item 2), the training
+   * rounding changed and this model's AUCs came out 5.5e-5 (CTR) and 1.3e-4
+   * (CTCVR) apart, with the predictions themselves within the 1e-4 above. */
+  CHECK(fabs(auc_b[0] - auc_1[0]) <= 1e-3 && fabs(auc_b[1] - auc_1[1]) <= 1e-3,
         "AUCs differ: CTR %.6f vs %.6f, CTCVR %.6f vs %.6f", auc_b[0], auc_1[0], auc_b[1], auc_1[1]);
   CHECK(auc_b[0] > 0.55, "the model did not learn (CTR AUC %.4f): the comparison would prove nothing", auc_b[0]);
   esmm_workspace_free(one);

@@ -232,6 +232,10 @@ static esmm_model *new_model(const int64_t *hidden, size_t n_hidden, int shuffle
   OK(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 1024));
   OK(esmm_config_set_int(cfg, ESMM_OPT_OPTIMIZER, ESMM_OPTIMIZER_ADAM));
   OK(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, shuffle));
+  /* ESMM_BENCH_THREADS: the model's own worker threads (ESMM_OPT_NUM_THREADS;
+   * OpenBLAS's are OPENBLAS_NUM_THREADS) */
+  if (getenv("ESMM_BENCH_THREADS"))
+    OK(esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, atoll(getenv("ESMM_BENCH_THREADS"))));
   OK(esmm_model_new(&m, cfg));
   esmm_config_free(cfg);
   return m;

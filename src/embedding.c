@@ -182,6 +182,53 @@ int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, con
   return ESMM_OK;
 }
 
+/* Slot of row r in sg, claiming a fresh one on first sight (its gradient
+ * is zeroed by esmm__embedding_scatter_apply); -1 when sg is full. */
+static int32_t claim_slot_only(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
+  int32_t s = e->slot[r];
+  if (s >= 0)
+    return s;
+  if (sg->n >= sg->cap || sg->n >= (size_t)INT32_MAX)
+    return -1;
+  s = (int32_t)sg->n++;
+  e->slot[r] = s;
+  sg->rows[s] = r;
+  return s;
+}
+
+int esmm__embedding_scatter_plan(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+                                 const float *value, const float *grad_pooled, esmm__sparse_grad *sg,
+                                 esmm__scatter_item *items, size_t cap, size_t *n_items) {
+  size_t k = *n_items, dim = e->dim;
+  if (nnz > cap - k)
+    return ESMM__ERR(ESMM_EBUFS, "scatter plan full at %zu items", cap);
+  for (size_t j = 0; j < nnz; j++, k++) {
+    int32_t s = claim_slot_only(e, esmm__embedding_row(e, field[j], id[j]), sg);
+    if (s < 0) {
+      *n_items = k;
+      return ESMM__ERR(ESMM_EBUFS, "sparse gradient full at %zu rows", sg->cap);
+    }
+    items[k].slot = s;
+    items[k].value = value ? value[j] : 1.0f;
+    items[k].src = grad_pooled + (size_t)field[j] * dim;
+  }
+  *n_items = k;
+  return ESMM_OK;
+}
+
+void esmm__embedding_scatter_apply(const esmm_embedding *e, const esmm__scatter_item *items, size_t n_items,
+                                   esmm__sparse_grad *sg, size_t lo, size_t hi) {
+  size_t dim = e->dim;
+  if (lo >= hi)
+    return;
+  memset(sg->g + lo * dim, 0, (hi - lo) * dim * sizeof *sg->g);
+  for (size_t k = 0; k < n_items; k++) {
+    size_t s = (size_t)items[k].slot;
+    if (s - lo < hi - lo) /* lo <= s < hi */
+      axpy(dim, items[k].value, items[k].src, sg->g + s * dim);
+  }
+}
+
 void esmm__embedding_scatter_end(esmm_embedding *e, esmm__sparse_grad *sg) {
   for (size_t i = 0; i < sg->n; i++)
     e->slot[sg->rows[i]] = -1;

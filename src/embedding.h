@@ -55,6 +55,29 @@ typedef struct esmm__sparse_grad {
 int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                             const float *value, const float *grad_pooled, esmm__sparse_grad *sg);
 
+/* A scatter in two parts, so that the accumulation can run on several
+ * threads with results bit-identical to esmm__embedding_scatter's:
+ * esmm__embedding_scatter_plan claims the slots of nnz features in sg
+ * exactly as esmm__embedding_scatter would (same slot numbers, in the same
+ * order; the slots' gradients are not written) and appends one item per
+ * feature to items[*n_items .. cap) (ESMM_EBUFS when sg or items is full).
+ * The items keep a pointer to grad_pooled, which must stay unchanged until
+ * the items are applied. esmm__embedding_scatter_apply then zeroes the
+ * slots [lo, hi) of sg and adds every item of a slot in [lo, hi) to it, in
+ * item order: each slot sums the same terms in the same order as
+ * esmm__embedding_scatter would, whatever the split. Calls with disjoint
+ * [lo, hi) may run concurrently; it allocates nothing and cannot fail. */
+typedef struct esmm__scatter_item {
+  int32_t slot;
+  float value;
+  const float *src; /* dim floats: the pooled gradient of the feature's field */
+} esmm__scatter_item;
+int esmm__embedding_scatter_plan(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+                                 const float *value, const float *grad_pooled, esmm__sparse_grad *sg,
+                                 esmm__scatter_item *items, size_t cap, size_t *n_items);
+void esmm__embedding_scatter_apply(const esmm_embedding *e, const esmm__scatter_item *items, size_t n_items,
+                                   esmm__sparse_grad *sg, size_t lo, size_t hi);
+
 /* Forget the rows of sg in the table's scratch and empty sg. Must follow
  * every sequence of scatters before the next one begins. */
 void esmm__embedding_scatter_end(esmm_embedding *e, esmm__sparse_grad *sg);

@@ -30,6 +30,7 @@
 #include "optimizer.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,8 +91,12 @@ static int alloc_scratch(esmm_model *m) {
   size_t bx;
   if (!esmm__mul_ok(m->batch, m->in_dim, &bx))
     return ESMM__ERR(ESMM_ENOMEM, "batch x input size overflows");
-  m->cpool = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
-  m->gsum = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
+  size_t bp, tp;
+  if (!esmm__mul_ok(m->batch, m->pool_dim ? m->pool_dim : 1, &bp) ||
+      !esmm__mul_ok(m->n_threads, m->pool_dim ? m->pool_dim : 1, &tp))
+    return ESMM__ERR(ESMM_ENOMEM, "batch x input size overflows");
+  m->cpool = esmm__calloc(&m->alloc, tp, sizeof(float));
+  m->gsum = esmm__calloc(&m->alloc, bp, sizeof(float));
   m->x = esmm__calloc(&m->alloc, bx, sizeof(float));
   m->gx = esmm__calloc(&m->alloc, bx, sizeof(float));
   m->lc = esmm__calloc(&m->alloc, m->batch, sizeof(float));
@@ -103,16 +108,15 @@ static int alloc_scratch(esmm_model *m) {
     return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
   if (has_own_table(m->variant)) {
     m->x2 = esmm__calloc(&m->alloc, bx, sizeof(float));
-    m->cpool2 = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
-    m->gsum2 = esmm__calloc(&m->alloc, m->pool_dim ? m->pool_dim : 1, sizeof(float));
+    m->cpool2 = esmm__calloc(&m->alloc, tp, sizeof(float));
+    m->gsum2 = esmm__calloc(&m->alloc, bp, sizeof(float));
     if (!m->x2 || !m->cpool2 || !m->gsum2)
       return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
   }
   if (m->variant == ESMM_VARIANT_ESCM2_DR) {
     m->lt = esmm__calloc(&m->alloc, m->batch, sizeof(float));
     m->gt = esmm__calloc(&m->alloc, m->batch, sizeof(float));
-    m->gxi = esmm__calloc(&m->alloc, bx, sizeof(float));
-    if (!m->lt || !m->gt || !m->gxi)
+    if (!m->lt || !m->gt)
       return ESMM__ERR(ESMM_ENOMEM, "out of memory for the training scratch (batch %zu)", m->batch);
   }
   return ESMM_OK;
@@ -175,6 +179,7 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg) {
   m->pool_dim = m->n_fields * m->dim;
   m->n_dense = (size_t)esmm__config_int(cfg, ESMM_OPT_DENSE_FEATURES);
   m->in_dim = m->pool_dim + m->n_dense;
+  m->n_threads = (size_t)esmm__config_int(cfg, ESMM_OPT_NUM_THREADS);
   m->batch = (size_t)esmm__config_int(cfg, ESMM_OPT_BATCH_SIZE);
   m->w_ctr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTR);
   m->w_ctcvr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR);
@@ -221,7 +226,8 @@ void esmm_model_free(esmm_model *m) {
   esmm__free(&a, m->sg2.g);
   esmm__free(&a, m->lt);
   esmm__free(&a, m->gt);
-  esmm__free(&a, m->gxi);
+  esmm__free(&a, m->items);
+  esmm__free(&a, m->items2);
   esmm__free(&a, m->sg_rec);
   esmm__free(&a, m->cpool);
   esmm__free(&a, m->gsum);
@@ -373,28 +379,282 @@ static void pool_row(const esmm_embedding *e, const esmm_dataset *ds, size_t r, 
     memcpy(x + pool_dim, ds->dense + r * ds->n_dense, ds->n_dense * sizeof *x);
 }
 
-/* Scatter the gradients g (stride in_dim) of batch rows idx[0..n): own
+/* ---- worker threads (ESMM_OPT_NUM_THREADS) ------------------------------ */
+
+/* The parallel phases: pooling a batch (training and esmm_model_predict),
+ * summing a run's gradients and accumulating the sparse gradients
+ * (scatter), and the optimizer update. Each splits its work into
+ * contiguous, disjoint ranges -- rows, runs, slots, parameters -- whose
+ * results are computed by exactly the operations, in the order, of one
+ * thread, so results are bit-identical for every thread count.
+ *
+ * Threads are created for each phase and joined at its end (run_par), not
+ * kept in a pool owned by the model. Measured on the bench machine
+ * (glibc 2.x, 2 cores, an empty worker): pthread_create + join costs 20-23
+ * us, against 0.5-2 ms of work per phase at batch 1,024: 4 phases a step
+ * (pool, run sums, scatter accumulation, update) x ~22 us = ~0.1 ms of a
+ * ~14 ms step (docs/performance.md, "Worker threads"). In exchange: no state,
+ * no condition variables, nothing to join in esmm_model_free, models that
+ * are never trained hold no threads, and esmm_model_predict on a const model
+ * works the same from any number of host threads at once (a model-owned pool
+ * would have to serialise them). glibc caches the stacks of joined threads,
+ * so a steady-state step maps no memory; the library's allocator is never
+ * used. Phases with too little work (see *_PER_THREAD) run on the caller's
+ * thread; a model with 1 thread never creates one. If pthread_create fails,
+ * that share of the phase runs on the calling thread after its own: a
+ * phase cannot fail, and the results are the same. */
+#define ESMM__MAX_THREADS 256              /* ESMM_OPT_NUM_THREADS' bound (config.c) */
+#define ROWS_PER_THREAD ((size_t)64)       /* pooling, run sums: batch rows */
+#define SLOTS_PER_THREAD ((size_t)512)     /* scatter: distinct embedding rows */
+#define PARAMS_PER_THREAD ((size_t)32768)  /* optimizer: parameters */
+
+typedef void (*par_fn)(void *ctx, size_t t, size_t nt);
+
+typedef struct par_arg {
+  pthread_t tid;
+  par_fn fn;
+  void *ctx;
+  size_t t, nt;
+  int started;
+} par_arg;
+
+static void *par_main(void *p) {
+  par_arg *a = p;
+  a->fn(a->ctx, a->t, a->nt);
+  return NULL;
+}
+
+/* Threads worth using for work units of which per_thread fill one thread. */
+static size_t par_threads(const esmm_model *m, size_t max_threads, size_t units, size_t per_thread) {
+  size_t nt = m->par_split_all ? max_threads : units / per_thread;
+  if (nt > max_threads)
+    nt = max_threads;
+  if (nt > ESMM__MAX_THREADS)
+    nt = ESMM__MAX_THREADS;
+  return nt ? nt : 1;
+}
+
+/* fn(ctx, t, nt) for t in [0, nt): t = 0 on the calling thread, the others
+ * on threads created here and joined before returning. */
+static void run_par(size_t nt, par_fn fn, void *ctx) {
+  par_arg arg[ESMM__MAX_THREADS];
+  if (nt <= 1) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  for (size_t t = 1; t < nt; t++) {
+    arg[t].fn = fn;
+    arg[t].ctx = ctx;
+    arg[t].t = t;
+    arg[t].nt = nt;
+    arg[t].started = pthread_create(&arg[t].tid, NULL, par_main, &arg[t]) == 0;
+  }
+  fn(ctx, 0, nt);
+  for (size_t t = 1; t < nt; t++) {
+    if (arg[t].started)
+      pthread_join(arg[t].tid, NULL);
+    else
+      fn(ctx, t, nt);
+  }
+}
+
+/* Contiguous part t of nt of [0, n). */
+static void par_range(size_t n, size_t t, size_t nt, size_t *lo, size_t *hi) {
+  *lo = (size_t)((double)n * (double)t / (double)nt);
+  *hi = t + 1 == nt ? n : (size_t)((double)n * (double)(t + 1) / (double)nt);
+  if (*lo > n)
+    *lo = n;
+  if (*hi > n)
+    *hi = n;
+  if (*hi < *lo)
+    *hi = *lo;
+}
+
+/* A batch: rows idx[0..n) of ds, or rows first..first+n when idx is NULL. */
+typedef struct batch_rows {
+  const esmm_dataset *ds;
+  const size_t *idx;
+  size_t first, n;
+} batch_rows;
+
+static size_t batch_row(const batch_rows *b, size_t i) { return b->idx ? b->idx[i] : b->first + i; }
+
+/* Part t of nt of the batch's rows, its ends moved forward to the next
+ * change of common list, so that a run of rows sharing one is pooled (and
+ * its gradients summed) by one thread, once. */
+static void row_range(const batch_rows *b, size_t t, size_t nt, size_t *lo, size_t *hi) {
+  size_t e[2];
+  par_range(b->n, t, nt, &e[0], &e[1]);
+  for (int k = 0; k < 2; k++) {
+    size_t i = e[k];
+    while (i > 0 && i < b->n) {
+      int64_t c = b->ds->common[batch_row(b, i)];
+      if (c < 0 || c != b->ds->common[batch_row(b, i - 1)])
+        break;
+      i++;
+    }
+    e[k] = i;
+  }
+  *lo = e[0];
+  *hi = e[1];
+}
+
+/* Pooling of the batch rows into x (and x2), one cpool per thread. */
+typedef struct pool_job {
+  const esmm_model *m;
+  batch_rows b;
+  float *x, *x2, *cpool, *cpool2;
+} pool_job;
+
+static void pool_part(void *ctx, size_t t, size_t nt) {
+  const pool_job *j = ctx;
+  const esmm_model *m = j->m;
+  size_t lo, hi, pd = m->pool_dim ? m->pool_dim : 1;
+  int64_t last = -1, last2 = -1;
+  row_range(&j->b, t, nt, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    size_t r = batch_row(&j->b, i);
+    pool_row(m->emb, j->b.ds, r, j->x + i * m->in_dim, m->pool_dim, j->cpool + t * pd, &last);
+    if (m->emb2)
+      pool_row(m->emb2, j->b.ds, r, j->x2 + i * m->in_dim, m->pool_dim, j->cpool2 + t * pd, &last2);
+  }
+}
+
+static void pool_batch(const esmm_model *m, size_t max_threads, const batch_rows *b, float *x, float *x2,
+                       float *cpool, float *cpool2) {
+  pool_job j = {m, *b, x, x2, cpool, cpool2};
+  run_par(par_threads(m, max_threads, b->n, ROWS_PER_THREAD), pool_part, &j);
+}
+
+/* The run sums of the scatter: for each run of rows sharing a common list,
+ * gsum + (first row of the run) * pool_dim = the sum of the run's gradients
+ * g (stride in_dim), added in row order to zero; for emb (g = gx into gsum)
+ * and emb2 (x2 into gsum2). */
+typedef struct runsum_job {
+  esmm_model *m;
+  batch_rows b;
+} runsum_job;
+
+static void run_sums(const esmm_model *m, const batch_rows *b, size_t lo, size_t hi, const float *g, float *gsum) {
+  size_t pd = m->pool_dim, start = lo;
+  for (size_t i = lo; i < hi; i++) {
+    int64_t c = b->ds->common[batch_row(b, i)];
+    const float *gi = g + i * m->in_dim;
+    float *dst;
+    if (c < 0)
+      continue;
+    if (i == lo || b->ds->common[batch_row(b, i - 1)] != c) {
+      start = i;
+      memset(gsum + start * pd, 0, pd * sizeof *gsum);
+    }
+    dst = gsum + start * pd;
+    for (size_t k = 0; k < pd; k++)
+      dst[k] += gi[k];
+  }
+}
+
+static void runsum_part(void *ctx, size_t t, size_t nt) {
+  const runsum_job *j = ctx;
+  size_t lo, hi;
+  row_range(&j->b, t, nt, &lo, &hi);
+  run_sums(j->m, &j->b, lo, hi, j->m->gx, j->m->gsum);
+  if (j->m->emb2)
+    run_sums(j->m, &j->b, lo, hi, j->m->x2, j->m->gsum2);
+}
+
+/* The scatter plan of g (stride in_dim) over batch rows, serial (it claims
+ * the slots, which fixes the order of the sparse gradient's rows): own
  * features row by row; a common list once per run of consecutive rows that
- * share it, with the run's gradients summed first. */
-static int scatter_batch(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, float *gsum,
-                         const esmm_dataset *ds, const size_t *idx, size_t n, const float *g) {
-  for (size_t i = 0; i < n; i++) {
-    size_t r = idx[i];
+ * share it, from the run's summed gradients, after the run's last row. */
+static int plan_batch(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, esmm__scatter_item *items,
+                      size_t *n_items, const float *gsum, const batch_rows *b, const float *g) {
+  const esmm_dataset *ds = b->ds;
+  size_t start = 0;
+  *n_items = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    size_t r = batch_row(b, i);
+    int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
+    ESMM__TRY(esmm__embedding_scatter_plan(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo,
+                                           g + i * m->in_dim, sg, items, m->items_cap, n_items));
+    if (c < 0)
+      continue;
+    if (i == 0 || ds->common[batch_row(b, i - 1)] != c)
+      start = i;
+    if (i + 1 == b->n || ds->common[batch_row(b, i + 1)] != c) {
+      int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+      ESMM__TRY(esmm__embedding_scatter_plan(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
+                                             ds->com_value + clo, gsum + start * m->pool_dim, sg, items,
+                                             m->items_cap, n_items));
+    }
+  }
+  return ESMM_OK;
+}
+
+/* Accumulation of the planned scatters, by slot ranges of sg and sg2. */
+typedef struct apply_job {
+  esmm_model *m;
+  size_t n_items, n_items2;
+} apply_job;
+
+static void apply_part(void *ctx, size_t t, size_t nt) {
+  const apply_job *j = ctx;
+  esmm_model *m = j->m;
+  size_t lo, hi;
+  par_range(m->sg.n, t, nt, &lo, &hi);
+  esmm__embedding_scatter_apply(m->emb, m->items, j->n_items, &m->sg, lo, hi);
+  if (m->emb2) {
+    par_range(m->sg2.n, t, nt, &lo, &hi);
+    esmm__embedding_scatter_apply(m->emb2, m->items2, j->n_items2, &m->sg2, lo, hi);
+  }
+}
+
+/* The one-thread scatter of g (stride in_dim): the same sums in the same
+ * order as plan + apply, without the plan's extra pass over the features;
+ * each run's sum is formed in the first pool_dim floats of gsum. */
+static int scatter_serial(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, float *gsum,
+                          const batch_rows *b, const float *g) {
+  const esmm_dataset *ds = b->ds;
+  for (size_t i = 0; i < b->n; i++) {
+    size_t r = batch_row(b, i);
     int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
     const float *gi = g + i * m->in_dim;
     ESMM__TRY(esmm__embedding_scatter(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, gi,
                                       sg));
     if (c < 0)
       continue;
+    if (i == 0 || ds->common[batch_row(b, i - 1)] != c)
+      memset(gsum, 0, m->pool_dim * sizeof *gsum);
     for (size_t k = 0; k < m->pool_dim; k++)
       gsum[k] += gi[k];
-    if (i + 1 == n || ds->common[idx[i + 1]] != c) {
+    if (i + 1 == b->n || ds->common[batch_row(b, i + 1)] != c) {
       int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
       ESMM__TRY(esmm__embedding_scatter(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
                                         ds->com_value + clo, gsum, sg));
-      memset(gsum, 0, m->pool_dim * sizeof *gsum);
     }
   }
+  return ESMM_OK;
+}
+
+/* The sparse gradients of the batch: m->sg from m->gx, m->sg2 from m->x2.
+ * With one thread, scatter_serial; else run sums (parallel by rows), the
+ * plan (serial) and its accumulation (parallel by slots). Both give the
+ * same bits (tests/check_threads.c compares them). */
+static int scatter_batch(esmm_model *m, const batch_rows *b) {
+  runsum_job rj = {m, *b};
+  apply_job aj = {m, 0, 0};
+  size_t slots;
+  if (m->n_threads == 1 && !m->par_split_all) {
+    ESMM__TRY(scatter_serial(m, m->emb, &m->sg, m->gsum, b, m->gx));
+    if (m->emb2)
+      ESMM__TRY(scatter_serial(m, m->emb2, &m->sg2, m->gsum2, b, m->x2));
+    return ESMM_OK;
+  }
+  run_par(par_threads(m, m->n_threads, b->n, ROWS_PER_THREAD), runsum_part, &rj);
+  ESMM__TRY(plan_batch(m, m->emb, &m->sg, m->items, &aj.n_items, m->gsum, b, m->gx));
+  if (m->emb2)
+    ESMM__TRY(plan_batch(m, m->emb2, &m->sg2, m->items2, &aj.n_items2, m->gsum2, b, m->x2));
+  slots = m->sg.n > m->sg2.n ? m->sg.n : m->sg2.n;
+  run_par(par_threads(m, m->n_threads, slots, SLOTS_PER_THREAD), apply_part, &aj);
   return ESMM_OK;
 }
 
@@ -435,6 +695,31 @@ static int reserve_one(esmm_model *m, const esmm_embedding *e, esmm__sparse_grad
   return ESMM_OK;
 }
 
+/* Grow the scatter plans to need items (one per feature of a full batch). */
+static int reserve_items(esmm_model *m, size_t need) {
+  esmm__scatter_item *it, *it2 = NULL;
+  if (need <= m->items_cap && m->items)
+    return ESMM_OK;
+  if (need == 0)
+    need = 1;
+  if (need > SIZE_MAX / sizeof *it)
+    return ESMM__ERR(ESMM_ENOMEM, "scatter plan size overflows");
+  it = esmm__alloc(&m->alloc, need * sizeof *it);
+  if (m->emb2)
+    it2 = esmm__alloc(&m->alloc, need * sizeof *it2);
+  if (!it || (m->emb2 && !it2)) {
+    esmm__free(&m->alloc, it);
+    esmm__free(&m->alloc, it2);
+    return ESMM__ERR(ESMM_ENOMEM, "out of memory for a scatter plan of %zu features", need);
+  }
+  esmm__free(&m->alloc, m->items);
+  esmm__free(&m->alloc, m->items2);
+  m->items = it;
+  m->items2 = it2;
+  m->items_cap = need;
+  return ESMM_OK;
+}
+
 static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
   size_t need = esmm__dataset_max_row_nnz(ds);
   if (!esmm__mul_ok(need, m->batch, &need))
@@ -442,7 +727,7 @@ static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
   ESMM__TRY(reserve_one(m, m->emb, &m->sg, need));
   if (m->emb2)
     ESMM__TRY(reserve_one(m, m->emb2, &m->sg2, need));
-  return ESMM_OK;
+  return reserve_items(m, need);
 }
 
 static size_t run_length(const esmm_dataset *ds, size_t first) {
@@ -574,23 +859,60 @@ static int finite_tower_grads(const esmm_mlp *t) {
   return 1;
 }
 
-static int update_tower(esmm_model *m, esmm_mlp *t, const int *blk) {
-  for (size_t l = 0; l < t->n_layers; l++) {
-    ESMM__TRY(esmm_optimizer_update_dense(m->opt, blk[2 * l], t->layer[l].w, t->layer[l].gw));
-    ESMM__TRY(esmm_optimizer_update_dense(m->opt, blk[2 * l + 1], t->layer[l].b, t->layer[l].gb));
+/* The optimizer update of a step as a list of blocks, each split over the
+ * threads into contiguous ranges (elements of a dense block, rows of a
+ * sparse one): every parameter's update is independent of the others. */
+typedef struct upd_block {
+  int id;
+  float *param;
+  const float *grad;
+  const int64_t *rows; /* sparse: the n distinct rows of grad; NULL for a dense block of n elements */
+  size_t n;
+} upd_block;
+
+#define UPD_MAX (2 + 3 * 2 * ESMM__MLP_MAX_LAYERS)
+
+typedef struct upd_job {
+  const esmm_optimizer *opt;
+  upd_block blk[UPD_MAX];
+  size_t n_blk;
+} upd_job;
+
+static void upd_part(void *ctx, size_t t, size_t nt) {
+  const upd_job *j = ctx;
+  for (size_t k = 0; k < j->n_blk; k++) {
+    const upd_block *u = &j->blk[k];
+    size_t lo, hi;
+    par_range(u->n, t, nt, &lo, &hi);
+    if (u->rows)
+      esmm__optimizer_rows_range(j->opt, u->id, u->param, u->rows, u->grad, lo, hi);
+    else
+      esmm__optimizer_dense_range(j->opt, u->id, u->param, u->grad, lo, hi);
   }
-  return ESMM_OK;
+}
+
+static void upd_add(upd_job *j, int id, float *param, const float *grad, const int64_t *rows, size_t n) {
+  upd_block *u = &j->blk[j->n_blk++];
+  u->id = id;
+  u->param = param;
+  u->grad = grad;
+  u->rows = rows;
+  u->n = n;
+}
+
+static void upd_tower(upd_job *j, esmm_mlp *t, const int *blk) {
+  for (size_t l = 0; l < t->n_layers; l++) {
+    upd_add(j, blk[2 * l], t->layer[l].w, t->layer[l].gw, NULL, t->layer[l].n_in * t->layer[l].n_out);
+    upd_add(j, blk[2 * l + 1], t->layer[l].b, t->layer[l].gb, NULL, t->layer[l].n_out);
+  }
 }
 
 /* Forward and loss of the batch rows idx[0..n); fills gc/gv (and gt). */
 static int forward_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n) {
   double lsum_c = 0, lsum_t = 0, lsum_v = 0, lsum = 0;
-  int64_t last = -1, last2 = -1, clips = 0;
-  for (size_t i = 0; i < n; i++) {
-    pool_row(m->emb, ds, idx[i], m->x + i * m->in_dim, m->pool_dim, m->cpool, &last);
-    if (m->emb2)
-      pool_row(m->emb2, ds, idx[i], m->x2 + i * m->in_dim, m->pool_dim, m->cpool2, &last2);
-  }
+  int64_t clips = 0;
+  batch_rows b = {ds, idx, 0, n};
+  pool_batch(m, m->n_threads, &b, m->x, m->x2, m->cpool, m->cpool2);
   ESMM__TRY(esmm_mlp_forward(m->ctr, m->x, n, m->lc));
   ESMM__TRY(esmm_mlp_forward(m->cvr, m->emb2 ? m->x2 : m->x, n, m->lv));
   if (m->imp)
@@ -634,26 +956,21 @@ static int forward_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx
  * the towers, the embeddings' sparse gradients in m->sg (and m->sg2); the
  * caller must end both scatters (end_scatter), whatever happens. */
 static int compute_grads(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n) {
-  size_t gxn = n * m->in_dim;
+  batch_rows b = {ds, idx, 0, n};
+  /* emb's gradient gx: the CTR tower's input gradient, plus the imputation
+   * tower's (ESCM2_DR) and the second tower's when that reads emb too,
+   * both added in their GEMMs (beta = 1) */
   ESMM__TRY(esmm_mlp_backward(m->ctr, m->gc, m->gx));
-  if (m->imp) {
-    ESMM__TRY(esmm_mlp_backward(m->imp, m->gt, m->gxi));
-    for (size_t k = 0; k < gxn; k++)
-      m->gx[k] += m->gxi[k];
-  }
+  if (m->imp)
+    ESMM__TRY(esmm__mlp_backward_accumulate(m->imp, m->gt, m->gx));
   if (m->emb2) {
     /* the second tower's input is x2, free once its weight gradients are
      * formed: its input gradient overwrites it, then goes to emb2 alone */
     ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x2));
-    ESMM__TRY(scatter_batch(m, m->emb2, &m->sg2, m->gsum2, ds, idx, n, m->x2));
   } else {
-    /* x is free now (every tower reading it has formed its weight
-     * gradients): reuse it for the CVR input grad, summed into the shared one */
-    ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x));
-    for (size_t k = 0; k < gxn; k++)
-      m->gx[k] += m->x[k];
+    ESMM__TRY(esmm__mlp_backward_accumulate(m->cvr, m->gv, m->gx));
   }
-  ESMM__TRY(scatter_batch(m, m->emb, &m->sg, m->gsum, ds, idx, n, m->gx));
+  ESMM__TRY(scatter_batch(m, &b));
   if (!finite_tower_grads(m->ctr) || !finite_tower_grads(m->cvr) || (m->imp && !finite_tower_grads(m->imp)) ||
       !esmm__all_finite(m->sg.g, m->sg.n * m->dim) || (m->emb2 && !esmm__all_finite(m->sg2.g, m->sg2.n * m->dim)))
     return esmm__error(ESMM_ENUMERIC, "esmm_model_train",
@@ -667,15 +984,27 @@ static void end_scatter(esmm_model *m) {
     esmm__embedding_scatter_end(m->emb2, &m->sg2);
 }
 
+/* Every block is checked before any moves, so a refused update changes
+ * nothing; then the update runs as one parallel phase. */
 static int apply_update(esmm_model *m) {
-  ESMM__TRY(esmm_optimizer_begin_step(m->opt));
-  ESMM__TRY(esmm_optimizer_update_rows(m->opt, m->blk_emb, m->emb->w, m->sg.n, m->sg.rows, m->sg.g));
-  ESMM__TRY(update_tower(m, m->ctr, m->blk_ctr));
-  ESMM__TRY(update_tower(m, m->cvr, m->blk_cvr));
+  upd_job j;
+  size_t params = 0;
+  j.opt = m->opt;
+  j.n_blk = 0;
+  upd_add(&j, m->blk_emb, m->emb->w, m->sg.g, m->sg.rows, m->sg.n);
+  upd_tower(&j, m->ctr, m->blk_ctr);
+  upd_tower(&j, m->cvr, m->blk_cvr);
   if (m->emb2)
-    ESMM__TRY(esmm_optimizer_update_rows(m->opt, m->blk_emb2, m->emb2->w, m->sg2.n, m->sg2.rows, m->sg2.g));
+    upd_add(&j, m->blk_emb2, m->emb2->w, m->sg2.g, m->sg2.rows, m->sg2.n);
   if (m->imp)
-    ESMM__TRY(update_tower(m, m->imp, m->blk_imp));
+    upd_tower(&j, m->imp, m->blk_imp);
+  ESMM__TRY(esmm_optimizer_begin_step(m->opt));
+  for (size_t k = 0; k < j.n_blk; k++) {
+    const upd_block *u = &j.blk[k];
+    ESMM__TRY(esmm__optimizer_check(m->opt, u->id, u->rows ? u->n : 0, u->rows, "esmm_model_train"));
+    params += u->rows ? u->n * m->dim : u->n;
+  }
+  run_par(par_threads(m, m->n_threads, params, PARAMS_PER_THREAD), upd_part, &j);
   return ESMM_OK;
 }
 
@@ -821,7 +1150,7 @@ int esmm_model_config(const esmm_model *m, esmm_config **out) {
 
 int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_batch) {
   esmm_workspace *ws;
-  size_t sc, sv, bx;
+  size_t sc, sv, bx, tp;
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(m);
@@ -829,6 +1158,9 @@ int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_bat
     max_batch = m->batch;
   if (!esmm__mul_ok(max_batch, m->in_dim, &bx))
     return ESMM__ERR(ESMM_EINVAL, "max_batch %zu is too large", max_batch);
+  /* one common-list buffer per thread predict may pool on */
+  if (!esmm__mul_ok(m->n_threads, m->pool_dim ? m->pool_dim : 1, &tp))
+    return ESMM__ERR(ESMM_EINVAL, "%zu threads x %zu floats is too large", m->n_threads, m->pool_dim);
   ws = esmm__calloc(&m->alloc, 1, sizeof *ws);
   if (!ws)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
@@ -842,13 +1174,14 @@ int esmm_workspace_new(esmm_workspace **out, const esmm_model *m, size_t max_bat
   ws->n_tables = esmm__model_tables(m);
   if (ws->n_tables == 2) {
     ws->x2 = esmm__alloc(&ws->alloc, bx * sizeof(float));
-    ws->cpool2 = esmm__alloc(&ws->alloc, (m->pool_dim ? m->pool_dim : 1) * sizeof(float));
+    ws->cpool2 = esmm__alloc(&ws->alloc, tp * sizeof(float));
   }
   ws->x = esmm__alloc(&ws->alloc, bx * sizeof(float));
   ws->lc = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->lv = esmm__alloc(&ws->alloc, max_batch * sizeof(float));
   ws->scratch = esmm__alloc(&ws->alloc, ws->scratch_n * sizeof(float));
-  ws->cpool = esmm__alloc(&ws->alloc, (m->pool_dim ? m->pool_dim : 1) * sizeof(float));
+  ws->cpool = esmm__alloc(&ws->alloc, tp * sizeof(float));
+  ws->n_cpool = m->n_threads;
   if (!ws->x || !ws->lc || !ws->lv || !ws->scratch || !ws->cpool ||
       (ws->n_tables == 2 && (!ws->x2 || !ws->cpool2))) {
     esmm_workspace_free(ws);
@@ -903,12 +1236,11 @@ void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float 
 
 static void predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first,
                           size_t n, float *pctr, float *pcvr, float *pctcvr) {
-  int64_t last = -1, last2 = -1;
-  for (size_t i = 0; i < n; i++) {
-    pool_row(m->emb, ds, first + i, ws->x + i * m->in_dim, m->pool_dim, ws->cpool, &last);
-    if (m->emb2)
-      pool_row(m->emb2, ds, first + i, ws->x2 + i * m->in_dim, m->pool_dim, ws->cpool2, &last2);
-  }
+  /* the pooling on up to m->n_threads threads (as many as the workspace
+   * has common-list buffers for); the towers are OpenBLAS's */
+  batch_rows b = {ds, NULL, first, n};
+  size_t nt = ws->n_cpool < m->n_threads ? ws->n_cpool : m->n_threads;
+  pool_batch(m, nt ? nt : 1, &b, ws->x, ws->x2, ws->cpool, ws->cpool2);
   esmm__model_infer(m, ws, n, pctr, pcvr, pctcvr);
 }
 
@@ -951,3 +1283,43 @@ int esmm_model_evaluate(const esmm_model *m, const esmm_dataset *ds, double *out
   esmm__free(&m->alloc, p);
   return rc;
 }
+
+/* ---- pooling host-memory features (score.c) ------------------------------ */
+
+/* The same arithmetic as pool_row, on caller arrays instead of a dataset, so
+ * that serving (score.c) and esmm_model_predict pool bit-identically: the
+ * own features into a zeroed row, then the common part added, then the
+ * numeric inputs. A change to pool_row must be made here too
+ * (tests/check_serving.c compares the two paths bit for bit, every variant). */
+static void pool_host_row(const esmm_embedding *e, size_t pool_dim, size_t n_dense, float *x, size_t nnz,
+                          const int *field, const uint64_t *id, const float *value, const float *cp,
+                          const float *dense) {
+  memset(x, 0, pool_dim * sizeof *x);
+  esmm__embedding_pool(e, nnz, field, id, value, x);
+  if (cp)
+    for (size_t k = 0; k < pool_dim; k++)
+      x[k] += cp[k];
+  if (n_dense)
+    memcpy(x + pool_dim, dense, n_dense * sizeof *x);
+}
+
+void esmm__model_pool_common(const esmm_model *m, esmm_workspace *ws, size_t nnz, const int *field,
+                             const uint64_t *id, const float *value) {
+  memset(ws->cpool, 0, m->pool_dim * sizeof *ws->cpool);
+  esmm__embedding_pool(m->emb, nnz, field, id, value, ws->cpool);
+  if (m->emb2) {
+    memset(ws->cpool2, 0, m->pool_dim * sizeof *ws->cpool2);
+    esmm__embedding_pool(m->emb2, nnz, field, id, value, ws->cpool2);
+  }
+}
+
+void esmm__model_pool_row(const esmm_model *m, esmm_workspace *ws, size_t i, size_t nnz, const int *field,
+                          const uint64_t *id, const float *value, int with_common, const float *dense) {
+  pool_host_row(m->emb, m->pool_dim, m->n_dense, ws->x + i * m->in_dim, nnz, field, id, value,
+                with_common ? ws->cpool : NULL, dense);
+  if (m->emb2)
+    pool_host_row(m->emb2, m->pool_dim, m->n_dense, ws->x2 + i * m->in_dim, nnz, field, id, value,
+                  with_common ? ws->cpool2 : NULL, dense);
+}
+
+int esmm__model_workspace_fits(const esmm_model *m, const esmm_workspace *ws) { return workspace_fits(m, ws); }

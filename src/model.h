@@ -24,6 +24,8 @@ struct esmm_model {
   size_t pool_dim; /* n_fields * dim: the pooled embeddings */
   size_t n_dense;  /* numeric inputs appended after them */
   size_t in_dim;   /* tower input width: pool_dim + n_dense */
+  size_t n_threads; /* ESMM_OPT_NUM_THREADS: threads of the parallel phases (model.c) */
+  int par_split_all; /* test-only: 1 = split every parallel phase over n_threads, however small */
   double w_ctr, w_ctcvr;
 
   /* Variants (esmm_variant in include/esmm/config.h) differ in three
@@ -46,12 +48,16 @@ struct esmm_model {
    * which grows (once per dataset, never per step) to the largest batch's
    * feature count */
   float *x, *gx, *lc, *lv, *gc, *gv;
-  float *cpool; /* pooled common list of the current group (pool_dim) */
-  float *gsum;  /* gradient summed over the current group's rows (pool_dim) */
+  float *cpool; /* pooled common list of each thread's current group (n_threads x pool_dim) */
+  float *gsum;  /* a run of rows sharing a common list: their gradients summed, at the
+                   run's first batch row (batch x pool_dim) */
   esmm__sparse_grad sg;
+  esmm__scatter_item *items; /* the scatter plan of emb (embedding.h), as many as sg's cap */
   float *x2, *cpool2, *gsum2; /* emb2's pooling (the second tower's input and then its input gradient) */
   esmm__sparse_grad sg2;      /* emb2's sparse gradient */
-  float *lt, *gt, *gxi;       /* imputation logits, their gradients, its input gradient */
+  esmm__scatter_item *items2; /* emb2's scatter plan */
+  size_t items_cap;           /* entries of items (and items2) */
+  float *lt, *gt;             /* imputation logits, their gradients */
   /* test-only: when sg_mode is 1 forward_loss records the ESCM2 stop-gradient
    * quantities of each batch row in sg_rec, when 2 it replays them (loss.h) */
   int sg_mode;
@@ -87,9 +93,11 @@ struct esmm_workspace {
   esmm__allocator alloc;
   size_t max_batch, in_dim, pool_dim, scratch_n, n_tables;
   float *x, *lc, *lv, *scratch;
-  float *cpool;  /* pooled common list of the last group seen (pool_dim) */
+  float *cpool;  /* pooled common list of the last group seen (pool_dim), one per
+                    thread of esmm_model_predict (n_cpool x pool_dim; thread 0's first) */
   float *x2;     /* n_tables == 2: m->emb2's pooling, else NULL */
-  float *cpool2; /* n_tables == 2: the common list pooled from m->emb2, else NULL */
+  float *cpool2; /* n_tables == 2: the common list pooled from m->emb2, else NULL (n_cpool x pool_dim) */
+  size_t n_cpool; /* m->n_threads of the model it was made for: predict pools on at most as many threads */
 };
 
 /* Training position, for checkpoints: everything besides the parameters
@@ -153,6 +161,24 @@ size_t esmm__model_blocks(const esmm_model *m, int *out, size_t cap);
  * workspaces; allocates nothing; cannot fail on finite inputs. */
 void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
                        float *pctcvr);
+
+/* Pooling features from host memory (serving, score.c) exactly as
+ * esmm_model_predict pools a dataset row, for every table of m:
+ * esmm__model_pool_common pools a common list (one user's features) into
+ * ws->cpool (and ws->cpool2 when m->emb2); esmm__model_pool_row pools row i
+ * (i < ws->max_batch) of own features into ws->x (and ws->x2), adds the
+ * common pooling last pooled when with_common, and copies m->n_dense numeric
+ * inputs from dense (unread when m->n_dense is 0). value NULL = all 1.
+ * Field indices must be valid (the caller checks). Then esmm__model_infer.
+ * Thread-safe on a const model with distinct workspaces; allocate nothing. */
+void esmm__model_pool_common(const esmm_model *m, esmm_workspace *ws, size_t nnz, const int *field,
+                             const uint64_t *id, const float *value);
+void esmm__model_pool_row(const esmm_model *m, esmm_workspace *ws, size_t i, size_t nnz, const int *field,
+                          const uint64_t *id, const float *value, int with_common, const float *dense);
+
+/* 1 when ws fits m (input width, table count, tower scratch at the
+ * workspace's batch size): the test esmm_model_predict applies. */
+int esmm__model_workspace_fits(const esmm_model *m, const esmm_workspace *ws);
 
 /* Number of embedding tables rows are pooled through (1, or 2 with emb2). */
 static inline size_t esmm__model_tables(const esmm_model *m) { return m->emb2 ? 2 : 1; }

@@ -217,6 +217,34 @@ int esmm_optimizer_update_rows(esmm_optimizer *opt, int id, float *param, size_t
   return ESMM_OK;
 }
 
+int esmm__optimizer_check(const esmm_optimizer *o, int id, size_t n_rows, const int64_t *rows, const char *func) {
+  const esmm__opt_block *b;
+  ESMM__TRY(check_update(o, id, func));
+  b = &o->blocks[id];
+  for (size_t r = 0; r < n_rows; r++)
+    if (rows[r] < 0 || (uint64_t)rows[r] >= (uint64_t)b->rows)
+      return esmm__error(ESMM_EINVAL, func, "rows[%zu] = %lld out of range [0, %zu) of block %d", r,
+                         (long long)rows[r], b->rows, id);
+  return ESMM_OK;
+}
+
+void esmm__optimizer_dense_range(const esmm_optimizer *o, int id, float *param, const float *grad, size_t lo,
+                                 size_t hi) {
+  const esmm__opt_block *b = &o->blocks[id];
+  if (lo < hi)
+    update_span(o, param + lo, grad + lo, b->s1 ? b->s1 + lo : NULL, b->s2 ? b->s2 + lo : NULL, hi - lo);
+}
+
+void esmm__optimizer_rows_range(const esmm_optimizer *o, int id, float *param, const int64_t *rows,
+                                const float *grads, size_t lo, size_t hi) {
+  const esmm__opt_block *b = &o->blocks[id];
+  size_t cols = b->cols;
+  for (size_t r = lo; r < hi; r++) {
+    size_t off = (size_t)rows[r] * cols;
+    update_span(o, param + off, grads + r * cols, b->s1 ? b->s1 + off : NULL, b->s2 ? b->s2 + off : NULL, cols);
+  }
+}
+
 int esmm__optimizer_state(esmm_optimizer *o, int id, float **s1, float **s2, size_t *n) {
   ESMM__CHECK_ARG(o);
   if (id < 0 || id >= o->n_blocks)

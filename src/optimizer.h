@@ -60,4 +60,20 @@ int esmm__optimizer_block_shape(const esmm_optimizer *o, int id, size_t *rows, s
  * next begin_step, exactly as for a fresh optimizer. */
 void esmm__optimizer_set_steps(esmm_optimizer *o, int64_t t);
 
+/* Range updates, for the model's worker threads (model.c): the update of
+ * a block split into contiguous, disjoint ranges run concurrently. Each
+ * parameter is updated by exactly the operations esmm_optimizer_update_dense
+ * / _rows apply to it, so any split gives bit-identical results.
+ * esmm__optimizer_check validates an update as those functions do (known
+ * block, step begun, rows[0..n_rows) in range; func names the caller in the
+ * error); the range functions then check nothing, allocate nothing, cannot
+ * fail, and only read the optimizer (thread-safe between disjoint ranges).
+ * dense_range updates elements [lo, hi) of the block; rows_range updates
+ * rows[lo..hi) with grads[lo*cols ..) (rows distinct across all ranges). */
+int esmm__optimizer_check(const esmm_optimizer *o, int id, size_t n_rows, const int64_t *rows, const char *func);
+void esmm__optimizer_dense_range(const esmm_optimizer *o, int id, float *param, const float *grad, size_t lo,
+                                 size_t hi);
+void esmm__optimizer_rows_range(const esmm_optimizer *o, int id, float *param, const int64_t *rows,
+                                const float *grads, size_t lo, size_t hi);
+
 #endif /* ESMM__OPTIMIZER_H */

@@ -6,19 +6,19 @@
  * Pooling is a sum, so for a request of one user and N items
  *   x_i = pool(item_i) + pool(user)   [+ the item's numeric inputs]
  * and pool(user) is computed once per call into the workspace's common-list
- * buffer. Own and common features are pooled apart and then added, exactly
- * as model.c assembles a dataset row that references a common list, so
+ * buffer(s). The pooling and the towers are the model's own
+ * (esmm__model_pool_common / esmm__model_pool_row, then esmm__model_infer),
+ * never re-implemented here: a variant with a second embedding table
+ * (ESMM_NS, BASE, DIVISION) pools every row through both tables, and
+ * DIVISION's head divides, exactly as esmm_model_predict does. Hence
  * esmm_model_predict_user on (user, items) equals esmm_model_predict on a
  * dataset whose rows are the items with the user as their common list, bit
- * for bit (tests/check_serving.c). */
+ * for bit, for every variant (tests/check_serving.c). */
 #include "score.h"
 
-#include "embedding.h"
-#include "mlp.h"
 #include "model.h"
 
 #include <math.h>
-#include <string.h>
 
 int esmm__score_check_features(size_t n_fields, size_t nnz, const int *field, const float *value,
                                const char *what, const char *func) {
@@ -30,13 +30,6 @@ int esmm__score_check_features(size_t n_fields, size_t nnz, const int *field, co
       return esmm__error(ESMM_ENUMERIC, func, "%s: feature %zu has a non-finite value", what, k);
   }
   return ESMM_OK;
-}
-
-/* Same test as model.c's (static there): the workspace's input width and
- * tower scratch fit m at the workspace's batch size. */
-static int fits(const esmm_model *m, const esmm_workspace *ws) {
-  return ws->in_dim == m->in_dim && ws->pool_dim == m->pool_dim && ws->scratch_n >= esmm__mlp_infer_scratch(m->ctr, ws->max_batch) &&
-         ws->scratch_n >= esmm__mlp_infer_scratch(m->cvr, ws->max_batch);
 }
 
 /* Numeric inputs: the model's n_dense per row, or none. */
@@ -66,21 +59,11 @@ static int check_offsets(const int64_t *off, size_t n, const char *name, const c
   return ESMM_OK;
 }
 
-/* Towers and head on rows x[0..n) of the workspace (n <= ws->max_batch). */
-static void towers(const esmm_model *m, esmm_workspace *ws, const float *x, size_t n, float *pctr, float *pcvr,
-                   float *pctcvr) {
-  esmm__mlp_infer(m->ctr, x, n, ws->lc, ws->scratch);
-  esmm__mlp_infer(m->cvr, x, n, ws->lv, ws->scratch);
-  /* finite parameters (checked at load) and finite inputs (checked above)
-   * give finite logits: the head cannot fail */
-  (void)esmm_head_forward(ws->lc, ws->lv, n, pctr, pcvr, pctcvr);
-}
-
 static int workspace_for(const esmm_model *m, esmm_workspace **ws, esmm_workspace **own, size_t want,
                          const char *func) {
   *own = NULL;
   if (*ws) {
-    if (!fits(m, *ws))
+    if (!esmm__model_workspace_fits(m, *ws))
       return esmm__error(ESMM_ESHAPE, func, "the workspace was made for another model shape");
     return ESMM_OK;
   }
@@ -110,14 +93,10 @@ int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, co
     for (size_t i = 0; i < k; i++) {
       size_t r = done + i;
       size_t lo = (size_t)offsets[r], cnt = (size_t)(offsets[r + 1] - offsets[r]);
-      float *x = ws->x + i * m->in_dim;
-      memset(x, 0, m->pool_dim * sizeof *x);
-      esmm__embedding_pool(m->emb, cnt, field + lo, id + lo, value ? value + lo : NULL, x);
-      if (m->n_dense)
-        memcpy(x + m->pool_dim, dense + r * m->n_dense, m->n_dense * sizeof *x);
+      esmm__model_pool_row(m, ws, i, cnt, field + lo, id + lo, value ? value + lo : NULL, 0,
+                           m->n_dense ? dense + r * m->n_dense : NULL);
     }
-    towers(m, ws, ws->x, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
-           pctcvr ? pctcvr + done : NULL);
+    esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
     done += k;
   }
   esmm_workspace_free(own);
@@ -131,7 +110,6 @@ int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user
                             float *pctcvr) {
   esmm_workspace *own;
   size_t nnz;
-  const float *u;
   ESMM__CHECK_ARG(m);
   ESMM__CHECK_ARG(item_offsets);
   ESMM__CHECK_ARG(user_nnz == 0 || (user_field && user_id));
@@ -146,24 +124,17 @@ int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user
   if (n_items == 0)
     return ESMM_OK;
   ESMM__TRY(workspace_for(m, &ws, &own, n_items < m->batch ? n_items : m->batch, __func__));
-  /* the user part, once per call */
-  memset(ws->cpool, 0, m->pool_dim * sizeof *ws->cpool);
-  esmm__embedding_pool(m->emb, user_nnz, user_field, user_id, user_value, ws->cpool);
-  u = ws->cpool;
+  /* the user part, once per call (through every table of the model) */
+  esmm__model_pool_common(m, ws, user_nnz, user_field, user_id, user_value);
   for (size_t done = 0; done < n_items;) {
     size_t k = n_items - done < ws->max_batch ? n_items - done : ws->max_batch;
     for (size_t i = 0; i < k; i++) {
       size_t it = done + i;
       size_t lo = (size_t)item_offsets[it], cnt = (size_t)(item_offsets[it + 1] - item_offsets[it]);
-      float *x = ws->x + i * m->in_dim;
-      memset(x, 0, m->pool_dim * sizeof *x);
-      esmm__embedding_pool(m->emb, cnt, item_field + lo, item_id + lo, item_value ? item_value + lo : NULL, x);
-      for (size_t d = 0; d < m->pool_dim; d++)
-        x[d] += u[d];
-      if (m->n_dense)
-        memcpy(x + m->pool_dim, item_dense + it * m->n_dense, m->n_dense * sizeof *x);
+      esmm__model_pool_row(m, ws, i, cnt, item_field + lo, item_id + lo, item_value ? item_value + lo : NULL, 1,
+                           m->n_dense ? item_dense + it * m->n_dense : NULL);
     }
-    towers(m, ws, ws->x, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
+    esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
     done += k;
   }
   esmm_workspace_free(own);

@@ -655,6 +655,163 @@ START_TEST(test_bad_args) {
 }
 END_TEST
 
+/* ---- every variant -------------------------------------------------------- */
+
+/* Each variant (and ESMM with the click-space CVR loss), with the tensor
+ * list docs/model-format.md gives for it (towers 8,4 / 6). */
+typedef struct vcase {
+  const char *label;
+  int variant;
+  double click_weight;
+  const char *tensors; /* space-separated, in file order */
+} vcase;
+
+#define T_ESMM "embedding ctr.0.w ctr.0.b ctr.1.w ctr.1.b ctr.2.w ctr.2.b "
+#define T_CVR "cvr.0.w cvr.0.b cvr.1.w cvr.1.b"
+static const vcase vcases[] = {
+    {"esmm", ESMM_VARIANT_ESMM, 0, T_ESMM T_CVR},
+    {"esmm+click", ESMM_VARIANT_ESMM, 0.7, T_ESMM T_CVR},
+    {"esmm_ns", ESMM_VARIANT_ESMM_NS, 0, T_ESMM T_CVR " embedding_cvr"},
+    {"base", ESMM_VARIANT_BASE, 0, T_ESMM T_CVR " embedding_cvr"},
+    {"division", ESMM_VARIANT_DIVISION, 0, T_ESMM "ctcvr.0.w ctcvr.0.b ctcvr.1.w ctcvr.1.b embedding_ctcvr"},
+    {"escm2_ips", ESMM_VARIANT_ESCM2_IPS, 0, T_ESMM T_CVR},
+    {"escm2_dr", ESMM_VARIANT_ESCM2_DR, 0, T_ESMM T_CVR " imp.0.w imp.0.b imp.1.w imp.1.b"},
+};
+#define N_VCASES ((int)(sizeof vcases / sizeof vcases[0]))
+
+static uint64_t vlcg(uint64_t *s) {
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return *s >> 17;
+}
+
+/* small_config's shape (3 fields, dim 4, towers 8,4 / 6, batch 16) plus the
+ * variant and 2 numeric inputs, trained a few steps with Adam on 48 rows
+ * in user groups: every part of the model has moved from its start. */
+static esmm_model *variant_model(const vcase *vc, esmm_dataset **ds_out) {
+  esmm_config *c = small_config();
+  esmm_dataset *ds = NULL;
+  esmm_model *m = NULL;
+  uint64_t s = 3;
+  int64_t ci[3];
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_VARIANT, vc->variant), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LEARNING_RATE, 0.05), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  for (int g = 0; g < 3; g++) {
+    int cf[1] = {0};
+    uint64_t cid[1] = {vlcg(&s) % 200};
+    ck_assert_int_eq(esmm_dataset_add_common(ds, 1, cf, cid, NULL, &ci[g]), ESMM_OK);
+  }
+  for (int r = 0; r < 48; r++) {
+    int f[2] = {1, 2};
+    uint64_t id[2] = {vlcg(&s) % 300, vlcg(&s) % 30};
+    float v[2] = {1.0f, 0.5f}, d[2] = {(float)(r % 7) / 7.0f, -(float)(r % 3)};
+    int64_t off[2] = {0, 2}, com = r % 4 == 3 ? -1 : ci[r % 3];
+    int y = id[0] % 3 == 0 || r % 5 == 0, z = y && id[1] % 2 == 0;
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 1, &y, &z, &com, off, f, id, v), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_set_dense(ds, (size_t)r, 1, d), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, 5, NULL, NULL), ESMM_OK);
+  esmm_config_free(c);
+  *ds_out = ds;
+  return m;
+}
+
+/* (a) save_buffer -> load_buffer: every tensor bit-identical (names and
+ * shapes as documented), the config identical, the same bytes when saved
+ * again, bit-identical predictions; the checkpoint of the model loads as a
+ * plain model too, and as a checkpoint. */
+START_TEST(test_variant_roundtrip) {
+  const vcase *vc = &vcases[_i];
+  esmm_dataset *ds;
+  esmm_model *m = variant_model(vc, &ds), *l = NULL, *k = NULL;
+  esmm__tensor t[MAXT];
+  size_t len, len2, n, nt, ckl = 0;
+  unsigned char *b = to_buffer(m, &len), *b2, *ck;
+  char names[1024] = "";
+  float pa[3][48], pb[3][48];
+  nt = esmm__model_tensors(m, t, MAXT);
+  for (size_t i = 0; i < nt; i++) {
+    strcat(names, i ? " " : "");
+    strcat(names, t[i].name);
+  }
+  ck_assert_str_eq(names, vc->tensors);
+  if (esmm_model_load_buffer(&l, b, len, NULL) != ESMM_OK)
+    ck_abort_msg("%s: %s", vc->label, esmm_last_error());
+  assert_same(m, l);
+  b2 = to_buffer(l, &len2);
+  ck_assert_uint_eq(len, len2);
+  ck_assert_int_eq(memcmp(b, b2, len), 0);
+  n = 48;
+  ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, n, pa[0], pa[1], pa[2]), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict(l, NULL, ds, 0, n, pb[0], pb[1], pb[2]), ESMM_OK);
+  ck_assert_int_eq(memcmp(pa, pb, sizeof pa), 0);
+  esmm_model_free(l);
+  l = NULL;
+
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, NULL, 0, &ckl), ESMM_EBUFS);
+  ck = malloc(ckl);
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, ck, ckl, &ckl), ESMM_OK);
+  if (esmm_model_load_buffer(&l, ck, ckl, NULL) != ESMM_OK)
+    ck_abort_msg("%s: checkpoint as a model: %s", vc->label, esmm_last_error());
+  assert_same(m, l);
+  if (esmm_model_load_checkpoint_buffer(&k, ck, ckl, NULL) != ESMM_OK)
+    ck_abort_msg("%s: checkpoint: %s", vc->label, esmm_last_error());
+  assert_same(m, k);
+  esmm_model_free(k);
+  esmm_model_free(l);
+  esmm_model_free(m);
+  esmm_dataset_free(ds);
+  free(ck);
+  free(b2);
+  free(b);
+}
+END_TEST
+
+/* The optimizer section is checked against the tensors the file's config
+ * implies before anything is built: a checkpoint whose block of the
+ * variant's extra part (ESMM_NS's second table, ESCM2_DR's imputation
+ * tower) has the wrong shape is refused with ECORRUPT naming the tensor. */
+START_TEST(test_variant_checkpoint_block_shapes) {
+  const int which[2] = {2, 6}; /* esmm_ns, escm2_dr */
+  for (int w = 0; w < 2; w++) {
+    const vcase *vc = &vcases[which[w]];
+    esmm_dataset *ds;
+    esmm_model *m = variant_model(vc, &ds), *l = NULL;
+    esmm__tensor t[MAXT];
+    size_t nt = esmm__model_tensors(m, t, MAXT), ckl = 0, off, size, j;
+    unsigned char *ck, *h;
+    uint32_t nb;
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, NULL, 0, &ckl), ESMM_EBUFS);
+    ck = malloc(ckl);
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, ck, ckl, &ckl), ESMM_OK);
+    find_section(ck, 4, &off, &size);
+    nb = le32(ck + off + 4);
+    ck_assert_uint_eq(nb, nt); /* one block per tensor */
+    /* the variant's last non-square tensor (embedding_cvr, imp.1.w): swap
+     * rows and cols of its block, same size, wrong shape */
+    j = nt - 1;
+    while (t[j].rows == t[j].cols)
+      j--;
+    ck_assert(j >= nt - 2);
+    h = ck + off + 16 + j * 24;
+    ck_assert_uint_eq(le64(h), t[j].rows);
+    ck_assert_uint_eq(le64(h + 8), t[j].cols);
+    put32(h, (uint32_t)t[j].cols);
+    put32(h + 8, (uint32_t)t[j].rows);
+    refix_crcs(ck, ckl);
+    ck_assert_int_eq(esmm_model_load_checkpoint_buffer(&l, ck, ckl, NULL), ESMM_ECORRUPT);
+    ck_assert_ptr_null(l);
+    ck_assert_msg(strstr(esmm_last_error(), t[j].name) != NULL, "%s", esmm_last_error());
+    free(ck);
+    esmm_model_free(m);
+    esmm_dataset_free(ds);
+  }
+}
+END_TEST
+
 static Suite *serialize_suite(void) {
   Suite *s = suite_create("serialize");
   TCase *tc = tcase_create("core");
@@ -673,6 +830,8 @@ static Suite *serialize_suite(void) {
   tcase_add_test(tc, test_overwrite);
   tcase_add_test(tc, test_hooks_and_enomem);
   tcase_add_test(tc, test_bad_args);
+  tcase_add_loop_test(tc, test_variant_roundtrip, 0, N_VCASES);
+  tcase_add_test(tc, test_variant_checkpoint_block_shapes);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -590,6 +590,251 @@ START_TEST(test_checkpoint_corruption) {
 }
 END_TEST
 
+/* ---- every variant ---------------------------------------------------------- */
+
+/* Each variant (and ESMM with the click-space CVR loss): the variants with a
+ * second embedding table (ESMM_NS, BASE, DIVISION) pool every row through
+ * both tables, DIVISION's head divides, ESCM2_DR has a third tower; serving
+ * and checkpoints must follow all of it. */
+typedef struct vcase {
+  const char *label;
+  int variant;
+  double click_weight;
+} vcase;
+
+static const vcase vcases[] = {
+    {"esmm", ESMM_VARIANT_ESMM, 0},          {"esmm+click", ESMM_VARIANT_ESMM, 0.7},
+    {"esmm_ns", ESMM_VARIANT_ESMM_NS, 0},    {"base", ESMM_VARIANT_BASE, 0},
+    {"division", ESMM_VARIANT_DIVISION, 0},  {"escm2_ips", ESMM_VARIANT_ESCM2_IPS, 0},
+    {"escm2_dr", ESMM_VARIANT_ESCM2_DR, 0},
+};
+#define N_VCASES ((int)(sizeof vcases / sizeof vcases[0]))
+#define VDENSE 2
+
+/* 3 fields, dim 4, towers 8,4 / 6, batch 16, n_dense numeric inputs. */
+static esmm_config *cfg_variant(const vcase *vc, int n_dense) {
+  esmm_config *c = NULL;
+  const char *names[3] = {"u", "i", "k"};
+  const int64_t buckets[3] = {31, 67, 13};
+  const int64_t ctr[2] = {8, 4}, cvr[1] = {6};
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 2), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, cvr, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LEARNING_RATE, 0.05), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.3), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, n_dense), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_VARIANT, vc->variant), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight), ESMM_OK);
+  return c;
+}
+
+/* n rows in 4 user groups (every fifth row without a common list), own
+ * features of fields 1 and 2 (sometimes a weighted second one of field 0),
+ * numeric inputs when the config has them, labels with a signal. */
+static esmm_dataset *vdata(const esmm_config *c, int n, uint64_t seed) {
+  esmm_dataset *ds = NULL;
+  uint64_t s = seed;
+  int64_t ci[4], nd = 0;
+  ck_assert_int_eq(esmm_config_get_int(c, ESMM_OPT_DENSE_FEATURES, &nd), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&ds, c), ESMM_OK);
+  for (int g = 0; g < 4; g++) {
+    int cf[2] = {0, 0};
+    uint64_t cid[2] = {lcg(&s) % 500, lcg(&s) % 500};
+    float cv[2] = {1.0f, 0.5f};
+    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, &ci[g]), ESMM_OK);
+  }
+  for (int r = 0; r < n; r++) {
+    int f[3] = {1, 2, 0};
+    uint64_t id[3] = {lcg(&s) % 3000, lcg(&s) % 40, lcg(&s) % 500};
+    float v[3] = {1.0f, 0.75f, 2.0f};
+    int64_t off[2] = {0, (r & 1) ? 3 : 2};
+    int64_t com = r % 5 == 4 ? -1 : ci[r % 4];
+    int y = (id[0] % 3 == 0) || (lcg(&s) % 7 == 0);
+    int z = y && (id[1] % 2 == 0);
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 1, &y, &z, &com, off, f, id, v), ESMM_OK);
+    if (nd > 0) {
+      float d[VDENSE];
+      ck_assert_int_le(nd, VDENSE);
+      for (int k = 0; k < nd; k++)
+        d[k] = (float)(lcg(&s) % 200) / 100.0f - 1.0f;
+      ck_assert_int_eq(esmm_dataset_set_dense(ds, (size_t)r, 1, d), ESMM_OK);
+    }
+  }
+  return ds;
+}
+
+static esmm_model *trained_variant(const vcase *vc, int n_dense, int steps) {
+  esmm_config *c = cfg_variant(vc, n_dense);
+  esmm_dataset *ds = vdata(c, 48, 11);
+  esmm_model *m = NULL;
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(m, ds, steps, NULL, NULL), ESMM_OK);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+  return m;
+}
+
+/* (b) checkpoint after k steps -> load -> train to N == N straight, bit for
+ * bit (one thread), at several k: before any step, mid-epoch (48 rows =
+ * 3 batches per epoch), at an epoch boundary; Adam and Adagrad. */
+static void variant_resume(const vcase *vc, int optimizer, int total, int k) {
+  esmm_config *c = cfg_variant(vc, VDENSE);
+  esmm_dataset *ds, *ds2;
+  esmm_model *straight = NULL, *part = NULL, *resumed = NULL;
+  size_t n = 0;
+  unsigned char *buf;
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_OPTIMIZER, optimizer), ESMM_OK);
+  ds = vdata(c, 48, 5);
+  ds2 = vdata(c, 48, 5);
+  ck_assert_int_eq(esmm_model_new(&straight, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(straight, ds, total, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&part, c), ESMM_OK);
+  ck_assert_int_eq(esmm_model_train_steps(part, ds, k, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(part, NULL, 0, &n), ESMM_EBUFS);
+  buf = malloc(n);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(part, buf, n, &n), ESMM_OK);
+  if (esmm_model_load_checkpoint_buffer(&resumed, buf, n, NULL) != ESMM_OK)
+    ck_abort_msg("%s: %s", vc->label, esmm_last_error());
+  free(buf);
+  /* the restored model is the saved one, optimizer state included */
+  assert_models_identical(part, resumed);
+  esmm_model_free(part);
+  ck_assert_int_eq(esmm_model_train_steps(resumed, ds2, total - k, NULL, NULL), ESMM_OK);
+  assert_models_identical(straight, resumed);
+  esmm_model_free(straight);
+  esmm_model_free(resumed);
+  esmm_dataset_free(ds);
+  esmm_dataset_free(ds2);
+  esmm_config_free(c);
+}
+
+START_TEST(test_variant_resume_bit_identical) {
+  const vcase *vc = &vcases[_i];
+  variant_resume(vc, ESMM_OPTIMIZER_ADAM, 14, 7); /* mid-epoch */
+  variant_resume(vc, ESMM_OPTIMIZER_ADAM, 10, 6); /* at an epoch boundary */
+  variant_resume(vc, ESMM_OPTIMIZER_ADAGRAD, 9, 4);
+  variant_resume(vc, ESMM_OPTIMIZER_ADAM, 5, 0); /* before any step */
+}
+END_TEST
+
+/* (c) esmm_model_predict_csr and esmm_model_predict_user equal
+ * esmm_model_predict on the same rows: bit for bit with the same chunking
+ * (a 16-row workspace, or none: then one of the model's batch size, 16),
+ * within 1e-6 with another (a 5-row workspace). With and without numeric
+ * inputs. */
+static void variant_serving(const vcase *vc, int n_dense) {
+  enum { N = 40 };
+  esmm_model *m = trained_variant(vc, n_dense, 9);
+  esmm_config *c = NULL;
+  esmm_dataset *dcsr = NULL, *duser = NULL;
+  esmm_workspace *ws = NULL, *ws5 = NULL;
+  int uf[3] = {0, 0, 2}, itf[2 * N], y[N] = {0}, z[N] = {0};
+  uint64_t uid[3] = {17, 230, 9}, iid[2 * N];
+  float uv[3] = {1.0f, 0.5f, 1.5f}, iv[2 * N], dense[N * VDENSE], a[3][N], b[3][N];
+  int64_t ioff[N + 1], com[N], ci;
+  uint64_t s = 99;
+  ck_assert_int_eq(esmm_model_config(m, &c), ESMM_OK);
+  ioff[0] = 0;
+  for (int i = 0; i < N; i++) {
+    itf[2 * i] = 1;
+    itf[2 * i + 1] = 2;
+    iid[2 * i] = lcg(&s) % 3000;
+    iid[2 * i + 1] = lcg(&s) % 40;
+    iv[2 * i] = 1.0f;
+    iv[2 * i + 1] = 0.25f + (float)(i % 3);
+    ioff[i + 1] = 2 * (i + 1);
+    for (int k = 0; k < VDENSE; k++)
+      dense[i * VDENSE + k] = (float)(lcg(&s) % 200) / 100.0f - 1.0f;
+  }
+  /* the dataset rows: the items (own features, numeric inputs), alone for
+   * the CSR path and with the user as their common list for the user path */
+  ck_assert_int_eq(esmm_dataset_new(&dcsr, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_rows(dcsr, N, y, z, NULL, ioff, itf, iid, iv), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_new(&duser, c), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_common(duser, 3, uf, uid, uv, &ci), ESMM_OK);
+  for (int i = 0; i < N; i++)
+    com[i] = ci;
+  ck_assert_int_eq(esmm_dataset_add_rows(duser, N, y, z, com, ioff, itf, iid, iv), ESMM_OK);
+  if (n_dense) {
+    ck_assert_int_eq(esmm_dataset_set_dense(dcsr, 0, N, dense), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_set_dense(duser, 0, N, dense), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_workspace_new(&ws, m, 16), ESMM_OK);
+  ck_assert_int_eq(esmm_workspace_new(&ws5, m, 5), ESMM_OK);
+
+  ck_assert_int_eq(esmm_model_predict(m, ws, dcsr, 0, N, a[0], a[1], a[2]), ESMM_OK);
+  for (int pass = 0; pass < 3; pass++) {
+    esmm_workspace *w = pass == 0 ? ws : pass == 1 ? NULL : ws5;
+    memset(b, 0xff, sizeof b);
+    if (esmm_model_predict_csr(m, w, N, ioff, itf, iid, iv, n_dense ? dense : NULL, b[0], b[1], b[2]) != ESMM_OK)
+      ck_abort_msg("%s: %s", vc->label, esmm_last_error());
+    for (int o = 0; o < 3; o++)
+      for (int i = 0; i < N; i++)
+        if (pass < 2 ? memcmp(&a[o][i], &b[o][i], sizeof(float)) != 0 : !(fabsf(a[o][i] - b[o][i]) <= 1e-6f))
+          ck_abort_msg("%s dense %d csr pass %d: row %d output %d is %.9g, esmm_model_predict %.9g", vc->label,
+                       n_dense, pass, i, o, b[o][i], a[o][i]);
+  }
+
+  ck_assert_int_eq(esmm_model_predict(m, ws, duser, 0, N, a[0], a[1], a[2]), ESMM_OK);
+  for (int pass = 0; pass < 3; pass++) {
+    esmm_workspace *w = pass == 0 ? ws : pass == 1 ? NULL : ws5;
+    memset(b, 0xff, sizeof b);
+    if (esmm_model_predict_user(m, w, 3, uf, uid, uv, N, ioff, itf, iid, iv, n_dense ? dense : NULL, b[0], b[1],
+                                b[2]) != ESMM_OK)
+      ck_abort_msg("%s: %s", vc->label, esmm_last_error());
+    for (int o = 0; o < 3; o++)
+      for (int i = 0; i < N; i++)
+        if (pass < 2 ? memcmp(&a[o][i], &b[o][i], sizeof(float)) != 0 : !(fabsf(a[o][i] - b[o][i]) <= 1e-6f))
+          ck_abort_msg("%s dense %d user pass %d: item %d output %d is %.9g, esmm_model_predict %.9g", vc->label,
+                       n_dense, pass, i, o, b[o][i], a[o][i]);
+  }
+  /* the head of the variant: pCTCVR = pCTR pCVR, except DIVISION (pCVR
+   * clipped at 1); checked so that a path mixing heads cannot pass */
+  for (int i = 0; i < N; i++)
+    if (vc->variant != ESMM_VARIANT_DIVISION)
+      ck_assert_msg(fabs((double)b[2][i] - (double)b[0][i] * b[1][i]) <= 1e-6, "%s item %d: product head", vc->label, i);
+    else
+      ck_assert_msg(b[1][i] <= 1.0f && fabs((double)b[1][i] - fmin(1.0, (double)b[2][i] / b[0][i])) <= 1e-5,
+                    "%s item %d: division head", vc->label, i);
+  esmm_workspace_free(ws);
+  esmm_workspace_free(ws5);
+  esmm_dataset_free(dcsr);
+  esmm_dataset_free(duser);
+  esmm_config_free(c);
+  esmm_model_free(m);
+}
+
+START_TEST(test_variant_serving_matches_predict) {
+  variant_serving(&vcases[_i], 0);
+  variant_serving(&vcases[_i], VDENSE);
+}
+END_TEST
+
+/* A workspace of a model with one table does not fit a same-shaped model
+ * with two (it lacks the second pooling buffers): ESMM_ESHAPE, not a
+ * crash. */
+START_TEST(test_variant_workspace_shape) {
+  esmm_model *m1 = trained_variant(&vcases[0], VDENSE, 1), *m2 = trained_variant(&vcases[2], VDENSE, 1);
+  esmm_workspace *ws1 = NULL;
+  int64_t off[2] = {0, 1};
+  int f[1] = {1};
+  uint64_t id[1] = {5};
+  float dense[VDENSE] = {0.5f, -0.5f}, p[1];
+  ck_assert_int_eq(esmm_workspace_new(&ws1, m1, 4), ESMM_OK);
+  ck_assert_int_eq(esmm_model_predict_csr(m2, ws1, 1, off, f, id, NULL, dense, p, NULL, NULL), ESMM_ESHAPE);
+  ck_assert_int_eq(esmm_model_predict_user(m2, ws1, 0, NULL, NULL, NULL, 1, off, f, id, NULL, dense, p, NULL, NULL),
+                   ESMM_ESHAPE);
+  ck_assert_int_eq(esmm_model_predict_csr(m1, ws1, 1, off, f, id, NULL, dense, p, NULL, NULL), ESMM_OK);
+  esmm_workspace_free(ws1);
+  esmm_model_free(m1);
+  esmm_model_free(m2);
+}
+END_TEST
+
 static Suite *serving_suite(void) {
   Suite *s = suite_create("serving");
   TCase *tp = tcase_create("predict"), *tc = tcase_create("checkpoint");
@@ -601,6 +846,9 @@ static Suite *serving_suite(void) {
   tcase_add_test(tc, test_resume_bit_identical);
   tcase_add_test(tc, test_kill9_resume);
   tcase_add_test(tc, test_checkpoint_corruption);
+  tcase_add_loop_test(tp, test_variant_serving_matches_predict, 0, N_VCASES);
+  tcase_add_test(tp, test_variant_workspace_shape);
+  tcase_add_loop_test(tc, test_variant_resume_bit_identical, 0, N_VCASES);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tp);
   suite_add_tcase(s, tc);

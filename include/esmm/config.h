@@ -65,7 +65,24 @@ typedef enum {
                                  (initialisation, shuffling), [0,2^63) */
   ESMM_OPT_NUM_THREADS = 401, /* int [threads] (1) the library's own worker
                                  threads, [1,256]; OpenBLAS threads are the
-                                 host's (OPENBLAS_NUM_THREADS) */
+                                 host's (OPENBLAS_NUM_THREADS). Split over
+                                 them, in contiguous ranges: the pooling of
+                                 a batch's rows (training and
+                                 esmm_model_predict: each call uses at most
+                                 as many as the model of its workspace
+                                 has), the sums and accumulation of the
+                                 embeddings' sparse gradients (the slot
+                                 claim stays serial), and the optimizer
+                                 update (embedding rows, tower blocks).
+                                 The towers' GEMMs, the loss and everything
+                                 else stay on the calling thread. Threads
+                                 are created per phase and joined before
+                                 the call returns, only for phases with
+                                 enough work (1 never creates any); one
+                                 that cannot be created has its share run
+                                 on the calling thread, so this never
+                                 fails. Results are bit-identical for any
+                                 value. */
   /* data (readers) 500.. */
   ESMM_OPT_DENSE_FEATURES = 500, /* int [dense_features] (0) numeric inputs per
                                     row, fed to both towers after the pooled

@@ -38,11 +38,18 @@
 #define DATA_ALIGN 64u    /* tensor data alignment in the file (as gguf) */
 #define DTYPE_F32 1u
 #define TENSOR_RANK 2u
-#define MAX_TENSORS (1 + 4 * ESMM__MLP_MAX_LAYERS) /* embedding + w,b per layer of 2 towers */
+/* The most tensors any variant has (esmm__model_tensors): two embedding
+ * tables (emb, emb2) and three towers (ctr, cvr, imp) of w and b per layer.
+ * The loader asks esmm__model_tensor_shapes for the real count of a file's
+ * config and refuses one above this bound before filling any array. */
+#define MAX_TENSORS (2 + 3 * 2 * ESMM__MLP_MAX_LAYERS)
 #define NAME_MAX_LEN (sizeof(((esmm__tensor *)0)->name) - 1)
 #define OPT_HEAD 16u        /* optimizer section: kind, block count, step count */
 #define OPT_BLOCK_HEAD 24u  /* per block: rows, cols, array count, reserved */
 #define TRAIN_SIZE 88u      /* training section: 11 u64 */
+
+/* Checkpoints store one optimizer block per tensor (esmm__model_blocks). */
+_Static_assert(MAX_TENSORS <= ESMM__OPT_MAX_BLOCKS, "every tensor of a model must fit an optimizer block");
 
 static size_t header_size(size_t n_sections) { return FIXED_HEADER + ENTRY_SIZE * n_sections + 4u; }
 
@@ -155,6 +162,7 @@ typedef struct layout {
   esmm__tensor t[MAX_TENSORS];
   size_t n_t;
   uint64_t t_off[MAX_TENSORS]; /* within the data section */
+  int blk[MAX_TENSORS];        /* checkpoints: optimizer block of tensor i */
   uint64_t cfg_off, cfg_len, idx_off, idx_len, data_off, data_len, total;
   int ckpt; /* 1: also the optimizer (4) and training (5) sections */
   uint64_t opt_off, opt_len, train_off, train_len;
@@ -177,7 +185,7 @@ static int plan(const esmm_model *m, layout *L, int ckpt, const char *func) {
   /* esmm__model_tensors takes a mutable model because loading writes
    * through the returned pointers; saving only reads them. */
   L->n_t = esmm__model_tensors((esmm_model *)m, L->t, MAX_TENSORS);
-  if (L->n_t == 0 || L->n_t > MAX_TENSORS)
+  if (L->n_t == 0 || L->n_t > MAX_TENSORS) /* a new part added to the model without raising MAX_TENSORS */
     return esmm__error(ESMM_ERROR, func, "internal: the model lists %zu tensors (at most %d supported)",
                        L->n_t, MAX_TENSORS);
   /* Size query: the config module answers ESMM_EBUFS with the length. */
@@ -202,15 +210,26 @@ static int plan(const esmm_model *m, layout *L, int ckpt, const char *func) {
   L->data_len = o;
   L->total = L->data_off + L->data_len;
   if (ckpt) {
-    /* The optimizer's blocks are listed generically (whatever the model
-     * registered, in registration order): the loader matches them against
-     * the blocks of the model it builds. */
+    /* One optimizer block per tensor, in tensor order (block i = the state
+     * of tensor i, whatever id the model registered it under): the loader
+     * can then check every block's shape against the tensor shapes the
+     * file's config implies, before it builds anything, for every variant. */
     const esmm_optimizer *op = m->opt;
     uint32_t na = opt_arrays(op->kind);
+    size_t nb = esmm__model_blocks(m, L->blk, MAX_TENSORS);
+    if (nb != L->n_t || op->n_blocks != (int)nb)
+      return esmm__error(ESMM_ERROR, func, "internal: the model lists %zu tensors, %zu tensor blocks and %d optimizer "
+                         "blocks", L->n_t, nb, op->n_blocks);
     L->opt_off = L->total;
     L->opt_len = OPT_HEAD;
-    for (int b = 0; b < op->n_blocks; b++)
-      L->opt_len += OPT_BLOCK_HEAD + (uint64_t)na * tensor_bytes(op->blocks[b].rows, op->blocks[b].cols);
+    for (size_t i = 0; i < nb; i++) {
+      size_t rows = 0, cols = 0;
+      if (esmm__optimizer_block_shape(op, L->blk[i], &rows, &cols) != ESMM_OK || rows != L->t[i].rows ||
+          cols != L->t[i].cols)
+        return esmm__error(ESMM_ERROR, func, "internal: optimizer block %d (%zu x %zu) does not match tensor %s",
+                           L->blk[i], rows, cols, L->t[i].name);
+      L->opt_len += OPT_BLOCK_HEAD + (uint64_t)na * tensor_bytes(rows, cols);
+    }
     L->train_off = L->opt_off + L->opt_len;
     L->train_len = TRAIN_SIZE;
     L->total = L->train_off + L->train_len;
@@ -295,22 +314,24 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
     esmm__train_state st;
     w.pos = (size_t)L->opt_off;
     wr_u32(&w, (uint32_t)op->kind);
-    wr_u32(&w, (uint32_t)op->n_blocks);
+    wr_u32(&w, (uint32_t)L->n_t);
     wr_u64(&w, (uint64_t)op->t);
-    for (int b = 0; b < op->n_blocks; b++) {
-      wr_u64(&w, op->blocks[b].rows);
-      wr_u64(&w, op->blocks[b].cols);
+    for (size_t i = 0; i < L->n_t; i++) {
+      wr_u64(&w, op->blocks[L->blk[i]].rows);
+      wr_u64(&w, op->blocks[L->blk[i]].cols);
       wr_u32(&w, na);
       wr_u32(&w, 0);
     }
-    for (int b = 0; b < op->n_blocks; b++)
+    for (size_t i = 0; i < L->n_t; i++) {
+      const esmm__opt_block *bl = &op->blocks[L->blk[i]];
       for (uint32_t a = 0; a < na; a++) {
-        const float *src = a == 0 ? op->blocks[b].s1 : op->blocks[b].s2;
-        unsigned char *q = wr_take(&w, op->blocks[b].n * 4);
-        if (q)
-          for (size_t k = 0; k < op->blocks[b].n; k++)
+        const float *src = a == 0 ? bl->s1 : bl->s2;
+        unsigned char *q = wr_take(&w, bl->n * 4);
+        if (q && src)
+          for (size_t k = 0; k < bl->n; k++)
             put_u32(q + 4 * k, float_bits(src[k]));
       }
+    }
     esmm__model_get_train_state(m, &st);
     /* Between epochs (the permutation is used up, or none was drawn yet
      * for the dataset just attached) the next epoch's permutation comes
@@ -565,47 +586,6 @@ typedef struct section {
   uint64_t off, size;
 } section;
 
-typedef struct shape {
-  char name[NAME_MAX_LEN + 1];
-  uint64_t rows, cols;
-} shape;
-
-/* The tensors the model built from c will have, in esmm__model_tensors
- * order, computed without allocating anything (the file is not trusted
- * enough yet to allocate a table of the size it declares). */
-static size_t expected_shapes(const esmm_config *c, shape *out) {
-  uint64_t dim = (uint64_t)esmm__config_int(c, ESMM_OPT_EMBED_DIM), rows = 0, in_dim;
-  size_t n = 0;
-  const esmm_opt towers[2] = {ESMM_OPT_CTR_TOWER, ESMM_OPT_CVR_TOWER};
-  const char *tname[2] = {"ctr", "cvr"};
-  /* <= 1024 fields x < 2^31 buckets: no overflow in 64 bits */
-  for (size_t f = 0; f < c->n_fields; f++)
-    rows += (uint64_t)esmm__config_buckets(c, f);
-  snprintf(out[n].name, sizeof out[n].name, "embedding");
-  out[n].rows = rows;
-  out[n].cols = dim;
-  n++;
-  in_dim = (uint64_t)c->n_fields * dim;
-  for (int t = 0; t < 2; t++) {
-    size_t nh;
-    const int64_t *h = esmm__config_tower(c, towers[t], &nh);
-    uint64_t prev = in_dim;
-    for (size_t l = 0; l <= nh; l++) {
-      uint64_t width = l < nh ? (uint64_t)h[l] : 1u;
-      snprintf(out[n].name, sizeof out[n].name, "%s.%zu.w", tname[t], l);
-      out[n].rows = prev;
-      out[n].cols = width;
-      n++;
-      snprintf(out[n].name, sizeof out[n].name, "%s.%zu.b", tname[t], l);
-      out[n].rows = 1;
-      out[n].cols = width;
-      n++;
-      prev = width;
-    }
-  }
-  return n;
-}
-
 static int valid_name(const unsigned char *s, size_t n) {
   if (n == 0 || n > NAME_MAX_LEN)
     return 0;
@@ -747,7 +727,7 @@ static int read_config(const ldctx *c, const unsigned char *text, size_t len, es
 /* Check the tensor index against the shapes the config implies, and every
  * float of the data section; off_out[i] receives tensor i's file offset. */
 static int check_tensors(const ldctx *c, const unsigned char *b, const section *idx, const section *data,
-                         const shape *want, size_t n_want, uint64_t *off_out) {
+                         const esmm__tensor *want, size_t n_want, uint64_t *off_out) {
   reader r = {b + idx->off, (size_t)idx->size, 0, 1};
   uint32_t count = rd_u32(&r);
   uint64_t prev_end = 0;
@@ -817,11 +797,12 @@ typedef struct ckpt_view {
 
 static int64_t as_i64(uint64_t v) { return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v; }
 
-/* Check the optimizer and training sections on their own (sizes add up,
- * kinds and counts agree with the config, values finite and in range);
- * the block shapes are matched against the built model later. */
+/* Check the optimizer and training sections (sizes add up, kinds agree
+ * with the config, one block per tensor with the tensor's shape, values
+ * finite and in range) before any model is built: want[0..n_want) are the
+ * tensors the file's config implies, and block i holds tensor i's state. */
 static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os, const section *ts,
-                      const esmm_config *cfg, ckpt_view *v) {
+                      const esmm_config *cfg, const esmm__tensor *want, size_t n_want, ckpt_view *v) {
   reader r = {b + os->off, (size_t)os->size, 0, 1};
   uint64_t need = OPT_HEAD, t64;
   int kind_cfg = (int)esmm__config_int(cfg, ESMM_OPT_OPTIMIZER);
@@ -834,9 +815,9 @@ static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os,
   if (v->kind != (uint32_t)kind_cfg)
     return fail(c, ESMM_ECORRUPT, "optimizer section: optimizer kind %u, the file's config says %d", (unsigned)v->kind,
                 kind_cfg);
-  if (v->n_blocks > ESMM__OPT_MAX_BLOCKS)
-    return fail(c, ESMM_ECORRUPT, "optimizer section: %u blocks, at most %d", (unsigned)v->n_blocks,
-                ESMM__OPT_MAX_BLOCKS);
+  if (v->n_blocks != n_want)
+    return fail(c, ESMM_ECORRUPT, "optimizer section: %u blocks, the file's config implies %zu tensors (one block "
+                "each)", (unsigned)v->n_blocks, n_want);
   v->t = as_i64(t64);
   if (v->t < 0)
     return fail(c, ESMM_ECORRUPT, "optimizer section: step count %llu out of range", (unsigned long long)t64);
@@ -855,6 +836,9 @@ static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os,
     if (rows == 0 || cols == 0 || rows > UINT32_MAX || cols > UINT32_MAX || (na && rows * cols > os->size / 4))
       return fail(c, ESMM_ECORRUPT, "optimizer section: block %u is %llu x %llu, impossible in %llu bytes", (unsigned)k,
                   (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)os->size);
+    if (rows != want[k].rows || cols != want[k].cols)
+      return fail(c, ESMM_ECORRUPT, "optimizer section: block %u is %llu x %llu, tensor %s is %zu x %zu", (unsigned)k,
+                  (unsigned long long)rows, (unsigned long long)cols, want[k].name, want[k].rows, want[k].cols);
     need += OPT_BLOCK_HEAD + (uint64_t)na * tensor_bytes(rows, cols);
     if (need > os->size)
       return fail(c, ESMM_ECORRUPT, "optimizer section: %llu bytes, its blocks need more",
@@ -918,26 +902,30 @@ static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os,
   return ESMM_OK;
 }
 
-/* Copy a validated checkpoint into the freshly built model m, after
- * checking that the file's optimizer blocks are the model's. */
+/* Copy a validated checkpoint into the freshly built model m: file block
+ * i is the state of tensor i, i.e. of optimizer block blk[i]. The shapes
+ * were checked against the config in check_ckpt; a mismatch with the built
+ * model here would be a bug of ours, not a bad file. */
 static int apply_ckpt(const ldctx *c, esmm_model *m, const ckpt_view *v) {
   esmm_optimizer *op = m->opt;
   const unsigned char *q = v->arrays;
-  if ((int)v->n_blocks != op->n_blocks)
-    return fail(c, ESMM_ECORRUPT, "optimizer section: %u blocks, the model has %d", (unsigned)v->n_blocks,
-                op->n_blocks);
+  int blk[MAX_TENSORS];
+  size_t nb = esmm__model_blocks(m, blk, MAX_TENSORS);
+  if (nb != v->n_blocks || op->n_blocks != (int)nb)
+    return fail(c, ESMM_ERROR, "internal: the model has %zu tensor blocks and %d optimizer blocks, the checkpoint %u",
+                nb, op->n_blocks, (unsigned)v->n_blocks);
   for (uint32_t k = 0; k < v->n_blocks; k++) {
     const unsigned char *h = v->blocks + (size_t)k * OPT_BLOCK_HEAD;
-    size_t rows, cols;
-    (void)esmm__optimizer_block_shape(op, (int)k, &rows, &cols);
-    if (get_u64(h) != rows || get_u64(h + 8) != cols)
-      return fail(c, ESMM_ECORRUPT, "optimizer section: block %u is %llu x %llu, the model's is %zu x %zu", (unsigned)k,
-                  (unsigned long long)get_u64(h), (unsigned long long)get_u64(h + 8), rows, cols);
+    size_t rows = 0, cols = 0;
+    if (esmm__optimizer_block_shape(op, blk[k], &rows, &cols) != ESMM_OK || get_u64(h) != rows ||
+        get_u64(h + 8) != cols)
+      return fail(c, ESMM_ERROR, "internal: checkpoint block %u is %llu x %llu, the model's block %d is %zu x %zu",
+                  (unsigned)k, (unsigned long long)get_u64(h), (unsigned long long)get_u64(h + 8), blk[k], rows, cols);
   }
   for (uint32_t k = 0; k < v->n_blocks; k++) {
-    float *s1, *s2;
-    size_t n;
-    (void)esmm__optimizer_state(op, (int)k, &s1, &s2, &n);
+    float *s1 = NULL, *s2 = NULL;
+    size_t n = 0;
+    (void)esmm__optimizer_state(op, blk[k], &s1, &s2, &n);
     for (uint32_t a = 0; a < v->n_arrays; a++) {
       float *dst = a == 0 ? s1 : s2;
       if (!dst)
@@ -967,7 +955,7 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
   section sec[5];
   int have[5];
   ckpt_view cv;
-  shape want[MAX_TENSORS];
+  esmm__tensor want[MAX_TENSORS];
   uint64_t off[MAX_TENSORS];
   esmm__tensor got[MAX_TENSORS];
   esmm_config *cfg = NULL;
@@ -980,19 +968,20 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
     return fail(c, ESMM_ECORRUPT, "not a checkpoint: the %s section is missing (a plain model file? load it with "
                 "esmm_model_load)", !have[ESMM__SECTION_OPTIMIZER - 1] ? "optimizer" : "training");
   ESMM__TRY(read_config(c, b + sec[0].off, (size_t)sec[0].size, &cfg));
-  {
-    size_t nh_c, nh_v;
-    (void)esmm__config_tower(cfg, ESMM_OPT_CTR_TOWER, &nh_c);
-    (void)esmm__config_tower(cfg, ESMM_OPT_CVR_TOWER, &nh_v);
-    if (1 + 2 * (nh_c + 1) + 2 * (nh_v + 1) > MAX_TENSORS) { /* the config module bounds towers; be sure */
-      esmm_config_free(cfg);
-      return fail(c, ESMM_ECORRUPT, "config section: towers too deep");
-    }
+  /* The tensors a model built from this config will have, computed
+   * without allocating (the file is not trusted enough yet to allocate a
+   * table of the size it declares); the count first, so that no array
+   * here can overflow whatever the config says. */
+  n_want = esmm__model_tensor_shapes(cfg, NULL, 0);
+  if (n_want == 0 || n_want > MAX_TENSORS) {
+    esmm_config_free(cfg);
+    return fail(c, ESMM_ECORRUPT, "config section: implies %zu tensors, at most %d are supported", n_want,
+                MAX_TENSORS);
   }
-  n_want = expected_shapes(cfg, want);
+  (void)esmm__model_tensor_shapes(cfg, want, MAX_TENSORS);
   rc = check_tensors(c, b, &sec[1], &sec[2], want, n_want, off);
   if (rc == ESMM_OK && ckpt)
-    rc = check_ckpt(c, b, &sec[3], &sec[4], cfg, &cv);
+    rc = check_ckpt(c, b, &sec[3], &sec[4], cfg, want, n_want, &cv);
   if (rc != ESMM_OK) {
     esmm_config_free(cfg);
     return rc;
