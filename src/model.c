@@ -986,6 +986,30 @@ static void end_scatter(esmm_model *m) {
 
 /* Every block is checked before any moves, so a refused update changes
  * nothing; then the update runs as one parallel phase. */
+/* Finite gradients can still overflow a weight (a learning rate far too
+ * high on huge inputs). Undoing the update would mean copying every touched
+ * parameter and its optimizer state each step for a rare event, so the
+ * damage is detected and reported instead: the model keeps the non-finite
+ * values, training and prediction on it fail with ESMM_ENUMERIC, and saving
+ * it is refused - nothing non-finite reaches a file. */
+static int check_updated(const esmm_model *m, const upd_job *j) {
+  for (size_t k = 0; k < j->n_blk; k++) {
+    const upd_block *u = &j->blk[k];
+    int ok = 1;
+    if (!u->rows)
+      ok = esmm__all_finite(u->param, u->n);
+    else
+      for (size_t r = 0; r < u->n && ok; r++)
+        ok = esmm__all_finite(u->param + (size_t)u->rows[r] * m->dim, m->dim);
+    if (!ok)
+      return esmm__error(ESMM_ENUMERIC, "esmm_model_train",
+                         "step %lld: the update overflowed a parameter to Inf/NaN (learning rate too high for "
+                         "these inputs?); the model is unusable: reload a checkpoint (saving it is refused)",
+                         (long long)m->step + 1);
+  }
+  return ESMM_OK;
+}
+
 static int apply_update(esmm_model *m) {
   upd_job j;
   size_t params = 0;
@@ -1005,7 +1029,7 @@ static int apply_update(esmm_model *m) {
     params += u->rows ? u->n * m->dim : u->n;
   }
   run_par(par_threads(m, m->n_threads, params, PARAMS_PER_THREAD), upd_part, &j);
-  return ESMM_OK;
+  return check_updated(m, &j);
 }
 
 int esmm__model_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx, size_t n, double *loss) {
@@ -1212,15 +1236,18 @@ static int workspace_fits(const esmm_model *m, const esmm_workspace *ws) {
          ws->scratch_n >= esmm__mlp_infer_scratch(m->cvr, ws->max_batch);
 }
 
-void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
-                       float *pctcvr) {
+int esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
+                      float *pctcvr) {
   esmm__mlp_infer(m->ctr, ws->x, n, ws->lc, ws->scratch);
   esmm__mlp_infer(m->cvr, m->emb2 ? ws->x2 : ws->x, n, ws->lv, ws->scratch);
-  if (m->variant != ESMM_VARIANT_DIVISION) {
-    /* logits from finite parameters and inputs are finite: the head cannot fail */
-    esmm_head_forward(ws->lc, ws->lv, n, pctr, pcvr, pctcvr);
-    return;
-  }
+  /* finite but huge parameters or inputs can still overflow to NaN logits;
+   * say so rather than return garbage (the head would leave outputs unset) */
+  for (size_t i = 0; i < n; i++)
+    if (isnan(ws->lc[i]) || isnan(ws->lv[i]))
+      return esmm__error(ESMM_ENUMERIC, "esmm_model_predict",
+                         "row %zu of the batch: a logit is NaN (parameters or inputs overflow float)", i);
+  if (m->variant != ESMM_VARIANT_DIVISION)
+    return esmm_head_forward(ws->lc, ws->lv, n, pctr, pcvr, pctcvr);
   /* DIVISION: pCVR = pCTCVR / pCTR in log space, clipped to 1 (a > b means
    * pCTCVR <= pCTR; the clip counts are ESMM_STAT_CVR_CLIPS and esmm_diag's) */
   for (size_t i = 0; i < n; i++) {
@@ -1232,16 +1259,17 @@ void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float 
     if (pcvr)
       pcvr[i] = (float)exp(lr < 0.0 ? lr : 0.0);
   }
+  return ESMM_OK;
 }
 
-static void predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first,
-                          size_t n, float *pctr, float *pcvr, float *pctcvr) {
+static int predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first,
+                         size_t n, float *pctr, float *pcvr, float *pctcvr) {
   /* the pooling on up to m->n_threads threads (as many as the workspace
    * has common-list buffers for); the towers are OpenBLAS's */
   batch_rows b = {ds, NULL, first, n};
   size_t nt = ws->n_cpool < m->n_threads ? ws->n_cpool : m->n_threads;
   pool_batch(m, nt ? nt : 1, &b, ws->x, ws->x2, ws->cpool, ws->cpool2);
-  esmm__model_infer(m, ws, n, pctr, pcvr, pctcvr);
+  return esmm__model_infer(m, ws, n, pctr, pcvr, pctcvr);
 }
 
 int esmm_model_predict(const esmm_model *m, esmm_workspace *ws, const esmm_dataset *ds, size_t first, size_t n,
@@ -1258,14 +1286,15 @@ int esmm_model_predict(const esmm_model *m, esmm_workspace *ws, const esmm_datas
   } else if (!workspace_fits(m, ws)) {
     return ESMM__ERR(ESMM_ESHAPE, "the workspace was made for another model shape");
   }
-  for (size_t done = 0; done < n;) {
+  int rc = ESMM_OK;
+  for (size_t done = 0; done < n && rc == ESMM_OK;) {
     size_t k = n - done < ws->max_batch ? n - done : ws->max_batch;
-    predict_chunk(m, ws, ds, first + done, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
-                  pctcvr ? pctcvr + done : NULL);
+    rc = predict_chunk(m, ws, ds, first + done, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
+                       pctcvr ? pctcvr + done : NULL);
     done += k;
   }
   esmm_workspace_free(own);
-  return ESMM_OK;
+  return rc;
 }
 
 int esmm_model_evaluate(const esmm_model *m, const esmm_dataset *ds, double *out, size_t n_out) {

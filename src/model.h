@@ -158,9 +158,11 @@ size_t esmm__model_blocks(const esmm_model *m, int *out, size_t cap);
  * log space); DIVISION: pCTCVR = s(second tower), pCVR = min(1,
  * pCTCVR/pCTR). ws must fit m (esmm_workspace_new for m or a model of the
  * same variant and shape). Thread-safe on a const model with distinct
- * workspaces; allocates nothing; cannot fail on finite inputs. */
-void esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
-                       float *pctcvr);
+ * workspaces; allocates nothing. Returns ESMM_OK, or ESMM_ENUMERIC when a
+ * logit is NaN (finite parameters or inputs that overflow float); the
+ * outputs are then unspecified. */
+int esmm__model_infer(const esmm_model *m, esmm_workspace *ws, size_t n, float *pctr, float *pcvr,
+                      float *pctcvr);
 
 /* Pooling features from host memory (serving, score.c) exactly as
  * esmm_model_predict pools a dataset row, for every table of m:

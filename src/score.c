@@ -77,6 +77,7 @@ int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, co
                            float *pctr, float *pcvr, float *pctcvr) {
   esmm_workspace *own;
   size_t nnz;
+  int rc = ESMM_OK;
   ESMM__CHECK_ARG(m);
   ESMM__CHECK_ARG(offsets);
   ESMM__TRY(check_offsets(offsets, n, "offsets", __func__));
@@ -96,11 +97,14 @@ int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, size_t n, co
       esmm__model_pool_row(m, ws, i, cnt, field + lo, id + lo, value ? value + lo : NULL, 0,
                            m->n_dense ? dense + r * m->n_dense : NULL);
     }
-    esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
+    rc = esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
+                           pctcvr ? pctcvr + done : NULL);
+    if (rc)
+      break;
     done += k;
   }
   esmm_workspace_free(own);
-  return ESMM_OK;
+  return rc;
 }
 
 int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user_nnz, const int *user_field,
@@ -110,6 +114,7 @@ int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user
                             float *pctcvr) {
   esmm_workspace *own;
   size_t nnz;
+  int rc = ESMM_OK;
   ESMM__CHECK_ARG(m);
   ESMM__CHECK_ARG(item_offsets);
   ESMM__CHECK_ARG(user_nnz == 0 || (user_field && user_id));
@@ -134,9 +139,12 @@ int esmm_model_predict_user(const esmm_model *m, esmm_workspace *ws, size_t user
       esmm__model_pool_row(m, ws, i, cnt, item_field + lo, item_id + lo, item_value ? item_value + lo : NULL, 1,
                            m->n_dense ? item_dense + it * m->n_dense : NULL);
     }
-    esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL, pctcvr ? pctcvr + done : NULL);
+    rc = esmm__model_infer(m, ws, k, pctr ? pctr + done : NULL, pcvr ? pcvr + done : NULL,
+                           pctcvr ? pctcvr + done : NULL);
+    if (rc)
+      break;
     done += k;
   }
   esmm_workspace_free(own);
-  return ESMM_OK;
+  return rc;
 }

@@ -405,12 +405,10 @@ START_TEST(huge_inputs_detected) {
 }
 END_TEST
 
-#ifdef ESMM_TEST_KNOWN_BUGS
-/* Known bug 1 (docs/reliability.md): with inputs of 3e38 a step returns
- * ESMM_OK although the SGD update overflowed an embedding weight to -Inf
- * (model.c applies the update without checking its result). Expected:
- * ESMM_ENUMERIC and the step not applied. */
-START_TEST(known_bug_update_overflow) {
+/* With inputs of 3e38 and SGD at learning rate 10 the update itself
+ * overflows an embedding weight: the step must report ESMM_ENUMERIC (the
+ * model then refuses to be saved). */
+START_TEST(update_overflow_detected) {
   esmm_config *cfg = diverge_config("sgd", 10.0);
   esmm_dataset *ds;
   esmm_model *m;
@@ -419,16 +417,14 @@ START_TEST(known_bug_update_overflow) {
   ds = valued_data(cfg, 3e38f);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   rc = esmm_model_train_steps(m, ds, 1, NULL, NULL);
-  if (rc == ESMM_OK) /* then the parameters must still be finite */
-    ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &len), ESMM_EBUFS);
-  else
-    ck_assert_int_eq(rc, ESMM_ENUMERIC);
+  ck_assert_int_eq(rc, ESMM_ENUMERIC);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "overflowed"));
+  ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &len), ESMM_ENUMERIC);
   esmm_model_free(m);
   esmm_dataset_free(ds);
   esmm_config_free(cfg);
 }
 END_TEST
-#endif
 
 static Suite *suite(void) {
   Suite *s = suite_create("numeric");
@@ -441,9 +437,7 @@ static Suite *suite(void) {
   tcase_add_test(files, save_refuses_non_finite_weights);
   tcase_add_test(train, divergence_detected);
   tcase_add_test(train, huge_inputs_detected);
-#ifdef ESMM_TEST_KNOWN_BUGS
-  tcase_add_test(train, known_bug_update_overflow);
-#endif
+  tcase_add_test(train, update_overflow_detected);
   tcase_set_timeout(in, 60);
   tcase_set_timeout(files, 60);
   tcase_set_timeout(train, 60);

@@ -336,7 +336,7 @@ START_TEST(infer_on_pooled_inputs_matches_predict) {
     if (m->emb2)
       pool_into(m->emb2, ds, i, ws->x2 + i * m->in_dim, m->pool_dim);
   }
-  esmm__model_infer(m, ws, 40, b, b + 40, b + 80);
+  ck_assert_int_eq(esmm__model_infer(m, ws, 40, b, b + 40, b + 80), ESMM_OK);
   for (int i = 0; i < 3 * 40; i++)
     ck_assert_float_eq_tol(a[i], b[i], 1e-6f);
   esmm_workspace_free(ws);

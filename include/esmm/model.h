@@ -129,7 +129,9 @@ ESMM_API void esmm_workspace_free(esmm_workspace *ws);
  * batch size. ws may be NULL: a temporary workspace is then allocated for
  * the call.
  * @return ESMM_OK, ESMM_EINVAL (range, NULL), ESMM_ESHAPE (field lists or
- * workspace shape differ), ESMM_ENOMEM (only when ws is NULL).
+ * workspace shape differ), ESMM_ENOMEM (only when ws is NULL),
+ * ESMM_ENUMERIC (a logit is NaN: finite parameters or inputs that overflow
+ * float; the outputs are then unspecified).
  * Thread safety: concurrent calls on one model are safe with distinct
  * workspaces. @since 1.0
  */
@@ -194,7 +196,8 @@ ESMM_API int esmm_model_load_buffer(esmm_model **out, const void *buf, size_t le
  * @return ESMM_OK; ESMM_EINVAL (NULL m or offsets, offsets[0] != 0,
  * decreasing offsets, NULL field/id with features, a field index outside
  * the model's fields, dense NULL while D > 0; the message names it);
- * ESMM_ENUMERIC (a non-finite value or numeric input); ESMM_ESHAPE (ws was
+ * ESMM_ENUMERIC (a non-finite value or numeric input, or a NaN logit from
+ * overflowing parameters); ESMM_ESHAPE (ws was
  * made for another model shape); ESMM_ENOMEM (only when ws is NULL). Outputs are untouched on failure.
  * Ownership: nothing is kept past the call.
  * Thread safety: safe on one model from any number of threads, each with
@@ -220,7 +223,8 @@ ESMM_API int esmm_model_predict_csr(const esmm_model *m, esmm_workspace *ws, siz
  * @param item_offsets  n_items+1 entries, [0] == 0, never decreasing.
  * @return ESMM_OK; ESMM_EINVAL (NULL m or item_offsets, NULL feature arrays
  * with features, bad offsets, field index outside the model's fields,
- * item_dense NULL while D > 0); ESMM_ENUMERIC (non-finite value);
+ * item_dense NULL while D > 0); ESMM_ENUMERIC (non-finite value, or a NaN
+ * logit from overflowing parameters);
  * ESMM_ESHAPE (workspace of another shape); ESMM_ENOMEM (only when ws is
  * NULL). Outputs are untouched on failure.
  * Ownership: nothing is kept past the call.

@@ -77,10 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fix_crcs(copy, size);
   /* NULL config (the loader makes a default one) and an explicit one:
    * different ownership paths inside the loader. */
-#ifndef FUZZ_TOLERATE_KNOWN_BUGS /* known bug: use after free with a NULL config (docs/reliability.md) */
   load(NULL, data, size);
   load(NULL, copy, size);
-#endif
   load(cfg, data, size);
   load(cfg, copy, size);
   esmm_config_free(cfg);

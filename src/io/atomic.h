@@ -1,0 +1,65 @@
+/*
+ * io/atomic.h (internal) - replacing a file atomically, and the write loop.
+ * Owns the one procedure every writer of the library uses to put a file at a
+ * path (docs/model-format.md, "Saving"): open the target's directory, create
+ * "<path>.tmp.<pid>.<8 hex digits>" in it with O_CREAT|O_EXCL (mode 0666
+ * less the umask, then the mode of the file being replaced, if any), write,
+ * fsync, close, rename over path, fsync the directory. Any failure before
+ * the rename unlinks the temporary and leaves the old file at path as it
+ * was. Knows nothing of what the bytes are.
+ *
+ * Every system call goes straight to libc's open, write, fsync, close,
+ * rename, fchmod (tests/check_faults.c wraps them at link time).
+ *
+ * Usage:
+ *   esmm__atomic f;
+ *   ESMM__TRY(esmm__atomic_open(&f, alloc, __func__, path));
+ *   esmm__atomic_write(&f, p, n);  ...  (a failure is remembered)
+ *   return esmm__atomic_commit(&f); (or esmm__atomic_abort(&f) to give up)
+ *
+ * Messages are "<func>: <path>: <call> failed: <reason> (...)", the call
+ * being "open of directory \"...\"", "open of temporary \"...\"", "write",
+ * "fsync", "close", "rename" or "fsync of directory \"...\"".
+ */
+#ifndef ESMM__IO_ATOMIC_H
+#define ESMM__IO_ATOMIC_H
+
+#include "internal.h"
+
+typedef struct esmm__atomic {
+  int fd;               /* the temporary, -1 once closed */
+  int dfd;              /* the target's directory, -1 once closed */
+  int err;              /* errno of the first failed write, 0 = none */
+  esmm__allocator alloc;
+  const char *func;     /* named in messages; borrowed */
+  const char *path;     /* the target; borrowed until commit or abort */
+  char *tmp;            /* the temporary's name */
+  char *dir;            /* the directory's name */
+} esmm__atomic;
+
+/* Write all n bytes of p to fd: retries on EINTR, continues short writes,
+ * and reports a write that makes no progress (returns 0) as ENOSPC.
+ * Returns 0, or -1 with errno set. */
+int esmm__write_all(int fd, const void *p, size_t n);
+
+/* Open the directory of path and create a fresh temporary in it. On
+ * failure (ESMM_ENOMEM, ESMM_EIO) nothing is left to release and
+ * esmm__atomic_abort(f) is a harmless no-op. path and func must outlive f. */
+int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *func, const char *path);
+
+/* Append n bytes to the temporary. After a failure (ESMM_EIO, message set)
+ * further writes do nothing and fail again; esmm__atomic_commit reports the
+ * first failure, so a caller may write unchecked and commit. */
+int esmm__atomic_write(esmm__atomic *f, const void *p, size_t n);
+
+/* fsync, close, rename over path, fsync the directory; releases f. ESMM_OK
+ * or ESMM_EIO. A failure up to the rename unlinks the temporary and leaves
+ * the old file; a failing directory fsync after it is reported, with the
+ * new file in place. */
+int esmm__atomic_commit(esmm__atomic *f);
+
+/* Give up: close and unlink the temporary, release f. The file at path is
+ * untouched. Safe on an f whose open failed or that was committed. */
+void esmm__atomic_abort(esmm__atomic *f);
+
+#endif /* ESMM__IO_ATOMIC_H */
