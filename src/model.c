@@ -358,25 +358,40 @@ static double param_count(const esmm_model *m) {
  * consecutive rows share the list (*last tracks it): grouped data pools each
  * user once per run of rows. Own and common parts are always pooled apart and
  * then added, so the result does not depend on how rows are grouped. */
+/* One pooled input: the own features into a zeroed row, the common part
+ * (already pooled into cp, or NULL) added, then the numeric inputs. Dataset
+ * rows (pool_row) and host-memory rows (serving, esmm__model_pool_row) both
+ * go through here, so the two paths pool bit-identically. */
+static void pool_features(const esmm_embedding *e, size_t pool_dim, size_t n_dense, float *x, size_t nnz,
+                          const int *field, const uint64_t *id, const float *value, const float *cp,
+                          const float *dense) {
+  memset(x, 0, pool_dim * sizeof *x);
+  esmm__embedding_pool(e, nnz, field, id, value, x);
+  if (cp)
+    for (size_t k = 0; k < pool_dim; k++)
+      x[k] += cp[k];
+  if (n_dense)
+    memcpy(x + pool_dim, dense, n_dense * sizeof *x);
+}
+
+/* A common list pooled on its own (into cp, pool_dim floats). */
+static void pool_list(const esmm_embedding *e, size_t pool_dim, size_t nnz, const int *field, const uint64_t *id,
+                      const float *value, float *cp) {
+  memset(cp, 0, pool_dim * sizeof *cp);
+  esmm__embedding_pool(e, nnz, field, id, value, cp);
+}
+
 static void pool_row(const esmm_embedding *e, const esmm_dataset *ds, size_t r, float *x, size_t pool_dim,
                      float *cp, int64_t *last) {
   int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1];
   int64_t c = ds->common[r];
-  memset(x, 0, pool_dim * sizeof *x);
-  esmm__embedding_pool(e, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo, x);
-  if (c >= 0) {
-    if (c != *last) {
-      int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
-      memset(cp, 0, pool_dim * sizeof *cp);
-      esmm__embedding_pool(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo, ds->com_value + clo,
-                           cp);
-      *last = c;
-    }
-    for (size_t k = 0; k < pool_dim; k++)
-      x[k] += cp[k];
+  if (c >= 0 && c != *last) {
+    int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+    pool_list(e, pool_dim, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo, ds->com_value + clo, cp);
+    *last = c;
   }
-  if (ds->n_dense)
-    memcpy(x + pool_dim, ds->dense + r * ds->n_dense, ds->n_dense * sizeof *x);
+  pool_features(e, pool_dim, ds->n_dense, x, (size_t)(hi - lo), ds->field + lo, ds->id + lo, ds->value + lo,
+                c >= 0 ? cp : NULL, ds->n_dense ? ds->dense + r * ds->n_dense : NULL);
 }
 
 /* ---- worker threads (ESMM_OPT_NUM_THREADS) ------------------------------ */
@@ -1315,39 +1330,19 @@ int esmm_model_evaluate(const esmm_model *m, const esmm_dataset *ds, double *out
 
 /* ---- pooling host-memory features (score.c) ------------------------------ */
 
-/* The same arithmetic as pool_row, on caller arrays instead of a dataset, so
- * that serving (score.c) and esmm_model_predict pool bit-identically: the
- * own features into a zeroed row, then the common part added, then the
- * numeric inputs. A change to pool_row must be made here too
- * (tests/check_serving.c compares the two paths bit for bit, every variant). */
-static void pool_host_row(const esmm_embedding *e, size_t pool_dim, size_t n_dense, float *x, size_t nnz,
-                          const int *field, const uint64_t *id, const float *value, const float *cp,
-                          const float *dense) {
-  memset(x, 0, pool_dim * sizeof *x);
-  esmm__embedding_pool(e, nnz, field, id, value, x);
-  if (cp)
-    for (size_t k = 0; k < pool_dim; k++)
-      x[k] += cp[k];
-  if (n_dense)
-    memcpy(x + pool_dim, dense, n_dense * sizeof *x);
-}
-
 void esmm__model_pool_common(const esmm_model *m, esmm_workspace *ws, size_t nnz, const int *field,
                              const uint64_t *id, const float *value) {
-  memset(ws->cpool, 0, m->pool_dim * sizeof *ws->cpool);
-  esmm__embedding_pool(m->emb, nnz, field, id, value, ws->cpool);
-  if (m->emb2) {
-    memset(ws->cpool2, 0, m->pool_dim * sizeof *ws->cpool2);
-    esmm__embedding_pool(m->emb2, nnz, field, id, value, ws->cpool2);
-  }
+  pool_list(m->emb, m->pool_dim, nnz, field, id, value, ws->cpool);
+  if (m->emb2)
+    pool_list(m->emb2, m->pool_dim, nnz, field, id, value, ws->cpool2);
 }
 
 void esmm__model_pool_row(const esmm_model *m, esmm_workspace *ws, size_t i, size_t nnz, const int *field,
                           const uint64_t *id, const float *value, int with_common, const float *dense) {
-  pool_host_row(m->emb, m->pool_dim, m->n_dense, ws->x + i * m->in_dim, nnz, field, id, value,
+  pool_features(m->emb, m->pool_dim, m->n_dense, ws->x + i * m->in_dim, nnz, field, id, value,
                 with_common ? ws->cpool : NULL, dense);
   if (m->emb2)
-    pool_host_row(m->emb2, m->pool_dim, m->n_dense, ws->x2 + i * m->in_dim, nnz, field, id, value,
+    pool_features(m->emb2, m->pool_dim, m->n_dense, ws->x2 + i * m->in_dim, nnz, field, id, value,
                   with_common ? ws->cpool2 : NULL, dense);
 }
 
