@@ -11,6 +11,7 @@
  * twice in total. Memory: the index, plus the stored common lists when the
  * sink is a dataset (they are part of the dataset), plus one batch of rows;
  * with a cache writer as the sink the common lists are spooled to disk too. */
+#include "atomic.h"
 #include "cache.h"
 #include "numparse.h"
 #include "reader.h"
@@ -434,32 +435,22 @@ int esmm_dataset_read_aliccp_buffer(esmm_dataset **out, const esmm_config *cfg, 
 #define OUT_CAP ((size_t)1 << 20)
 
 typedef struct wr {
-  int fd, err;
+  esmm__atomic f; /* remembers the first failed write */
   char *buf;
   size_t len;
 } wr;
 
 static void w_flush(wr *w) {
-  size_t done = 0;
-  while (!w->err && done < w->len) {
-    ssize_t k = write(w->fd, w->buf + done, w->len - done);
-    if (k < 0) {
-      if (errno != EINTR)
-        w->err = errno;
-    } else if (k == 0) {
-      w->err = EIO; /* no progress: a full device that does not say ENOSPC */
-    } else {
-      done += (size_t)k;
-    }
-  }
+  if (w->len)
+    (void)esmm__atomic_write(&w->f, w->buf, w->len); /* reported by the commit */
   w->len = 0;
 }
 
 static void w_put(wr *w, const char *s, size_t n) {
   if (w->len + n > OUT_CAP)
     w_flush(w);
-  if (n > OUT_CAP) { /* cannot happen for our pieces; keep it safe */
-    w->err = w->err ? w->err : EOVERFLOW;
+  if (n > OUT_CAP) { /* cannot happen for our pieces; keep it correct anyway */
+    (void)esmm__atomic_write(&w->f, s, n);
     return;
   }
   memcpy(w->buf + w->len, s, n);
@@ -502,27 +493,21 @@ static void key_of(uint64_t c, char out[17]) {
   out[16] = '\0';
 }
 
-/* Write one file through "<path>.tmp.<pid>" + rename. which: 0 common, 1 skeleton. */
+/* Write one file atomically (io/atomic.h). which: 0 common, 1 skeleton. */
 static int write_one(const esmm_dataset *ds, const char *func, const char *path, int which) {
-  char tmp[4200], key[17];
-  wr w = {-1, 0, NULL, 0};
-  const char *what = NULL;
-  int err = 0;
-  if (strlen(path) > 4000)
-    return esmm__error(ESMM_EINVAL, func, "path longer than 4000 bytes");
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  char key[17];
+  wr w;
+  int rc;
+  w.len = 0;
   if (!(w.buf = esmm__alloc(&ds->alloc, OUT_CAP)))
     return esmm__error(ESMM_ENOMEM, func, "out of memory");
-  do
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  while (w.fd < 0 && errno == EINTR);
-  if (w.fd < 0) {
-    int rc = esmm__rd_io_error(func, "cannot create", tmp, errno);
+  rc = esmm__atomic_open(&w.f, &ds->alloc, func, path);
+  if (rc != ESMM_OK) {
     esmm__free(&ds->alloc, w.buf);
     return rc;
   }
   if (which == 0) {
-    for (size_t c = 0; c < ds->n_common && !w.err; c++) {
+    for (size_t c = 0; c < ds->n_common && !w.f.err; c++) {
       size_t b = (size_t)ds->com_off[c], e = (size_t)ds->com_off[c + 1];
       key_of(c, key);
       w_put(&w, key, 16);
@@ -530,7 +515,7 @@ static int write_one(const esmm_dataset *ds, const char *func, const char *path,
       w_list(&w, ds, ds->com_field + b, ds->com_id + b, ds->com_value + b, e - b);
     }
   } else {
-    for (size_t i = 0; i < ds->n_rows && !w.err; i++) {
+    for (size_t i = 0; i < ds->n_rows && !w.f.err; i++) {
       size_t b = (size_t)ds->row_off[i], e = (size_t)ds->row_off[i + 1];
       w_u64(&w, (uint64_t)i + 1);
       w_put(&w, ds->click[i] ? ",1" : ",0", 2);
@@ -544,20 +529,8 @@ static int write_one(const esmm_dataset *ds, const char *func, const char *path,
     }
   }
   w_flush(&w);
-  if (w.err)
-    what = "cannot write", err = w.err;
-  else if (fsync(w.fd) != 0)
-    what = "cannot sync", err = errno;
-  if (close(w.fd) != 0 && !what)
-    what = "cannot close", err = errno;
-  if (!what && rename(tmp, path) != 0)
-    what = "cannot rename the temporary file to", err = errno;
   esmm__free(&ds->alloc, w.buf);
-  if (what) {
-    unlink(tmp);
-    return esmm__rd_io_error(func, what, what[7] == 'r' ? path : tmp, err);
-  }
-  return ESMM_OK;
+  return esmm__atomic_commit(&w.f);
 }
 
 int esmm_dataset_write_aliccp(const esmm_dataset *ds, const char *skeleton_path, const char *common_path) {

@@ -14,6 +14,7 @@
  * ESMM_ERROR rather than garbage. */
 #include "cache.h"
 
+#include "atomic.h"
 #include "config.h"
 #include "reader.h"
 #include "serialize.h"
@@ -85,62 +86,18 @@ typedef struct counts {
   uint64_t n_rows, nnz, n_common, com_nnz, n_fields, n_dense;
 } counts;
 
-static int write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n) {
-    ssize_t k = write(fd, c, n);
-    if (k < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    if (k == 0) { /* no progress and no error: report it as a full disk */
-      errno = ENOSPC;
-      return -1;
-    }
-    c += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-static void sync_parent(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  int fd;
-  if (!slash) {
-    memcpy(dir, ".", 2);
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0)
-      n = 1;
-    if (n >= sizeof dir)
-      return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-}
-
-/* Write header + columns to "<path>.tmp.<pid>", fsync, rename over path. */
+/* Write header + columns to path atomically (io/atomic.h). */
 static int assemble(const esmm__allocator *a, const char *func, const char *path, const counts *k,
                     const char (*names)[ESMM_MAX_FIELD_NAME + 1], const int64_t *read_stat, colsrc *src) {
   unsigned char *hdr;
   uint64_t hbytes = align64(HDR_FIXED + (uint64_t)NAME_BYTES * k->n_fields), off;
-  char tmp[4200];
   char *copy = NULL;
-  int fd, rc = ESMM_OK, err = 0;
+  esmm__atomic out;
+  int rc = ESMM_OK, err = 0;
   const char *what = NULL;
 
   if (!little_endian())
     return esmm__error(ESMM_ERROR, func, "the cache format is little-endian; this host is not (unsupported)");
-  if (strlen(path) > 4000)
-    return esmm__error(ESMM_EINVAL, func, "path longer than 4000 bytes");
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   hdr = esmm__calloc(a, 1, (size_t)hbytes);
   copy = esmm__alloc(a, COL_BUF);
   if (!hdr || !copy) {
@@ -177,27 +134,24 @@ static int assemble(const esmm__allocator *a, const char *func, const char *path
     put32(hdr + OFF_CRC, crc);
   }
 
-  do
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    rc = esmm__rd_io_error(func, "cannot create", tmp, errno);
-    goto out;
-  }
-  if (write_all(fd, hdr, (size_t)hbytes) < 0)
-    what = "cannot write", err = errno;
+  rc = esmm__atomic_open(&out, a, func, path);
+  if (rc != ESMM_OK)
+    goto done;
+  /* A failed write is remembered by out and reported by the commit; only the
+   * read-back of a spooled column fails here with its own message. */
+  (void)esmm__atomic_write(&out, hdr, (size_t)hbytes);
   off = hbytes;
-  for (int c = 0; c < NCOL && !what; c++) {
+  for (int c = 0; c < NCOL && !what && !out.err; c++) {
     static const char zeros[64];
     uint64_t pad = align64(off + src[c].bytes) - (off + src[c].bytes);
     if (src[c].mem) {
-      if (src[c].bytes && write_all(fd, src[c].mem, (size_t)src[c].bytes) < 0)
-        what = "cannot write", err = errno;
+      if (src[c].bytes)
+        (void)esmm__atomic_write(&out, src[c].mem, (size_t)src[c].bytes);
     } else if (src[c].bytes) {
       uint64_t left = src[c].bytes;
       if (lseek(src[c].fd, 0, SEEK_SET) < 0)
         what = "cannot rewind a temporary column of", err = errno;
-      while (!what && left) {
+      while (!what && !out.err && left) {
         ssize_t got = read(src[c].fd, copy, left < COL_BUF ? (size_t)left : COL_BUF);
         if (got < 0 && errno == EINTR)
           continue;
@@ -205,28 +159,21 @@ static int assemble(const esmm__allocator *a, const char *func, const char *path
           what = "cannot read back a temporary column of", err = got < 0 ? errno : EIO;
           break;
         }
-        if (write_all(fd, copy, (size_t)got) < 0)
-          what = "cannot write", err = errno;
+        (void)esmm__atomic_write(&out, copy, (size_t)got);
         left -= (uint64_t)got;
       }
     }
-    if (!what && pad && write_all(fd, zeros, (size_t)pad) < 0)
-      what = "cannot write", err = errno;
+    if (pad && !what)
+      (void)esmm__atomic_write(&out, zeros, (size_t)pad);
     off += src[c].bytes + pad;
   }
-  if (!what && fsync(fd) != 0)
-    what = "cannot sync", err = errno;
-  if (close(fd) != 0 && !what)
-    what = "cannot close", err = errno;
-  if (!what && rename(tmp, path) != 0)
-    what = "cannot rename the temporary file to", err = errno;
   if (what) {
-    unlink(tmp);
+    esmm__atomic_abort(&out);
     rc = esmm__rd_io_error(func, what, path, err);
   } else {
-    sync_parent(path);
+    rc = esmm__atomic_commit(&out);
   }
-out:
+done:
   esmm__free(a, hdr);
   esmm__free(a, copy);
   return rc;
@@ -281,7 +228,7 @@ struct esmm__cache_writer {
 static void col_flush(esmm__cache_writer *w, int c) {
   /* checksum whole buffers: the fast CRC pays off on large blocks */
   w->col[c].crc = esmm__crc32(w->col[c].crc, w->col[c].buf, w->col[c].len);
-  if (!w->err && w->col[c].len && write_all(w->col[c].fd, w->col[c].buf, w->col[c].len) < 0) {
+  if (!w->err && w->col[c].len && esmm__write_all(w->col[c].fd, w->col[c].buf, w->col[c].len) < 0) {
     w->err = errno ? errno : EIO;
     w->err_col = c;
   }

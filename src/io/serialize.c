@@ -9,10 +9,10 @@
  * length is refused with a status, never read out of bounds. */
 #include "serialize.h"
 
+#include "atomic.h"
 #include "config.h"
 #include "model.h"
 #include "optimizer.h"
-#include "rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A fuzzer cannot forge CRCs, so under ESMM_FUZZING a checksum mismatch is
@@ -412,129 +411,13 @@ int esmm_model_save_checkpoint_buffer(const esmm_model *m, void *buf, size_t cap
 
 /* ---- atomic save ------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    if (k == 0) { /* no progress and no error: report it as a full disk */
-      errno = ENOSPC;
-      return -1;
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-static int fsync_retry(int fd) {
-  int r;
-  do
-    r = fsync(fd);
-  while (r != 0 && errno == EINTR);
-  return r;
-}
-
-/* Write buf to path atomically (docs/model-format.md, "Saving"): the
- * directory is opened first so that every failure happens before the
- * rename, while the old file at path is untouched. */
+/* Write buf to path atomically (docs/model-format.md, "Saving"; io/atomic.h). */
 static int write_atomic(const char *path, const unsigned char *buf, size_t len, const esmm__allocator *a,
                         const char *func) {
-  size_t plen = strlen(path);
-  char *tmp = NULL, *dir = NULL;
-  const char *slash = strrchr(path, '/');
-  const char *call = NULL;
-  char eb[128];
-  int fd = -1, dfd = -1, rc = ESMM_OK, e = 0;
-  struct stat st;
-  struct timespec ts;
-  uint64_t salt;
-
-  tmp = esmm__alloc(a, plen + 64);
-  dir = esmm__alloc(a, plen + 2);
-  if (!tmp || !dir) {
-    rc = esmm__error(ESMM_ENOMEM, func, "%s: out of memory", path);
-    goto done;
-  }
-  if (!slash)
-    memcpy(dir, ".", 2);
-  else if (slash == path)
-    memcpy(dir, "/", 2);
-  else {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-  }
-  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    e = errno;
-    rc = esmm__error(ESMM_EIO, func, "%s: open of directory \"%s\" failed: %s", path, dir, errtext(e, eb, sizeof eb));
-    goto done;
-  }
-
-  /* Unique name without a global counter: the pid, then a hash of a stack
-   * address and the clock, rehashed on a collision (O_EXCL). */
-  clock_gettime(CLOCK_REALTIME, &ts);
-  salt = (uint64_t)(uintptr_t)&st ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec;
-  for (int attempt = 0; attempt < 64; attempt++) {
-    snprintf(tmp, plen + 64, "%s.tmp.%ld.%08llx", path, (long)getpid(),
-             (unsigned long long)(esmm__mix64(salt + (uint64_t)attempt) & 0xffffffffu));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || (errno != EEXIST && errno != EINTR))
-      break;
-  }
-  if (fd < 0) {
-    e = errno;
-    rc = esmm__error(ESMM_EIO, func, "%s: open of temporary \"%s\" failed: %s", path, tmp,
-                     errtext(e, eb, sizeof eb));
-    goto done;
-  }
-  /* Keep the permissions of the file being replaced (best effort: a
-   * failure here loses only the mode, never data). */
-  if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-    (void)fchmod(fd, st.st_mode & 07777);
-
-  if (write_all(fd, buf, len) != 0)
-    call = "write";
-  else if (fsync_retry(fd) != 0)
-    call = "fsync";
-  if (call) {
-    e = errno;
-    close(fd);
-    fd = -1;
-  } else {
-    int cr = close(fd);
-    fd = -1;
-    if (cr != 0) {
-      e = errno;
-      call = "close";
-    } else if (rename(tmp, path) != 0) {
-      e = errno;
-      call = "rename";
-    }
-  }
-  if (call) {
-    unlink(tmp);
-    rc = esmm__error(ESMM_EIO, func, "%s: %s failed: %s (the previous file, if any, is unchanged)", path, call,
-                     errtext(e, eb, sizeof eb));
-    goto done;
-  }
-  /* The rename is durable only once the directory is synced. Filesystems
-   * that cannot sync a directory say EINVAL: nothing more can be done. */
-  if (fsync_retry(dfd) != 0 && errno != EINVAL) {
-    e = errno;
-    rc = esmm__error(ESMM_EIO, func, "%s: fsync of directory \"%s\" failed: %s (the new file is in place)", path,
-                     dir, errtext(e, eb, sizeof eb));
-  }
-
-done:
-  if (dfd >= 0)
-    close(dfd);
-  esmm__free(a, tmp);
-  esmm__free(a, dir);
-  return rc;
+  esmm__atomic f;
+  ESMM__TRY(esmm__atomic_open(&f, a, func, path));
+  (void)esmm__atomic_write(&f, buf, len); /* a failure is reported by the commit */
+  return esmm__atomic_commit(&f);
 }
 
 static int save_file(const esmm_model *m, const char *path, int ckpt, const char *func) {

@@ -8,9 +8,10 @@
  * open-addressing hash map: configs may list up to ESMM_MAX_FIELDS fields
  * and every token needs a lookup.
  *
- * Writing goes to "<path>.tmp.<pid>" in the same directory, fsync'ed and
- * renamed over path, so readers never see a half-written file and a failure
- * leaves any old file intact. */
+ * Writing goes through io/atomic.h: a temporary in the same directory,
+ * fsync'ed and renamed over path, so readers never see a half-written file
+ * and a failure leaves any old file intact. */
+#include "atomic.h"
 #include "cache.h"
 #include "config.h"
 #include "dataset.h"
@@ -436,8 +437,7 @@ int esmm_dataset_read_text_buffer(esmm_dataset **out, const esmm_config *cfg, co
 #define VCACHE 256 /* formatted values memo: data values repeat a lot */
 
 typedef struct writer {
-  int fd;
-  int err; /* errno of the first failed write, 0 = fine */
+  esmm__atomic f; /* remembers the first failed write */
   char *buf;
   size_t len;
   struct {
@@ -448,18 +448,8 @@ typedef struct writer {
 } writer;
 
 static void w_flush(writer *w) {
-  size_t done = 0;
-  while (!w->err && done < w->len) {
-    ssize_t k = write(w->fd, w->buf + done, w->len - done);
-    if (k < 0) {
-      if (errno != EINTR)
-        w->err = errno;
-    } else if (k == 0) {
-      w->err = EIO; /* no progress: a full device that does not say ENOSPC */
-    } else {
-      done += (size_t)k;
-    }
-  }
+  if (w->len)
+    (void)esmm__atomic_write(&w->f, w->buf, w->len); /* reported by the commit */
   w->len = 0;
 }
 
@@ -507,64 +497,21 @@ static void w_features(writer *w, const esmm_dataset *ds, const int *field, cons
   }
 }
 
-/* Make the rename durable. Best effort: the data itself is already synced
- * and renamed, and some file systems refuse fsync on directories. */
-static void sync_parent(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  int fd;
-  if (!slash) {
-    memcpy(dir, ".", 2);
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0)
-      n = 1; /* "/file" lives in "/" */
-    if (n >= sizeof dir)
-      return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-}
-
 int esmm_dataset_write_text(const esmm_dataset *ds, const char *path) {
-  char pid[24];
-  char *tmp;
-  size_t plen;
   writer *w;
-  int rc = ESMM_OK, err = 0;
-  const char *what = NULL, *subject = NULL;
+  int rc;
 
   ESMM__CHECK_ARG(ds);
   ESMM__CHECK_ARG(path && path[0]);
-  snprintf(pid, sizeof pid, "%ld", (long)getpid());
-  plen = strlen(path);
-  tmp = esmm__alloc(&ds->alloc, plen + 5 + strlen(pid) + 1);
   w = esmm__calloc(&ds->alloc, 1, sizeof *w);
-  if (!tmp || !w || !(w->buf = esmm__alloc(&ds->alloc, OUT_CAP))) {
-    esmm__free(&ds->alloc, tmp);
-    if (w)
-      esmm__free(&ds->alloc, w->buf);
+  if (!w || !(w->buf = esmm__alloc(&ds->alloc, OUT_CAP))) {
     esmm__free(&ds->alloc, w);
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
   }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.", 5);
-  memcpy(tmp + plen + 5, pid, strlen(pid) + 1);
-
-  do
-    w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  while (w->fd < 0 && errno == EINTR);
-  if (w->fd < 0) {
-    rc = io_error(__func__, "cannot create", tmp, errno);
+  rc = esmm__atomic_open(&w->f, &ds->alloc, __func__, path);
+  if (rc != ESMM_OK)
     goto done;
-  }
-
-  for (size_t i = 0; i < ds->n_rows && !w->err; i++) {
+  for (size_t i = 0; i < ds->n_rows && !w->f.err; i++) {
     size_t b = (size_t)ds->row_off[i], e = (size_t)ds->row_off[i + 1];
     int64_t c = ds->common[i];
     w_put(w, ds->click[i] ? "1 " : "0 ", 2);
@@ -577,34 +524,9 @@ int esmm_dataset_write_text(const esmm_dataset *ds, const char *path) {
     w_put(w, "\n", 1);
   }
   w_flush(w);
-  if (w->err) {
-    err = w->err;
-    what = "cannot write";
-    subject = tmp;
-  } else if (fsync(w->fd) != 0) {
-    err = errno;
-    what = "cannot sync";
-    subject = tmp;
-  }
-  if (close(w->fd) != 0 && !what) {
-    err = errno;
-    what = "cannot close";
-    subject = tmp;
-  }
-  if (!what && rename(tmp, path) != 0) {
-    err = errno;
-    what = "cannot rename the temporary file to";
-    subject = path;
-  }
-  if (what) {
-    unlink(tmp);
-    rc = io_error(__func__, what, subject, err);
-    goto done;
-  }
-  sync_parent(path);
+  rc = esmm__atomic_commit(&w->f);
 done:
   esmm__free(&ds->alloc, w->buf);
   esmm__free(&ds->alloc, w);
-  esmm__free(&ds->alloc, tmp);
   return rc;
 }
