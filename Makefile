@@ -38,6 +38,9 @@ APP_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude
 APP_LDFLAGS := -Llib -Wl,-rpath,'$$ORIGIN/../lib'
 
 TEST_SRCS := $(sort $(wildcard tests/check_*.c))
+# The real data samples beside the repository (../shared/data; /work/shared/data
+# on the project's machines), for the reader tests and check-data-cli.
+export ESMM_SHARED_DATA ?= $(abspath $(firstword $(wildcard ../shared/data /work/shared/data) ../shared/data))
 TESTS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 

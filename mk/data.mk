@@ -2,7 +2,7 @@
 #
 #   make check-data-cli  (part of `make check`) esmm convert + esmm train on
 #                        a generated raw Ali-CCP pair and on every sample in
-#                        /work/shared/data; eval/predict read the pair too
+#                        ../shared/data; eval/predict read the pair too
 #   make bench-data      figures for docs/data.md: a generated Ali-CCP pair of
 #                        >= 1 GB (BENCH_DATA_COPIES copies of a simulated
 #                        pair, BENCH_DATA_ROWS rows each; repeated skeleton
@@ -13,7 +13,7 @@
 #                        must not grow with the input)
 
 DATA_DIR := build/data
-SHARED_DATA ?= /work/shared/data
+SHARED_DATA ?= $(ESMM_SHARED_DATA)
 BENCH_DATA_ROWS ?= 2000000
 BENCH_DATA_COPIES ?= 5
 BENCH_DATA_RUNS ?= 3

@@ -3,6 +3,7 @@
  * common_features fragment, and every kind of bad input with its exact
  * message (fail-fast) and its counts (skip-and-count), the click=0 /
  * conversion=1 policies, field and value options. */
+#include "support/shared_data.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include "io/reader.h"
 #include "numparse.h"
 
-#define FRAGMENT "/work/shared/data/ali-ccp/lhtlht-ali-ccp-notebook/common_features_train.head2.csv"
+#define FRAGMENT shared_data("ali-ccp/lhtlht-ali-ccp-notebook/common_features_train.head2.csv")
 
 static char dir[64];
 

@@ -1,8 +1,9 @@
 /* check_csv.c - CSV with a column spec and PaddleRec token lines: every
- * file in /work/shared/data loads; counts against independent reads of the
+ * file in ../shared/data loads; counts against independent reads of the
  * files; the token and CSV Ali-CCP samples agree on which cross fields each
  * row has; groups become common lists; spec and row errors have exact
  * messages; non-decimal ids are hashed with the pinned FNV-1a 64. */
+#include "support/shared_data.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,9 +13,8 @@
 #include "config.h"
 #include "dataset.h"
 
-#define DATA "/work/shared/data/"
-#define RH DATA "ali-ccp/torch-rechub/ali_ccp_train_sample.csv"
-#define PD DATA "ali-ccp/paddlerec-esmm/test/small.txt"
+#define RH shared_data("ali-ccp/torch-rechub/ali_ccp_train_sample.csv")
+#define PD shared_data("ali-ccp/paddlerec-esmm/test/small.txt")
 #define RH_SPEC "click=click;conversion=purchase;num=D*;cat=*"
 
 static esmm_config *cfg_dense(int64_t nd) {
@@ -105,10 +105,10 @@ static int64_t runs(const char *path, int64_t *rows) {
 }
 
 START_TEST(aliexpress_groups) {
-  static const char *const files[] = {DATA "aliexpress/torch-rechub/aliexpress_train_sample.csv",
-                                      DATA "aliexpress/torch-rechub/aliexpress_test_sample.csv",
-                                      DATA "aliexpress/fuxictr-tiny_mtl/train.csv",
-                                      DATA "aliexpress/fuxictr-tiny_mtl/test.csv"};
+  const char *const files[] = {shared_data("aliexpress/torch-rechub/aliexpress_train_sample.csv"),
+                                      shared_data("aliexpress/torch-rechub/aliexpress_test_sample.csv"),
+                                      shared_data("aliexpress/fuxictr-tiny_mtl/train.csv"),
+                                      shared_data("aliexpress/fuxictr-tiny_mtl/test.csv")};
   esmm_config *c = cfg_aliexpress();
   for (int i = 0; i < 4; i++) {
     esmm_dataset *ds;
