@@ -47,6 +47,7 @@ typedef struct ali {
   size_t klen, kcap;
   char *lbuf; /* one common line fetched with pread */
   size_t lcap;
+  size_t last; /* entry + 1 the previous sample referenced (files come grouped), 0 none */
 } ali;
 
 
@@ -152,60 +153,212 @@ static int com_index_line(void *ctx, const char *p, size_t len, uint64_t off) {
 
 /* ------------------------------------------------------- feature lists */
 
+/* One feature t[0..rest) the careful way (every check, every message); the
+ * reference for feature_fast. *next = the byte after its 0x01, or NULL when
+ * it is the last one. Returns ESMM_OK, or what esmm__rd_bad / ENOMEM gave. */
+static int feature_slow(esmm__rd *rd, int common, int reason, const char *t, size_t rest, size_t col,
+                        uint64_t *count, const char **next) {
+  char q[4 * ESMM__RD_QUOTE + 4];
+  const char *end = memchr(t, SEP_FEAT, rest), *x2, *x3;
+  size_t n = end ? (size_t)(end - t) : rest;
+  uint64_t id;
+  double v = 1.0;
+  int f, rc;
+  if (n == 0)
+    return esmm__rd_bad(rd, reason, col, "empty feature");
+  x2 = memchr(t, SEP_ID, n);
+  if (!x2)
+    return esmm__rd_bad(rd, reason, col, "feature \"%s\" has no 0x02 separator", esmm__rd_quote(q, t, n));
+  x3 = memchr(x2 + 1, SEP_VAL, (size_t)(t + n - x2 - 1));
+  if (!x3 && !rd->values_ignore)
+    return esmm__rd_bad(rd, reason, col, "feature \"%s\" has no 0x03 separator", esmm__rd_quote(q, t, n));
+  if (!x3)
+    x3 = t + n;
+  f = esmm__rd_field(rd, t, (size_t)(x2 - t));
+  if (f < 0 && !rd->unknown_ignore)
+    return esmm__rd_bad(rd, reason, col, "unknown field \"%s\"", esmm__rd_quote(q, t, (size_t)(x2 - t)));
+  rc = esmm__parse_u64(x2 + 1, (size_t)(x3 - x2 - 1), &id);
+  if (rc == -2)
+    return esmm__rd_bad(rd, reason, col + (size_t)(x2 + 1 - t), "id \"%s\" overflows 64 bits",
+                        esmm__rd_quote(q, x2 + 1, (size_t)(x3 - x2 - 1)));
+  if (rc < 0)
+    return esmm__rd_bad(rd, reason, col + (size_t)(x2 + 1 - t), "id \"%s\" is not an unsigned integer",
+                        esmm__rd_quote(q, x2 + 1, (size_t)(x3 - x2 - 1)));
+  if (!rd->values_ignore) {
+    size_t vn = (size_t)(t + n - x3 - 1);
+    if (esmm__rd_parse_value(x3 + 1, vn, &v) < 0)
+      return esmm__rd_bad(rd, reason, col + (size_t)(x3 + 1 - t), "value \"%s\" is not a number",
+                          esmm__rd_quote(q, x3 + 1, vn));
+    if (!isfinite((float)v)) /* also refuses finite doubles beyond the float range */
+      return esmm__rd_bad(rd, reason, col + (size_t)(x3 + 1 - t), "value \"%s\" is not a finite float",
+                          esmm__rd_quote(q, x3 + 1, vn));
+  }
+  (*count)++;
+  if (f < 0)
+    rd->stat[ESMM__RS_IGNORED]++;
+  else
+    ESMM__TRY(esmm__rd_feature(rd, common, f, id, (float)v));
+  *next = end ? end + 1 : NULL;
+  return ESMM_OK;
+}
+
+/* name (NUL-terminated) == s[0..n)? Field names are short: a plain loop
+ * beats a call to memcmp. */
+static int name_is(const char *name, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (name[i] != s[i])
+      return 0;
+  return name[n] == '\0';
+}
+
+/* Field index of the name s[0..n) whose FNV-1a hash is h (esmm__rd_field
+ * without hashing again); -1 when unknown. */
+static int field_hashed(const esmm__rd *rd, const char *s, size_t n, uint64_t h) {
+  size_t i = (size_t)h & rd->mask;
+  if (n > ESMM_MAX_FIELD_NAME)
+    return -1;
+  while (rd->slot[i]) {
+    const char *name = rd->names[rd->slot[i] - 1];
+    if (name_is(name, s, n))
+      return rd->slot[i] - 1;
+    i = (i + 1) & rd->mask;
+  }
+  return -1;
+}
+
 /* Parse feature_list p[0..len) (col0 = 1-based byte column of p[0]) into the
  * row (common == 0) or the common scratch; *count = number of features.
  * reason: the skip counter for errors. Returns >= 0 to go on (1 = the line
- * was skipped), < 0 to stop. */
+ * was skipped), < 0 to stop.
+ *
+ * One scan per feature: field name (hashed on the way, the last field's
+ * name compared first), id digits and value, straight into the batch. The
+ * fast path takes only what it can decide exactly like feature_slow: a known
+ * field, an id of 1..20 digits below 2^64, and (values read) a plain decimal
+ * of at most 15 digits and 22 decimals, which esmm__rd_parse_value would
+ * also compute as mantissa / 10^k. Anything else (errors, unknown fields,
+ * exponents, long numbers, values ignored) goes to feature_slow for that
+ * feature, so results, counts and messages are those of feature_slow. */
 static int parse_list(esmm__rd *rd, int common, int reason, const char *p, size_t len, size_t col0,
                       uint64_t *count) {
-  char q[4 * ESMM__RD_QUOTE + 4];
-  size_t i = 0;
+  static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char *e = p + len, *t = p;
+  int lastf = -1;
+  size_t lastn = 0;
   *count = 0;
   if (len == 0)
     return ESMM_OK;
   for (;;) {
-    const char *t = p + i, *end = memchr(t, SEP_FEAT, len - i), *x2, *x3;
-    size_t n = end ? (size_t)(end - t) : len - i, col = col0 + i;
-    uint64_t id;
-    double v = 1.0;
-    int f, rc;
-    if (n == 0)
-      return esmm__rd_bad(rd, reason, col, "empty feature");
-    x2 = memchr(t, SEP_ID, n);
-    if (!x2)
-      return esmm__rd_bad(rd, reason, col, "feature \"%s\" has no 0x02 separator", esmm__rd_quote(q, t, n));
-    x3 = memchr(x2 + 1, SEP_VAL, (size_t)(t + n - x2 - 1));
-    if (!x3 && !rd->values_ignore)
-      return esmm__rd_bad(rd, reason, col, "feature \"%s\" has no 0x03 separator", esmm__rd_quote(q, t, n));
-    if (!x3)
-      x3 = t + n;
-    f = esmm__rd_field(rd, t, (size_t)(x2 - t));
-    if (f < 0 && !rd->unknown_ignore)
-      return esmm__rd_bad(rd, reason, col, "unknown field \"%s\"", esmm__rd_quote(q, t, (size_t)(x2 - t)));
-    rc = esmm__parse_u64(x2 + 1, (size_t)(x3 - x2 - 1), &id);
-    if (rc == -2)
-      return esmm__rd_bad(rd, reason, col + (size_t)(x2 + 1 - t), "id \"%s\" overflows 64 bits",
-                          esmm__rd_quote(q, x2 + 1, (size_t)(x3 - x2 - 1)));
-    if (rc < 0)
-      return esmm__rd_bad(rd, reason, col + (size_t)(x2 + 1 - t), "id \"%s\" is not an unsigned integer",
-                          esmm__rd_quote(q, x2 + 1, (size_t)(x3 - x2 - 1)));
-    if (!rd->values_ignore) {
-      size_t vn = (size_t)(t + n - x3 - 1);
-      if (esmm__rd_parse_value(x3 + 1, vn, &v) < 0)
-        return esmm__rd_bad(rd, reason, col + (size_t)(x3 + 1 - t), "value \"%s\" is not a number",
-                            esmm__rd_quote(q, x3 + 1, vn));
-      if (!isfinite((float)v)) /* also refuses finite doubles beyond the float range */
-        return esmm__rd_bad(rd, reason, col + (size_t)(x3 + 1 - t), "value \"%s\" is not a finite float",
-                            esmm__rd_quote(q, x3 + 1, vn));
+    const char *s = t, *name;
+    uint64_t h = 1469598103934665603ULL, id = 0, m = 0;
+    size_t nn, digits = 0, frac = 0;
+    int f, neg = 0, dot = 0;
+    float fv = 1.0f;
+    /* field name up to 0x02; hashed (FNV-1a, as esmm__rd_hash) on the way */
+    while (s < e && *s != SEP_ID && *s != SEP_FEAT) {
+      h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+      s++;
     }
+    if (s == e || *s != SEP_ID || s == t)
+      goto slow;
+    nn = (size_t)(s - t);
+    name = t;
+    if (lastf >= 0 && nn == lastn && name_is(rd->names[lastf], name, nn)) {
+      f = lastf;
+    } else {
+      f = field_hashed(rd, name, nn, h);
+      if (f < 0)
+        goto slow;
+      lastf = f;
+      lastn = nn;
+    }
+    /* id: 1..20 digits; the 20th only when no overflow (else slow: message) */
+    s++;
+    while (s < e && (unsigned)(*s - '0') <= 9 && digits < 19) {
+      id = id * 10 + (uint64_t)(*s - '0');
+      s++, digits++;
+    }
+    if (s < e && (unsigned)(*s - '0') <= 9) {
+      unsigned d = (unsigned)(*s - '0');
+      if (id > (UINT64_MAX - d) / 10)
+        goto slow;
+      id = id * 10 + d;
+      s++, digits++;
+    }
+    if (digits == 0 || s == e)
+      goto slow;
+    if (*s != SEP_VAL && *s != SEP_FEAT)
+      goto slow;
+    if (rd->values_ignore) {
+      /* id ends at the first 0x03 (if any) before 0x01; the value is not read */
+      if (*s == SEP_VAL) {
+        const char *x = memchr(s, SEP_FEAT, (size_t)(e - s));
+        s = x ? x : e;
+      }
+    } else {
+      if (*s != SEP_VAL)
+        goto slow;
+      /* value: [+-]digits[.digits] ending at 0x01 or the end of the list */
+      s++;
+      if (s < e && (*s == '-' || *s == '+'))
+        neg = *s == '-', s++;
+      if (s < e && *s == '1' && (s + 1 == e || s[1] == SEP_FEAT)) {
+        s++; /* "1", the most common value */
+        fv = neg ? -1.0f : 1.0f;
+      } else {
+        size_t vd = 0;
+        double v;
+        for (; s < e; s++) {
+          char c = *s;
+          if ((unsigned)(c - '0') <= 9) {
+            m = m * 10 + (uint64_t)(c - '0');
+            vd++;
+            frac += (size_t)dot;
+          } else if (c == '.' && !dot) {
+            dot = 1;
+          } else {
+            break;
+          }
+        }
+        if (vd == 0 || vd > 15 || frac > 22)
+          goto slow;
+        v = (double)m / p10[frac]; /* exact operands, one rounding: as esmm__rd_parse_value */
+        fv = (float)(neg ? -v : v);
+      }
+    }
+    if (s < e && *s != SEP_FEAT)
+      goto slow;
     (*count)++;
-    if (f < 0)
-      rd->stat[ESMM__RS_IGNORED]++;
-    else
-      ESMM__TRY(esmm__rd_feature(rd, common, f, id, (float)v));
-    if (!end)
+    {
+      size_t k;
+      if (common) {
+        if (rd->cnnz == rd->ccap) {
+          ESMM__TRY(esmm__rd_feature(rd, 1, f, id, fv));
+        } else {
+          k = rd->cnnz++;
+          rd->cfield[k] = f, rd->cid[k] = id, rd->cvalue[k] = fv;
+        }
+      } else if (rd->nnz == rd->cap) {
+        ESMM__TRY(esmm__rd_feature(rd, 0, f, id, fv));
+      } else {
+        k = rd->nnz++;
+        rd->field[k] = f, rd->id[k] = id, rd->value[k] = fv;
+      }
+    }
+    if (s == e)
       return ESMM_OK;
-    i += n + 1;
+    t = s + 1;
+    continue;
+  slow: {
+    const char *next = NULL;
+    int rc = feature_slow(rd, common, reason, t, (size_t)(e - t), col0 + (size_t)(t - p), count, &next);
+    if (rc != ESMM_OK)
+      return rc;
+    if (!next)
+      return ESMM_OK;
+    t = next;
+  }
   }
 }
 
@@ -329,7 +482,11 @@ static int skel_line(void *ctx, const char *p, size_t len, uint64_t off) {
   if (c[3] > c[2] + 1) {
     const char *k = c[2] + 1;
     size_t kn = (size_t)(c[3] - k);
-    centry *e = ix_find(A, k, kn, esmm__rd_hash(k, kn));
+    centry *e = A->last ? &A->e[A->last - 1] : NULL;
+    if (!e || e->klen != kn || memcmp(A->keys + e->kpos, k, kn) != 0) {
+      e = ix_find(A, k, kn, esmm__rd_hash(k, kn));
+      A->last = e ? (size_t)(e - A->e) + 1 : 0;
+    }
     if (!e)
       return esmm__rd_bad(rd, ESMM__RS_MISSING_COMMON, (size_t)(k - p) + 1,
                           "common_feature_index \"%s\" is not in %s", esmm__rd_quote(q, k, kn),
