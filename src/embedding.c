@@ -152,8 +152,9 @@ void esmm__embedding_pool(const esmm_embedding *e, size_t nnz, const int *field,
   }
 }
 
-/* Slot of row r in sg, claiming a fresh zeroed one on first sight; -1 when sg is full. */
-static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
+/* Slot of row r in sg, claiming a fresh one on first sight (its gradient
+ * is zeroed by esmm__embedding_scatter_apply); -1 when sg is full. */
+static int32_t claim_slot_only(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
   int32_t s = e->slot[r];
   if (s >= 0)
     return s;
@@ -162,7 +163,16 @@ static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
   s = (int32_t)sg->n++;
   e->slot[r] = s;
   sg->rows[s] = r;
-  memset(sg->g + (size_t)s * e->dim, 0, e->dim * sizeof *sg->g);
+  return s;
+}
+
+/* The same, with a freshly claimed slot's gradient zeroed at once (the
+ * one-thread scatter). */
+static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
+  size_t before = sg->n;
+  int32_t s = claim_slot_only(e, r, sg);
+  if (s >= 0 && sg->n > before)
+    memset(sg->g + (size_t)s * e->dim, 0, e->dim * sizeof *sg->g);
   return s;
 }
 
@@ -182,19 +192,6 @@ int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, con
   return ESMM_OK;
 }
 
-/* Slot of row r in sg, claiming a fresh one on first sight (its gradient
- * is zeroed by esmm__embedding_scatter_apply); -1 when sg is full. */
-static int32_t claim_slot_only(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
-  int32_t s = e->slot[r];
-  if (s >= 0)
-    return s;
-  if (sg->n >= sg->cap || sg->n >= (size_t)INT32_MAX)
-    return -1;
-  s = (int32_t)sg->n++;
-  e->slot[r] = s;
-  sg->rows[s] = r;
-  return s;
-}
 
 int esmm__embedding_scatter_plan(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                                  const float *value, const float *grad_pooled, esmm__sparse_grad *sg,

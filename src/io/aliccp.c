@@ -591,56 +591,23 @@ int esmm_dataset_read_aliccp_buffer(esmm_dataset **out, const esmm_config *cfg, 
 
 #define OUT_CAP ((size_t)1 << 20)
 
-typedef struct wr {
-  esmm__atomic f; /* remembers the first failed write */
-  char *buf;
-  size_t len;
-} wr;
-
-static void w_flush(wr *w) {
-  if (w->len)
-    (void)esmm__atomic_write(&w->f, w->buf, w->len); /* reported by the commit */
-  w->len = 0;
-}
-
-static void w_put(wr *w, const char *s, size_t n) {
-  if (w->len + n > OUT_CAP)
-    w_flush(w);
-  if (n > OUT_CAP) { /* cannot happen for our pieces; keep it correct anyway */
-    (void)esmm__atomic_write(&w->f, s, n);
-    return;
-  }
-  memcpy(w->buf + w->len, s, n);
-  w->len += n;
-}
-
-static void w_u64(wr *w, uint64_t x) {
-  char t[24];
-  int k = 24;
-  do {
-    t[--k] = (char)('0' + x % 10);
-    x /= 10;
-  } while (x);
-  w_put(w, t + k, (size_t)(24 - k));
-}
-
-static void w_list(wr *w, const esmm_dataset *ds, const int *f, const uint64_t *id, const float *v, size_t n) {
+static void w_list(esmm__abuf *w, const esmm_dataset *ds, const int *f, const uint64_t *id, const float *v, size_t n) {
   char num[40];
-  w_u64(w, n);
-  w_put(w, ",", 1);
+  esmm__abuf_u64(w, n);
+  esmm__abuf_put(w, ",", 1);
   for (size_t k = 0; k < n; k++) {
     const char *name = ds->names[f[k]];
     int len;
     if (k)
-      w_put(w, "\x01", 1);
-    w_put(w, name, strlen(name));
-    w_put(w, "\x02", 1);
-    w_u64(w, id[k]);
-    w_put(w, "\x03", 1);
+      esmm__abuf_put(w, "\x01", 1);
+    esmm__abuf_put(w, name, strlen(name));
+    esmm__abuf_put(w, "\x02", 1);
+    esmm__abuf_u64(w, id[k]);
+    esmm__abuf_put(w, "\x03", 1);
     len = esmm__format_float(v[k], num);
-    w_put(w, num, (size_t)len);
+    esmm__abuf_put(w, num, (size_t)len);
   }
-  w_put(w, "\n", 1);
+  esmm__abuf_put(w, "\n", 1);
 }
 
 static void key_of(uint64_t c, char out[17]) {
@@ -653,41 +620,31 @@ static void key_of(uint64_t c, char out[17]) {
 /* Write one file atomically (io/atomic.h). which: 0 common, 1 skeleton. */
 static int write_one(const esmm_dataset *ds, const char *func, const char *path, int which) {
   char key[17];
-  wr w;
-  int rc;
-  w.len = 0;
-  if (!(w.buf = esmm__alloc(&ds->alloc, OUT_CAP)))
-    return esmm__error(ESMM_ENOMEM, func, "out of memory");
-  rc = esmm__atomic_open(&w.f, &ds->alloc, func, path);
-  if (rc != ESMM_OK) {
-    esmm__free(&ds->alloc, w.buf);
-    return rc;
-  }
+  esmm__abuf w;
+  ESMM__TRY(esmm__abuf_open(&w, &ds->alloc, func, path, OUT_CAP));
   if (which == 0) {
     for (size_t c = 0; c < ds->n_common && !w.f.err; c++) {
       size_t b = (size_t)ds->com_off[c], e = (size_t)ds->com_off[c + 1];
       key_of(c, key);
-      w_put(&w, key, 16);
-      w_put(&w, ",", 1);
+      esmm__abuf_put(&w, key, 16);
+      esmm__abuf_put(&w, ",", 1);
       w_list(&w, ds, ds->com_field + b, ds->com_id + b, ds->com_value + b, e - b);
     }
   } else {
     for (size_t i = 0; i < ds->n_rows && !w.f.err; i++) {
       size_t b = (size_t)ds->row_off[i], e = (size_t)ds->row_off[i + 1];
-      w_u64(&w, (uint64_t)i + 1);
-      w_put(&w, ds->click[i] ? ",1" : ",0", 2);
-      w_put(&w, ds->conv[i] ? ",1," : ",0,", 3);
+      esmm__abuf_u64(&w, (uint64_t)i + 1);
+      esmm__abuf_put(&w, ds->click[i] ? ",1" : ",0", 2);
+      esmm__abuf_put(&w, ds->conv[i] ? ",1," : ",0,", 3);
       if (ds->common[i] >= 0) {
         key_of((uint64_t)ds->common[i], key);
-        w_put(&w, key, 16);
+        esmm__abuf_put(&w, key, 16);
       }
-      w_put(&w, ",", 1);
+      esmm__abuf_put(&w, ",", 1);
       w_list(&w, ds, ds->field + b, ds->id + b, ds->value + b, e - b);
     }
   }
-  w_flush(&w);
-  esmm__free(&ds->alloc, w.buf);
-  return esmm__atomic_commit(&w.f);
+  return esmm__abuf_commit(&w);
 }
 
 int esmm_dataset_write_aliccp(const esmm_dataset *ds, const char *skeleton_path, const char *common_path) {

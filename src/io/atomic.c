@@ -186,3 +186,53 @@ void esmm__atomic_abort(esmm__atomic *f) {
   }
   release(f);
 }
+
+/* ---- buffered writer ----------------------------------------------------- */
+
+int esmm__abuf_open(esmm__abuf *w, const esmm__allocator *a, const char *func, const char *path, size_t cap) {
+  int rc;
+  w->len = 0;
+  w->cap = cap;
+  if (!(w->buf = esmm__alloc(a, cap)))
+    return esmm__error(ESMM_ENOMEM, func, "out of memory");
+  rc = esmm__atomic_open(&w->f, a, func, path);
+  if (rc != ESMM_OK) {
+    esmm__free(a, w->buf);
+    w->buf = NULL;
+  }
+  return rc;
+}
+
+static void abuf_flush(esmm__abuf *w) {
+  if (w->len)
+    (void)esmm__atomic_write(&w->f, w->buf, w->len); /* reported by the commit */
+  w->len = 0;
+}
+
+void esmm__abuf_put(esmm__abuf *w, const char *s, size_t n) {
+  if (w->len + n > w->cap)
+    abuf_flush(w);
+  if (n > w->cap) { /* a piece larger than the buffer goes straight through */
+    (void)esmm__atomic_write(&w->f, s, n);
+    return;
+  }
+  memcpy(w->buf + w->len, s, n);
+  w->len += n;
+}
+
+void esmm__abuf_u64(esmm__abuf *w, uint64_t x) {
+  char t[24];
+  int k = 24;
+  do {
+    t[--k] = (char)('0' + x % 10);
+    x /= 10;
+  } while (x);
+  esmm__abuf_put(w, t + k, (size_t)(24 - k));
+}
+
+int esmm__abuf_commit(esmm__abuf *w) {
+  abuf_flush(w);
+  esmm__free(&w->f.alloc, w->buf);
+  w->buf = NULL;
+  return esmm__atomic_commit(&w->f);
+}

@@ -62,4 +62,22 @@ int esmm__atomic_commit(esmm__atomic *f);
  * untouched. Safe on an f whose open failed or that was committed. */
 void esmm__atomic_abort(esmm__atomic *f);
 
+/* A buffered writer over an atomic file, for the text formats: pieces are
+ * gathered in a buffer of cap bytes and written in large blocks. Write
+ * failures are remembered in f.err (callers may stop early on it) and
+ * reported by esmm__abuf_commit. */
+typedef struct esmm__abuf {
+  esmm__atomic f;
+  char *buf;
+  size_t len, cap;
+} esmm__abuf;
+
+/* ESMM_OK, ESMM_ENOMEM or ESMM_EIO; on failure nothing is left to release. */
+int esmm__abuf_open(esmm__abuf *w, const esmm__allocator *a, const char *func, const char *path, size_t cap);
+void esmm__abuf_put(esmm__abuf *w, const char *s, size_t n);
+/* x in decimal. */
+void esmm__abuf_u64(esmm__abuf *w, uint64_t x);
+/* Flush, release the buffer and commit the file (esmm__atomic_commit). */
+int esmm__abuf_commit(esmm__abuf *w);
+
 #endif /* ESMM__IO_ATOMIC_H */

@@ -437,9 +437,7 @@ int esmm_dataset_read_text_buffer(esmm_dataset **out, const esmm_config *cfg, co
 #define VCACHE 256 /* formatted values memo: data values repeat a lot */
 
 typedef struct writer {
-  esmm__atomic f; /* remembers the first failed write */
-  char *buf;
-  size_t len;
+  esmm__abuf out; /* out.f remembers the first failed write */
   struct {
     uint32_t bits;
     int len; /* 0 = empty */
@@ -447,28 +445,7 @@ typedef struct writer {
   } vcache[VCACHE];
 } writer;
 
-static void w_flush(writer *w) {
-  if (w->len)
-    (void)esmm__atomic_write(&w->f, w->buf, w->len); /* reported by the commit */
-  w->len = 0;
-}
-
-static void w_put(writer *w, const char *s, size_t n) {
-  if (w->len + n > OUT_CAP)
-    w_flush(w);
-  memcpy(w->buf + w->len, s, n);
-  w->len += n;
-}
-
-static void w_u64(writer *w, uint64_t x) {
-  char t[24];
-  int k = 24;
-  do {
-    t[--k] = (char)('0' + x % 10);
-    x /= 10;
-  } while (x);
-  w_put(w, t + k, (size_t)(24 - k));
-}
+static void w_put(writer *w, const char *s, size_t n) { esmm__abuf_put(&w->out, s, n); }
 
 static void w_value(writer *w, float v) {
   uint32_t bits;
@@ -489,7 +466,7 @@ static void w_features(writer *w, const esmm_dataset *ds, const int *field, cons
     w_put(w, " ", 1);
     w_put(w, name, strlen(name));
     w_put(w, ":", 1);
-    w_u64(w, id[k]);
+    esmm__abuf_u64(&w->out, id[k]);
     if (value[k] != 1.0f) {
       w_put(w, ":", 1);
       w_value(w, value[k]);
@@ -504,14 +481,12 @@ int esmm_dataset_write_text(const esmm_dataset *ds, const char *path) {
   ESMM__CHECK_ARG(ds);
   ESMM__CHECK_ARG(path && path[0]);
   w = esmm__calloc(&ds->alloc, 1, sizeof *w);
-  if (!w || !(w->buf = esmm__alloc(&ds->alloc, OUT_CAP))) {
-    esmm__free(&ds->alloc, w);
+  if (!w)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
-  }
-  rc = esmm__atomic_open(&w->f, &ds->alloc, __func__, path);
+  rc = esmm__abuf_open(&w->out, &ds->alloc, __func__, path, OUT_CAP);
   if (rc != ESMM_OK)
     goto done;
-  for (size_t i = 0; i < ds->n_rows && !w->f.err; i++) {
+  for (size_t i = 0; i < ds->n_rows && !w->out.f.err; i++) {
     size_t b = (size_t)ds->row_off[i], e = (size_t)ds->row_off[i + 1];
     int64_t c = ds->common[i];
     w_put(w, ds->click[i] ? "1 " : "0 ", 2);
@@ -523,10 +498,8 @@ int esmm_dataset_write_text(const esmm_dataset *ds, const char *path) {
     }
     w_put(w, "\n", 1);
   }
-  w_flush(w);
-  rc = esmm__atomic_commit(&w->f);
+  rc = esmm__abuf_commit(&w->out);
 done:
-  esmm__free(&ds->alloc, w->buf);
   esmm__free(&ds->alloc, w);
   return rc;
 }
