@@ -280,11 +280,101 @@ int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
   m->input = in;
   m->batch = n;
   m->have_forward = 1;
+  m->have_split = 0;
   return ESMM_OK;
 }
 
+/* The column blocks of the input outside [lo, hi): [0, lo) and [hi, n_in). */
+static void rest_blocks(const esmm_mlp *m, size_t off[2], size_t len[2]) {
+  off[0] = 0;
+  len[0] = m->split.lo;
+  off[1] = m->split.hi;
+  len[1] = m->n_in - m->split.hi;
+}
+
+/* Layer 0 of a split forward: y = in[R] W[R] (one GEMM per block of R),
+ * h_r = c_r[U] W[U] once per run into scratch, y_i += h_run(i), then the
+ * bias and activation. */
+static void layer0_split(esmm_mlp *m, const float *in, size_t n, float *y) {
+  const esmm__layer *ly = &m->layer[0];
+  const esmm__mlp_split *sp = &m->split;
+  size_t off[2], len[2], h = ly->n_out, u = sp->hi - sp->lo;
+  float beta = 0.0f;
+  rest_blocks(m, off, len);
+  for (int k = 0; k < 2; k++) {
+    if (!len[k])
+      continue;
+    esmm__sgemm(0, 0, n, h, len[k], 1.0f, in + off[k], ly->n_in, ly->w + off[k] * h, h, beta, y, h);
+    beta = 1.0f;
+  }
+  if (beta == 0.0f)
+    memset(y, 0, n * h * sizeof *y);
+  if (sp->n_runs && u) {
+    esmm__sgemm(0, 0, sp->n_runs, h, u, 1.0f, sp->c + sp->lo, sp->ldc, ly->w + sp->lo * h, h, 0.0f, sp->scratch,
+                h);
+    for (size_t i = 0; i < n; i++)
+      if (sp->run[i] >= 0)
+        add_row(sp->scratch + (size_t)sp->run[i] * h, y + i * h, h);
+  }
+  bias_act(m->activation, m->n_layers == 1, ly->b, y, n, h);
+}
+
+int esmm__mlp_forward_split(esmm_mlp *m, const float *in, size_t n, float *out, const esmm__mlp_split *sp) {
+  const float *x;
+  ESMM__CHECK_ARG(m != NULL && in != NULL && out != NULL && sp != NULL);
+  ESMM__CHECK_ARG(sp->lo <= sp->hi && sp->hi <= m->n_in);
+  if (n > m->max_batch)
+    return ESMM__ERR(ESMM_ESHAPE, "batch of %zu rows exceeds max_batch %zu", n, m->max_batch);
+  m->split = *sp;
+  layer0_split(m, in, n, m->act[0]);
+  x = m->act[0];
+  for (size_t l = 1; l < m->n_layers; l++) {
+    layer_forward(&m->layer[l], m->activation, l + 1 == m->n_layers, x, n, m->act[l]);
+    x = m->act[l];
+  }
+  memcpy(out, x, n * m->n_out * sizeof *out);
+  m->input = in;
+  m->batch = n;
+  m->have_forward = 1;
+  m->have_split = 1;
+  return ESMM_OK;
+}
+
+/* Layer 0 of a split backward, d = its delta (n x h): gW[R] = in[R]^T d;
+ * the run sums s_r = sum_{i in r} d_i (row order) into scratch; gW[U] =
+ * C[U]^T s; grad_in[R] = d W[R]^T; gcom[U] = s W[U]^T. */
+static void layer0_split_back(esmm_mlp *m, const float *d, size_t n, float *grad_in, float beta, float *gcom,
+                              size_t ldg) {
+  esmm__layer *ly = &m->layer[0];
+  const esmm__mlp_split *sp = &m->split;
+  size_t off[2], len[2], h = ly->n_out, u = sp->hi - sp->lo;
+  rest_blocks(m, off, len);
+  for (int k = 0; k < 2; k++)
+    if (len[k])
+      esmm__sgemm(1, 0, len[k], h, n, 1.0f, m->input + off[k], ly->n_in, d, h, 0.0f, ly->gw + off[k] * h, h);
+  if (!u)
+    goto rest;
+  if (!sp->n_runs) {
+    memset(ly->gw + sp->lo * h, 0, u * h * sizeof *ly->gw);
+    goto rest;
+  }
+  memset(sp->scratch, 0, sp->n_runs * h * sizeof *sp->scratch);
+  for (size_t i = 0; i < n; i++)
+    if (sp->run[i] >= 0)
+      add_row(d + i * h, sp->scratch + (size_t)sp->run[i] * h, h);
+  esmm__sgemm(1, 0, u, h, sp->n_runs, 1.0f, sp->c + sp->lo, sp->ldc, sp->scratch, h, 0.0f, ly->gw + sp->lo * h, h);
+  if (gcom)
+    esmm__sgemm(0, 1, sp->n_runs, u, h, 1.0f, sp->scratch, h, ly->w + sp->lo * h, h, beta, gcom + sp->lo, ldg);
+rest:
+  if (grad_in)
+    for (int k = 0; k < 2; k++)
+      if (len[k])
+        esmm__sgemm(0, 1, n, len[k], h, 1.0f, d, h, ly->w + off[k] * h, h, beta, grad_in + off[k], ly->n_in);
+}
+
 /* Backward; the input gradient is written (beta_in 0) or added (1). */
-static int backward(const char *func, esmm_mlp *m, const float *grad_out, float *grad_in, float beta_in) {
+static int backward(const char *func, esmm_mlp *m, const float *grad_out, float *grad_in, float beta_in,
+                    float *gcom, size_t ldg) {
   const float *d = grad_out;
   size_t n;
   if (!m || !grad_out)
@@ -299,6 +389,10 @@ static int backward(const char *func, esmm_mlp *m, const float *grad_out, float 
     esmm__layer *ly = &m->layer[l];
     const float *x = l == 0 ? m->input : m->act[l - 1];
     float *prev = l == 0 ? grad_in : m->delta[l % 2];
+    if (l == 0 && m->have_split) {
+      layer0_split_back(m, d, n, grad_in, beta_in, gcom, ldg);
+      break;
+    }
     /* gw = x^T d */
     esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, ly->gw, ly->n_out);
     if (!prev)
@@ -313,11 +407,16 @@ static int backward(const char *func, esmm_mlp *m, const float *grad_out, float 
 }
 
 int esmm_mlp_backward(esmm_mlp *m, const float *grad_out, float *grad_in) {
-  return backward(__func__, m, grad_out, grad_in, 0.0f);
+  return backward(__func__, m, grad_out, grad_in, 0.0f, NULL, 0);
 }
 
 int esmm__mlp_backward_accumulate(esmm_mlp *m, const float *grad_out, float *grad_in) {
-  return backward(__func__, m, grad_out, grad_in, 1.0f);
+  return backward(__func__, m, grad_out, grad_in, 1.0f, NULL, 0);
+}
+
+int esmm__mlp_backward_split(esmm_mlp *m, const float *grad_out, float *grad_in, float beta, float *gcom,
+                             size_t ldg) {
+  return backward(__func__, m, grad_out, grad_in, beta, gcom, ldg);
 }
 
 int esmm_mlp_layer_count(const esmm_mlp *m, size_t *out) {

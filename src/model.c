@@ -4,7 +4,9 @@
  * One training step over a batch B of impressions:
  *   x[i]   = concat_f sum_{features of field f of row i (own + common)} value * E[row], dense_i
  *            (a common list is pooled once for a run of rows sharing it, and its
- *            gradient is summed over the run before one scatter)
+ *            gradient is summed over the run before one scatter; with grouped
+ *            batches on a qualifying dataset the towers' first layers take it
+ *            once per run too: "first-layer split" below)
  *   a, b   = CTR tower(x), CVR tower(x)                        (logits)
  *   L      = w_ctr * mean BCE(sigmoid(a), y) + w_ctcvr * mean BCE(sigmoid(a)sigmoid(b), y*z)
  *   dL/da, dL/db from the logits (loss.h, in log space)
@@ -229,6 +231,10 @@ void esmm_model_free(esmm_model *m) {
   esmm__free(&a, m->items);
   esmm__free(&a, m->items2);
   esmm__free(&a, m->sg_rec);
+  esmm__free(&a, m->run_id);
+  esmm__free(&a, m->cbat);
+  esmm__free(&a, m->cbat2);
+  esmm__free(&a, m->fl_scr);
   esmm__free(&a, m->cpool);
   esmm__free(&a, m->gsum);
   esmm__free(&a, m->x);
@@ -519,7 +525,32 @@ typedef struct pool_job {
   const esmm_model *m;
   batch_rows b;
   float *x, *x2, *cpool, *cpool2;
+  int split; /* first-layer split: own features only into x; run r's common list into cbat row r */
 } pool_job;
+
+/* Split pooling of rows [lo, hi): each run's common list once into its row
+ * of cbat (cbat2), the rows' own features (and dense inputs) alone. */
+static void pool_split(const esmm_model *m, const batch_rows *b, size_t lo, size_t hi, float *x, float *x2) {
+  const esmm_dataset *ds = b->ds;
+  for (size_t i = lo; i < hi; i++) {
+    size_t r = batch_row(b, i);
+    int64_t olo = ds->row_off[r], ohi = ds->row_off[r + 1], c = ds->common[r], k = m->run_id[i];
+    const float *dense = ds->n_dense ? ds->dense + r * ds->n_dense : NULL;
+    if (k >= 0 && (i == lo || m->run_id[i - 1] != k)) {
+      int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+      pool_list(m->emb, m->pool_dim, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
+                ds->com_value + clo, m->cbat + (size_t)k * m->pool_dim);
+      if (m->emb2)
+        pool_list(m->emb2, m->pool_dim, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
+                  ds->com_value + clo, m->cbat2 + (size_t)k * m->pool_dim);
+    }
+    pool_features(m->emb, m->pool_dim, ds->n_dense, x + i * m->in_dim, (size_t)(ohi - olo), ds->field + olo,
+                  ds->id + olo, ds->value + olo, NULL, dense);
+    if (m->emb2)
+      pool_features(m->emb2, m->pool_dim, ds->n_dense, x2 + i * m->in_dim, (size_t)(ohi - olo), ds->field + olo,
+                    ds->id + olo, ds->value + olo, NULL, dense);
+  }
+}
 
 static void pool_part(void *ctx, size_t t, size_t nt) {
   const pool_job *j = ctx;
@@ -527,6 +558,10 @@ static void pool_part(void *ctx, size_t t, size_t nt) {
   size_t lo, hi, pd = m->pool_dim ? m->pool_dim : 1;
   int64_t last = -1, last2 = -1;
   row_range(&j->b, t, nt, &lo, &hi);
+  if (j->split) {
+    pool_split(m, &j->b, lo, hi, j->x, j->x2);
+    return;
+  }
   for (size_t i = lo; i < hi; i++) {
     size_t r = batch_row(&j->b, i);
     pool_row(m->emb, j->b.ds, r, j->x + i * m->in_dim, m->pool_dim, j->cpool + t * pd, &last);
@@ -536,8 +571,8 @@ static void pool_part(void *ctx, size_t t, size_t nt) {
 }
 
 static void pool_batch(const esmm_model *m, size_t max_threads, const batch_rows *b, float *x, float *x2,
-                       float *cpool, float *cpool2) {
-  pool_job j = {m, *b, x, x2, cpool, cpool2};
+                       float *cpool, float *cpool2, int split) {
+  pool_job j = {m, *b, x, x2, cpool, cpool2, split};
   run_par(par_threads(m, max_threads, b->n, ROWS_PER_THREAD), pool_part, &j);
 }
 
@@ -597,8 +632,9 @@ static int plan_batch(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, e
       start = i;
     if (i + 1 == b->n || ds->common[batch_row(b, i + 1)] != c) {
       int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+      size_t at = m->fl_on ? (size_t)m->run_id[i] : start; /* split: run r's sum is row r */
       ESMM__TRY(esmm__embedding_scatter_plan(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
-                                             ds->com_value + clo, gsum + start * m->pool_dim, sg, items,
+                                             ds->com_value + clo, gsum + at * m->pool_dim, sg, items,
                                              m->items_cap, n_items));
     }
   }
@@ -637,6 +673,14 @@ static int scatter_serial(esmm_model *m, esmm_embedding *e, esmm__sparse_grad *s
                                       sg));
     if (c < 0)
       continue;
+    if (m->fl_on) { /* the towers summed the run: row r of gsum */
+      if (i + 1 == b->n || ds->common[batch_row(b, i + 1)] != c) {
+        int64_t clo = ds->com_off[c], chi = ds->com_off[c + 1];
+        ESMM__TRY(esmm__embedding_scatter(e, (size_t)(chi - clo), ds->com_field + clo, ds->com_id + clo,
+                                          ds->com_value + clo, gsum + (size_t)m->run_id[i] * m->pool_dim, sg));
+      }
+      continue;
+    }
     if (i == 0 || ds->common[batch_row(b, i - 1)] != c)
       memset(gsum, 0, m->pool_dim * sizeof *gsum);
     for (size_t k = 0; k < m->pool_dim; k++)
@@ -664,7 +708,8 @@ static int scatter_batch(esmm_model *m, const batch_rows *b) {
       ESMM__TRY(scatter_serial(m, m->emb2, &m->sg2, m->gsum2, b, m->x2));
     return ESMM_OK;
   }
-  run_par(par_threads(m, m->n_threads, b->n, ROWS_PER_THREAD), runsum_part, &rj);
+  if (!m->fl_on) /* split: the towers formed the run sums */
+    run_par(par_threads(m, m->n_threads, b->n, ROWS_PER_THREAD), runsum_part, &rj);
   ESMM__TRY(plan_batch(m, m->emb, &m->sg, m->items, &aj.n_items, m->gsum, b, m->gx));
   if (m->emb2)
     ESMM__TRY(plan_batch(m, m->emb2, &m->sg2, m->items2, &aj.n_items2, m->gsum2, b, m->x2));
@@ -735,6 +780,111 @@ static int reserve_items(esmm_model *m, size_t need) {
   return ESMM_OK;
 }
 
+/* ---- first-layer split (docs/performance.md, plan item 1) ---------------
+ *
+ * Layer 0 of a tower is linear before its activation, so for row i of a
+ * run g, x_i W = own_i W + common_g W. When the common lists of a dataset
+ * use only fields that no row's own features use, the common pooling lives
+ * in columns U of x that are zero in own_i, and layer 0 splits into
+ * own_i[R] W[R] per row plus common_g[U] W[U] once per run (and likewise in
+ * the backward, mlp.c esmm__mlp_forward_split/_backward_split).
+ *
+ * U is taken as ONE contiguous block of columns: the fields from the
+ * smallest to the largest common field. That holds for the default field
+ * order (the 13 user fields first; the simulator and Ali-CCP), needs no
+ * column gather (a copy of batch x in_dim floats per step and per tower
+ * input would eat a good part of the gain), and a field between them that
+ * nobody uses costs only zero columns in the small per-run GEMM. Datasets
+ * with an own feature inside that block take today's path. */
+static void split_check(esmm_model *m, const esmm_dataset *ds) {
+  int lo = INT32_MAX, hi = -1, ok;
+  size_t nc = ds->n_common ? (size_t)ds->com_off[ds->n_common] : 0;
+  size_t no = ds->n_rows ? (size_t)ds->row_off[ds->n_rows] : 0;
+  for (size_t k = 0; k < nc; k++) {
+    if (ds->com_field[k] < lo)
+      lo = ds->com_field[k];
+    if (ds->com_field[k] > hi)
+      hi = ds->com_field[k];
+  }
+  ok = hi >= 0;
+  for (size_t k = 0; k < no && ok; k++)
+    ok = ds->field[k] < lo || ds->field[k] > hi;
+  m->fl_ds = ds;
+  m->fl_ok = ok;
+  m->fl_ulo = ok ? (size_t)lo * m->dim : 0;
+  m->fl_uhi = ok ? (size_t)(hi + 1) * m->dim : 0;
+}
+
+static size_t first_width(const esmm_model *m) {
+  size_t w = m->ctr->layer[0].n_out;
+  if (m->cvr->layer[0].n_out > w)
+    w = m->cvr->layer[0].n_out;
+  if (m->imp && m->imp->layer[0].n_out > w)
+    w = m->imp->layer[0].n_out;
+  return w;
+}
+
+/* Check ds and, when it qualifies, size the split's scratch (once per model). */
+static int reserve_split(esmm_model *m, const esmm_dataset *ds) {
+  size_t bp, bh;
+  split_check(m, ds);
+  if (!m->fl_ok || m->run_id)
+    return ESMM_OK;
+  if (!esmm__mul_ok(m->batch, m->pool_dim, &bp) || !esmm__mul_ok(m->batch, first_width(m), &bh))
+    return ESMM__ERR(ESMM_ENOMEM, "first-layer split scratch size overflows");
+  m->run_id = esmm__alloc(&m->alloc, m->batch * sizeof *m->run_id);
+  m->cbat = esmm__alloc(&m->alloc, bp * sizeof(float));
+  m->fl_scr = esmm__alloc(&m->alloc, bh * sizeof(float));
+  if (m->emb2)
+    m->cbat2 = esmm__alloc(&m->alloc, bp * sizeof(float));
+  if (!m->run_id || !m->cbat || !m->fl_scr || (m->emb2 && !m->cbat2)) {
+    esmm__free(&m->alloc, m->run_id);
+    esmm__free(&m->alloc, m->cbat);
+    esmm__free(&m->alloc, m->cbat2);
+    esmm__free(&m->alloc, m->fl_scr);
+    m->run_id = NULL;
+    m->cbat = m->cbat2 = m->fl_scr = NULL;
+    m->fl_ok = 0;
+    return ESMM__ERR(ESMM_ENOMEM, "out of memory for the first-layer split scratch (batch %zu)", m->batch);
+  }
+  return ESMM_OK;
+}
+
+/* Decide whether batch b takes the split path (m->fl_on) and number its runs. */
+static void split_plan(esmm_model *m, const batch_rows *b) {
+  size_t runs = 0, with = 0;
+  m->fl_on = 0;
+  if (m->fl_force < 0 || !m->fl_ok || m->fl_ds != b->ds || !m->run_id || m->pool_dim == 0)
+    return;
+  for (size_t i = 0; i < b->n; i++) {
+    int64_t c = b->ds->common[batch_row(b, i)];
+    if (c < 0) {
+      m->run_id[i] = -1;
+      continue;
+    }
+    with++;
+    if (i == 0 || b->ds->common[batch_row(b, i - 1)] != c)
+      runs++;
+    m->run_id[i] = (int64_t)runs - 1;
+  }
+  m->fl_runs = runs;
+  /* runs of 2+ rows on average: below that the per-run GEMM and the run
+   * sums cost more than they save (a row shuffle gives runs of ~1) */
+  m->fl_on = runs > 0 && (m->fl_force > 0 || 2 * runs <= with);
+}
+
+static esmm__mlp_split split_of(const esmm_model *m, const float *cbat) {
+  esmm__mlp_split sp;
+  sp.lo = m->fl_ulo;
+  sp.hi = m->fl_uhi;
+  sp.c = cbat;
+  sp.ldc = m->pool_dim;
+  sp.n_runs = m->fl_runs;
+  sp.run = m->run_id;
+  sp.scratch = m->fl_scr;
+  return sp;
+}
+
 static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
   size_t need = esmm__dataset_max_row_nnz(ds);
   if (!esmm__mul_ok(need, m->batch, &need))
@@ -742,6 +892,7 @@ static int reserve_sparse(esmm_model *m, const esmm_dataset *ds) {
   ESMM__TRY(reserve_one(m, m->emb, &m->sg, need));
   if (m->emb2)
     ESMM__TRY(reserve_one(m, m->emb2, &m->sg2, need));
+  ESMM__TRY(reserve_split(m, ds));
   return reserve_items(m, need);
 }
 
@@ -927,11 +1078,20 @@ static int forward_loss(esmm_model *m, const esmm_dataset *ds, const size_t *idx
   double lsum_c = 0, lsum_t = 0, lsum_v = 0, lsum = 0;
   int64_t clips = 0;
   batch_rows b = {ds, idx, 0, n};
-  pool_batch(m, m->n_threads, &b, m->x, m->x2, m->cpool, m->cpool2);
-  ESMM__TRY(esmm_mlp_forward(m->ctr, m->x, n, m->lc));
-  ESMM__TRY(esmm_mlp_forward(m->cvr, m->emb2 ? m->x2 : m->x, n, m->lv));
-  if (m->imp)
-    ESMM__TRY(esmm_mlp_forward(m->imp, m->x, n, m->lt));
+  split_plan(m, &b);
+  pool_batch(m, m->n_threads, &b, m->x, m->x2, m->cpool, m->cpool2, m->fl_on);
+  if (m->fl_on) {
+    esmm__mlp_split sp = split_of(m, m->cbat), sp2 = split_of(m, m->emb2 ? m->cbat2 : m->cbat);
+    ESMM__TRY(esmm__mlp_forward_split(m->ctr, m->x, n, m->lc, &sp));
+    ESMM__TRY(esmm__mlp_forward_split(m->cvr, m->emb2 ? m->x2 : m->x, n, m->lv, &sp2));
+    if (m->imp)
+      ESMM__TRY(esmm__mlp_forward_split(m->imp, m->x, n, m->lt, &sp));
+  } else {
+    ESMM__TRY(esmm_mlp_forward(m->ctr, m->x, n, m->lc));
+    ESMM__TRY(esmm_mlp_forward(m->cvr, m->emb2 ? m->x2 : m->x, n, m->lv));
+    if (m->imp)
+      ESMM__TRY(esmm_mlp_forward(m->imp, m->x, n, m->lt));
+  }
   for (size_t i = 0; i < n; i++) {
     size_t r = idx[i];
     int y = ds->click[r] != 0, z = ds->conv[r] != 0;
@@ -975,15 +1135,29 @@ static int compute_grads(esmm_model *m, const esmm_dataset *ds, const size_t *id
   /* emb's gradient gx: the CTR tower's input gradient, plus the imputation
    * tower's (ESCM2_DR) and the second tower's when that reads emb too,
    * both added in their GEMMs (beta = 1) */
-  ESMM__TRY(esmm_mlp_backward(m->ctr, m->gc, m->gx));
-  if (m->imp)
-    ESMM__TRY(esmm__mlp_backward_accumulate(m->imp, m->gt, m->gx));
-  if (m->emb2) {
-    /* the second tower's input is x2, free once its weight gradients are
-     * formed: its input gradient overwrites it, then goes to emb2 alone */
-    ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x2));
+  if (m->fl_on) {
+    /* split: the common lists' input gradients summed per run straight
+     * into gsum (gsum2) row r = run r, columns [fl_ulo, fl_uhi); the
+     * columns of gx (x2) there are left as they were (never read) */
+    size_t pd = m->pool_dim;
+    ESMM__TRY(esmm__mlp_backward_split(m->ctr, m->gc, m->gx, 0.0f, m->gsum, pd));
+    if (m->imp)
+      ESMM__TRY(esmm__mlp_backward_split(m->imp, m->gt, m->gx, 1.0f, m->gsum, pd));
+    if (m->emb2)
+      ESMM__TRY(esmm__mlp_backward_split(m->cvr, m->gv, m->x2, 0.0f, m->gsum2, pd));
+    else
+      ESMM__TRY(esmm__mlp_backward_split(m->cvr, m->gv, m->gx, 1.0f, m->gsum, pd));
   } else {
-    ESMM__TRY(esmm__mlp_backward_accumulate(m->cvr, m->gv, m->gx));
+    ESMM__TRY(esmm_mlp_backward(m->ctr, m->gc, m->gx));
+    if (m->imp)
+      ESMM__TRY(esmm__mlp_backward_accumulate(m->imp, m->gt, m->gx));
+    /* with emb2 the second tower's input is x2, free once its weight
+     * gradients are formed: its input gradient overwrites it, then goes to
+     * emb2 alone */
+    if (m->emb2)
+      ESMM__TRY(esmm_mlp_backward(m->cvr, m->gv, m->x2));
+    else
+      ESMM__TRY(esmm__mlp_backward_accumulate(m->cvr, m->gv, m->gx));
   }
   ESMM__TRY(scatter_batch(m, &b));
   if (!finite_tower_grads(m->ctr) || !finite_tower_grads(m->cvr) || (m->imp && !finite_tower_grads(m->imp)) ||
@@ -1283,7 +1457,7 @@ static int predict_chunk(const esmm_model *m, esmm_workspace *ws, const esmm_dat
    * has common-list buffers for); the towers are OpenBLAS's */
   batch_rows b = {ds, NULL, first, n};
   size_t nt = ws->n_cpool < m->n_threads ? ws->n_cpool : m->n_threads;
-  pool_batch(m, nt ? nt : 1, &b, ws->x, ws->x2, ws->cpool, ws->cpool2);
+  pool_batch(m, nt ? nt : 1, &b, ws->x, ws->x2, ws->cpool, ws->cpool2, 0);
   return esmm__model_infer(m, ws, n, pctr, pcvr, pctcvr);
 }
 

@@ -63,6 +63,21 @@ struct esmm_model {
   int sg_mode;
   esmm__loss_sg *sg_rec;
 
+  /* First-layer split (plan item 1, model.c "first-layer split"): for a
+   * dataset whose common lists hold only fields [fl_ulo, fl_uhi) / dim that
+   * no row's own features use (fl_ds: the dataset it was computed for), a
+   * batch made of runs of rows pools each run's common list once into cbat
+   * (cbat2 for emb2; row r = run r, batch x pool_dim), and the towers' first
+   * layers take it once per run (esmm__mlp_forward_split); the common
+   * lists' input gradients then land in gsum/gsum2 row r = run r. */
+  const esmm_dataset *fl_ds;
+  int fl_ok;       /* fl_ds qualifies */
+  int fl_force;    /* test-only: 0 = when it pays (runs of 2+ rows on average), 1 = whenever fl_ok, -1 = never */
+  int fl_on;       /* the current batch takes the split path */
+  size_t fl_ulo, fl_uhi, fl_runs;
+  int64_t *run_id; /* batch: run of each batch row, -1 = no common list */
+  float *cbat, *cbat2, *fl_scr; /* batch x pool_dim (x2), batch x widest first layer */
+
   /* epoch state */
   esmm__rng rng;       /* advances with every permutation drawn */
   esmm__rng rng_epoch; /* rng as it was before the current epoch's permutation */

@@ -74,20 +74,30 @@ static void assert_close(double analytic, double numeric, const char *what, size
     ck_abort_msg("%s[%zu]: analytic %.6g vs finite difference %.6g", what, i, analytic, numeric);
 }
 
-START_TEST(whole_model_gradients_match_finite_differences) {
+/* grouped: the batch rows in order of common list (runs of a user's rows,
+ * as the group shuffle makes them), which takes the first-layer split */
+static void check_whole_model_gradients(int grouped) {
   esmm_config *cfg = small_config(ESMM_ACT_TANH);
   esmm_dataset *ds = small_data(cfg, 24);
   esmm_model *m;
   esmm__tensor t[16];
-  size_t idx[24], nt, checked = 0;
+  size_t idx[24], nt, checked = 0, k = 0;
   double loss;
   for (size_t i = 0; i < 24; i++)
     idx[i] = i;
+  if (grouped) /* rows of common list 0, 1, 2, 3, then those without (common[r] = r % 4, -1 when r % 5 == 4) */
+    for (int64_t c = 0; c <= 4; c++)
+      for (size_t r = 0; r < 24; r++)
+        if (c == 4 ? r % 5 == 4 : r % 5 != 4 && (int64_t)(r % 4) == c)
+          idx[k++] = r;
+  if (grouped)
+    ck_assert_uint_eq(k, 24);
   esmm_config_set_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR, 2.0);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   nt = esmm__model_tensors(m, t, 16);
   ck_assert_uint_eq(nt, 1 + 2 * 3 + 2 * 2);
   ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert_int_eq(m->fl_on, grouped);
   ck_assert(isfinite(loss) && loss > 0);
   /* copy the analytic gradients before finite differences overwrite them */
   {
@@ -126,6 +136,11 @@ START_TEST(whole_model_gradients_match_finite_differences) {
   esmm_dataset_free(ds);
   esmm_config_free(cfg);
 }
+
+START_TEST(whole_model_gradients_match_finite_differences) { check_whole_model_gradients(0); }
+END_TEST
+
+START_TEST(whole_model_gradients_match_finite_differences_first_layer_split) { check_whole_model_gradients(1); }
 END_TEST
 
 static void snapshot(esmm_model *m, float **out, size_t *n_out) {
@@ -513,6 +528,7 @@ static Suite *suite(void) {
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, whole_model_gradients_match_finite_differences);
+  tcase_add_test(tc, whole_model_gradients_match_finite_differences_first_layer_split);
   tcase_add_test(tc, deterministic_with_one_thread_and_a_seed);
   tcase_add_test(tc, callback_cancels);
   tcase_add_test(tc, non_finite_loss_is_reported_and_not_applied);
