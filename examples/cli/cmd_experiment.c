@@ -485,6 +485,24 @@ static void table_header(FILE *f, const char *first, plan *p) {
   fprintf(f, "\n");
 }
 
+/* One table per CTR level: a row per (confounding, truth), a column per
+ * variant, mean ± std of measure over the seeds, on subset s (0 all, 1 clicked). */
+static void truth_tables(FILE *f, plan *p, int s, int measure) {
+  for (int l = 0; l < p->n_ctr; l++) {
+    fprintf(f, "CTR %g:\n\n", p->ctr[l]);
+    table_header(f, "confounding: truth", p);
+    for (int c = 0; c < p->n_conf; c++)
+      for (int t = 0; t < ESMM_DIAG_TRUTH_COUNT; t++) {
+        fprintf(f, "| %g: %s |", p->conf[c], truth_md[t]);
+        for (int v = 0; v < p->n_var; v++)
+          cell_ms(f, p, c, l, v, V_ERR(t, s, measure), 4, 1.0);
+        fprintf(f, "\n");
+      }
+    fprintf(f, "\n");
+  }
+}
+
+
 static int write_doc(plan *p, const char *path, const char *img_dir, const char *img_rel, double seconds) {
   FILE *f = fopen(path, "w");
   char svg[1400];
@@ -560,48 +578,15 @@ static int write_doc(plan *p, const char *path, const char *img_dir, const char 
 
   for (int s = 0; s < 2; s++) {
     fprintf(f, "## RMSE of pCVR against each truth, %s\n\n", subset_label[s]);
-    for (int l = 0; l < p->n_ctr; l++) {
-      fprintf(f, "CTR %g:\n\n", p->ctr[l]);
-      table_header(f, "confounding: truth", p);
-      for (int c = 0; c < p->n_conf; c++)
-        for (int t = 0; t < ESMM_DIAG_TRUTH_COUNT; t++) {
-          fprintf(f, "| %g: %s |", p->conf[c], truth_md[t]);
-          for (int v = 0; v < p->n_var; v++)
-            cell_ms(f, p, c, l, v, V_ERR(t, s, ESMM_DIAG_RMSE), 4, 1.0);
-          fprintf(f, "\n");
-        }
-      fprintf(f, "\n");
-    }
+    truth_tables(f, p, s, ESMM_DIAG_RMSE);
   }
   for (int s = 0; s < 2; s++) {
     fprintf(f, "## Mean bias (pCVR − truth), %s\n\n", subset_label[s]);
-    for (int l = 0; l < p->n_ctr; l++) {
-      fprintf(f, "CTR %g:\n\n", p->ctr[l]);
-      table_header(f, "confounding: truth", p);
-      for (int c = 0; c < p->n_conf; c++)
-        for (int t = 0; t < ESMM_DIAG_TRUTH_COUNT; t++) {
-          fprintf(f, "| %g: %s |", p->conf[c], truth_md[t]);
-          for (int v = 0; v < p->n_var; v++)
-            cell_ms(f, p, c, l, v, V_ERR(t, s, ESMM_DIAG_BIAS), 4, 1.0);
-          fprintf(f, "\n");
-        }
-      fprintf(f, "\n");
-    }
+    truth_tables(f, p, s, ESMM_DIAG_BIAS);
   }
   fprintf(f, "## Calibration error by deciles of pCVR, all impressions\n\n"
              "Σ over deciles of (rows/n)·|mean pCVR − mean truth|:\n\n");
-  for (int l = 0; l < p->n_ctr; l++) {
-    fprintf(f, "CTR %g:\n\n", p->ctr[l]);
-    table_header(f, "confounding: truth", p);
-    for (int c = 0; c < p->n_conf; c++)
-      for (int t = 0; t < ESMM_DIAG_TRUTH_COUNT; t++) {
-        fprintf(f, "| %g: %s |", p->conf[c], truth_md[t]);
-        for (int v = 0; v < p->n_var; v++)
-          cell_ms(f, p, c, l, v, V_ERR(t, 0, ESMM_DIAG_CAL_ERROR), 4, 1.0);
-        fprintf(f, "\n");
-      }
-    fprintf(f, "\n");
-  }
+  truth_tables(f, p, 0, ESMM_DIAG_CAL_ERROR);
   fprintf(f, "Reliability diagrams (deciles of pCVR over all test impressions, averaged over seeds; x: mean "
              "pCVR of the decile, y: mean truth), strongest confounding (%g) and none, each CTR level:\n\n",
           p->conf[cmax]);
