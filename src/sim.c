@@ -154,6 +154,7 @@ struct esmm_sim {
   int64_t seed, users, items;
   double rows_per_user, zipf, ctr, cvr, signal, corr;
   double conf_click, conf_conv; /* loadings a, b of the latent u */
+  int hist_max;                 /* ESMM_SIM_HIST_MAX: behaviour-history draws cap */
   double gh_x[ESMM__SIM_GH_NODES], gh_w[ESMM__SIM_GH_NODES];
 
   int ready; /* world, tables and intercepts match the options */
@@ -269,6 +270,7 @@ static const opt_row opt_table[] = {
     {ESMM_SIM_CVR_CTR_CORR, "cvr_ctr_corr", "ESMM_SIM_CVR_CTR_CORR", 0, -1, 1},
     {ESMM_SIM_CONF_CLICK, "conf_click", "ESMM_SIM_CONF_CLICK", 0, 0, 5},
     {ESMM_SIM_CONF_CONV, "conf_conv", "ESMM_SIM_CONF_CONV", 0, 0, 5},
+    {ESMM_SIM_HIST_MAX, "hist_max", "ESMM_SIM_HIST_MAX", 1, 1, MAX_HIST_LEN},
 };
 #define N_OPT_ROWS (sizeof opt_table / sizeof opt_table[0])
 
@@ -292,6 +294,7 @@ static void store(esmm_sim *s, int opt, int64_t iv, double fv) {
   case ESMM_SIM_CVR_CTR_CORR: s->corr = fv; break;
   case ESMM_SIM_CONF_CLICK: s->conf_click = fv; break;
   case ESMM_SIM_CONF_CONV: s->conf_conv = fv; break;
+  case ESMM_SIM_HIST_MAX: s->hist_max = (int)iv; break;
   default: break;
   }
   s->ready = 0;
@@ -400,6 +403,7 @@ int esmm_sim_new(esmm_sim **out, const esmm_config *cfg) {
   s->cvr = 0.05;
   s->signal = 1.0;
   s->corr = 0.3;
+  s->hist_max = MAX_HIST_LEN;
   s->names = esmm__calloc(&a, N_FIELDS, sizeof *s->names);
   for (int t = 0; t < N_TABLES && s->names; t++) {
     s->cdf[t] = esmm__calloc(&a, table_size[t], sizeof(double));
@@ -496,7 +500,12 @@ static void make_user(const esmm_sim *s, uint64_t user, user_ctx *uc) {
     int len;
     double sc = 0.0, sv = 0.0;
     esmm__rng_seed(&r, esmm__mix64(s->salt[f][P_DRAW] ^ user));
-    len = 5 + (int)esmm__rng_below(&r, 36);
+    /* 5..hist_max draws (5 + below(36) at the default 40, as before the
+     * option existed; shorter caps give the lighter rows of a benchmark) */
+    {
+      int lo = s->hist_max < 5 ? s->hist_max : 5;
+      len = lo + (int)esmm__rng_below(&r, (uint64_t)(s->hist_max - lo + 1));
+    }
     h->n = 0;
     for (int d = 0; d < len; d++) {
       uint64_t id = table_draw(s, hist_table[j], esmm__rng_uniform(&r));

@@ -61,8 +61,11 @@ typedef enum {
                                    conversion effects, [-1,1] */
   ESMM_SIM_CONF_CLICK = 204,    /* float (0) loading a of the latent u on the click
                                    logit, [0,5]. @since 1.0 */
-  ESMM_SIM_CONF_CONV = 205      /* float (0) loading b of the latent u on the
+  ESMM_SIM_CONF_CONV = 205,     /* float (0) loading b of the latent u on the
                                    conversion logit, [0,5]. @since 1.0 */
+  ESMM_SIM_HIST_MAX = 300       /* int (40) most draws into each of the four
+                                   behaviour histories (at least min(5, it)),
+                                   [1,40]; lower = lighter rows. @since 1.1 */
 } esmm_sim_opt;
 
 /**
@@ -85,7 +88,7 @@ ESMM_API int esmm_sim_set_float(esmm_sim *sim, int opt, double value);
 
 /**
  * Set an option by name ("seed", "users", "items", "rows_per_user", "zipf",
- * "ctr", "cvr", "signal", "cvr_ctr_corr", "conf_click", "conf_conv");
+ * "ctr", "cvr", "signal", "cvr_ctr_corr", "conf_click", "conf_conv", "hist_max");
  * locale-independent parsing.
  * @return ESMM_OK, ESMM_EINVAL. @since 1.0
  */
