@@ -21,7 +21,7 @@ BLAS_LIBS := $(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenbla
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fno-math-errno -fPIC -fvisibility=hidden -Iinclude -Isrc $(BLAS_CFLAGS)
+LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fno-math-errno -ffp-contract=off -fvect-cost-model=dynamic -fPIC -fvisibility=hidden -Iinclude -Isrc $(BLAS_CFLAGS)
 LIB_LIBS := $(BLAS_LIBS) -lm -lpthread
 
 SRCS := $(sort $(wildcard src/*.c src/io/*.c))

@@ -2,13 +2,10 @@
 # (OpenBLAS 1 and 2 threads, then the 1 M-impression memory run, each in a
 # child process of its own); `make bench QUICK=1` is the under-a-minute
 # version. The last line printed is one JSON object with every figure.
-# `make bench-kernels` (part of `make check`) tests the fast kernels of
-# src/mlp.c and src/embedding.c against naive references.
 
 BENCH := build/bench/esmm_bench
-BENCH_CHECK := build/bench/check_kernels
 
-.PHONY: bench bench-kernels
+.PHONY: bench
 
 $(BENCH): bench/esmm_bench.c $(HEADERS) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -16,12 +13,3 @@ $(BENCH): bench/esmm_bench.c $(HEADERS) $(STATIC)
 
 bench: $(BENCH)
 	$(BENCH) $(if $(filter 1,$(QUICK)),--quick)
-
-$(BENCH_CHECK): bench/check_kernels.c $(HEADERS) $(wildcard src/*.h) $(STATIC)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(APP_CFLAGS) -Isrc $(BLAS_CFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
-
-bench-kernels: $(BENCH_CHECK)
-	$(BENCH_CHECK)
-
-CHECK_EXTRA += bench-kernels

@@ -6,6 +6,9 @@
 
 #include <cblas.h>
 
+/* OpenBLAS's query functions, weak so that another CBLAS links too. */
+#pragma weak openblas_get_num_threads
+
 /* BLAS semantics for an empty inner dimension: C = beta * C, and beta 0
  * overwrites (NaN in C must not survive). */
 static void scale_c(size_t m, size_t n, float beta, float *c, size_t ldc) {
@@ -56,3 +59,9 @@ void esmm__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float a
               (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c,
               (int)ldc);
 }
+
+size_t esmm__blas_threads(void) {
+  int n = openblas_get_num_threads ? openblas_get_num_threads() : 1;
+  return n > 1 ? (size_t)n : 1;
+}
+

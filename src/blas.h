@@ -14,4 +14,14 @@
 void esmm__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
                  size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+/* Threads the BLAS itself runs a GEMM on: OpenBLAS's current count
+ * (openblas_get_num_threads, a read; the library never sets it), or 1 for a
+ * BLAS that does not say. The model's worker threads call the BLAS from
+ * several threads at once; a BLAS with threads of its own would then run
+ * threads x threads on the cores (measured: two single-threaded streams
+ * reach ~235 GFLOP/s on the bench machine, two streams of two OpenBLAS
+ * threads each ~115), so the model trains on one thread of its own when
+ * this is above 1 (model.c). */
+size_t esmm__blas_threads(void);
+
 #endif /* ESMM__BLAS_H */

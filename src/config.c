@@ -58,7 +58,8 @@ static const opt_row table[] = {
      0, 1, NULL},
     {ESMM_OPT_SHUFFLE, "shuffle", "ESMM_OPT_SHUFFLE", T_ENUM, 0, 2, 0, 0, 1, shuffle_names},
     {ESMM_OPT_SEED, "seed", "ESMM_OPT_SEED", T_INT, 0, I64MAX, 0, 0, 42, NULL},
-    {ESMM_OPT_NUM_THREADS, "threads", "ESMM_OPT_NUM_THREADS", T_INT, 1, 256, 0, 0, 1, NULL},
+    {ESMM_OPT_NUM_THREADS, "threads", "ESMM_OPT_NUM_THREADS", T_INT, 0, 256, 0, 0, 0, NULL},
+    {ESMM_OPT_BATCH_SLICES, "batch_slices", "ESMM_OPT_BATCH_SLICES", T_INT, 0, 4096, 0, 0, 0, NULL},
     /* data options (readers) */
     {ESMM_OPT_DENSE_FEATURES, "dense_features", "ESMM_OPT_DENSE_FEATURES", T_INT, 0, 4096, 0, 0, 0, NULL},
     {ESMM_OPT_DATA_UNKNOWN_FIELD, "unknown_field", "ESMM_OPT_DATA_UNKNOWN_FIELD", T_ENUM, 0, 1, 0, 0, 0,

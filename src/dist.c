@@ -16,15 +16,16 @@
  *           of first touch, into the model's sparse gradient: the same
  *           float additions in the same order on every rank, so the
  *           replicas apply bit-identical updates.
- * The model's slot scratch (embedding.c) marks the rows of m->sg: the local
- * rows are unmarked before the merge and the merged rows marked as they are
- * added, so esmm__embedding_scatter_end unmarks exactly the rows it finds.
+ * The model's slot scratch (embedding.c) marks the rows of a table's sparse
+ * gradient (esmm__train_sparse, train.h): the local rows are unmarked
+ * before the merge and the merged rows marked as they are added, so
+ * esmm__embedding_scatter_end unmarks exactly the rows it finds.
  *
- * The hook handles every trainable part of the variants in src/model.h:
- * towers m->ctr, m->cvr, m->imp (ESCM2_DR) and tables m->emb (m->sg),
- * m->emb2 (m->sg2; ESMM_NS, BASE, DIVISION). A variant that adds a part
- * must add it here (towers(), dist_sync), or its replicas diverge - which
- * the parameter checksum then reports. */
+ * The hook handles every trainable part of every variant: the towers the
+ * model lists (esmm__model_towers: CTR, second, imputation) and its tables
+ * (the shared one; the second one when the variant has it, variant.h). A
+ * part outside those lists would make the replicas diverge - which the
+ * parameter checksum then reports. */
 #include "dist.h"
 
 #include "config.h"
@@ -242,13 +243,6 @@ typedef struct header {
   uint64_t checksum;
 } header; /* 32 bytes: fits a small gather with its tag */
 
-static size_t tower_floats(const esmm_mlp *t) {
-  size_t n = 0;
-  for (size_t l = 0; l < t->n_layers; l++)
-    n += t->layer[l].n_in * t->layer[l].n_out + t->layer[l].n_out;
-  return n;
-}
-
 /* dir 0: dst = w * gradients (pack); dir 1: gradients = dst (unpack). */
 static float *tower_copy(esmm_mlp *t, float *dst, float w, int dir) {
   for (size_t l = 0; l < t->n_layers; l++) {
@@ -268,24 +262,13 @@ static float *tower_copy(esmm_mlp *t, float *dst, float w, int dir) {
   return dst;
 }
 
-/* The model's towers in a fixed order (CTR, second tower, imputation tower
- * of ESCM2_DR when present). */
-static int towers(esmm_model *m, esmm_mlp **t) {
-  int n = 0;
-  t[n++] = m->ctr;
-  t[n++] = m->cvr;
-  if (m->imp)
-    t[n++] = m->imp;
-  return n;
-}
-
 static int sync_dense(esmm_comm *c, esmm_model *m, float w, const char *func) {
   esmm_mlp *t[3];
-  int nt = towers(m, t);
+  int nt = (int)esmm__model_towers(m, t);
   size_t n = 0, cap_bytes = c->dense_cap * sizeof(float);
   float *p;
   for (int k = 0; k < nt; k++)
-    n += tower_floats(t[k]);
+    n += esmm__mlp_param_count(t[k]);
   if (grow(&c->alloc, (void **)&c->dense, &cap_bytes, n * sizeof(float)) != ESMM_OK)
     return esmm__error(ESMM_ENOMEM, func, "out of memory for %zu dense gradients", n);
   c->dense_cap = cap_bytes / sizeof(float);
@@ -300,8 +283,9 @@ static int sync_dense(esmm_comm *c, esmm_model *m, float w, const char *func) {
 }
 
 /* Replace sg (local rows of table e) with the union of every rank's, summed in rank order. */
-static int sync_sparse(esmm_comm *c, esmm_model *m, esmm_embedding *e, esmm__sparse_grad *sg, float w,
-                       const char *func) {
+static int sync_sparse(esmm_comm *c, esmm_model *m, int table, float w, const char *func) {
+  esmm_embedding *e = table ? m->emb2 : m->emb;
+  esmm__sparse_grad *sg = esmm__train_sparse(m, table);
   size_t dim = m->dim, rec = sizeof(int64_t) + dim * sizeof(float), bytes, total, bound = 0;
   unsigned char *p;
   if (!esmm__mul_ok(sg->n, rec, &bytes))
@@ -325,25 +309,8 @@ static int sync_sparse(esmm_comm *c, esmm_model *m, esmm_embedding *e, esmm__spa
     bound = e->rows;
   /* unmark the local rows: the merge below marks the union */
   esmm__embedding_scatter_end(e, sg);
-  if (bound > sg->cap) {
-    size_t ng;
-    int64_t *rows;
-    float *g;
-    if (!esmm__mul_ok(bound, dim * sizeof(float), &ng))
-      return esmm__error(ESMM_ENOMEM, func, "sparse gradient too large");
-    rows = esmm__alloc(&m->alloc, bound * sizeof *rows);
-    g = esmm__alloc(&m->alloc, ng);
-    if (!rows || !g) {
-      esmm__free(&m->alloc, rows);
-      esmm__free(&m->alloc, g);
-      return esmm__error(ESMM_ENOMEM, func, "out of memory for a sparse gradient of %zu rows", bound);
-    }
-    esmm__free(&m->alloc, sg->rows);
-    esmm__free(&m->alloc, sg->g);
-    sg->rows = rows;
-    sg->g = g;
-    sg->cap = bound;
-  }
+  if (bound > sg->cap)
+    ESMM__TRY(esmm__train_sparse_reserve(m, table, bound));
   p = c->recv;
   for (int r = 0; r < c->size; r++) {
     size_t nr = c->counts[r] / rec;
@@ -414,9 +381,9 @@ static int dist_sync(esmm_model *m, void *payload) {
     return esmm__error(ESMM_ESTATE, func, "step %lld: no rank has rows", (long long)h.step + 1);
   w = (float)((double)n_local / (double)n_all);
   ESMM__TRY(sync_dense(c, m, w, func));
-  ESMM__TRY(sync_sparse(c, m, m->emb, &m->sg, w, func));
+  ESMM__TRY(sync_sparse(c, m, 0, w, func));
   if (m->emb2)
-    ESMM__TRY(sync_sparse(c, m, m->emb2, &m->sg2, w, func));
+    ESMM__TRY(sync_sparse(c, m, 1, w, func));
   return ESMM_OK;
 }
 

@@ -126,24 +126,16 @@ int esmm_embedding_weights(esmm_embedding *e, float **out) {
   return ESMM_OK;
 }
 
-/* y += a * x over one embedding row. Four lanes at a time: GCC 12 at -O2
- * (the default CFLAGS) vectorises this form but leaves the plain loop
- * scalar (checked with -fopt-info-vec), and these two loops are the
- * gather/scatter of every feature of every impression. Each lane computes
- * what the scalar loop did: results are bit-identical. */
+/* y += a * x over one embedding row: the gather and scatter of every
+ * feature of every impression. A plain loop; the functions that call it are
+ * compiled per instruction set (ESMM__HOT), where it becomes one or two
+ * vector operations for the usual widths. */
 static inline void axpy(size_t n, float a, const float *restrict x, float *restrict y) {
-  size_t d = 0;
-  for (; d + 4 <= n; d += 4) {
-    y[d] += a * x[d];
-    y[d + 1] += a * x[d + 1];
-    y[d + 2] += a * x[d + 2];
-    y[d + 3] += a * x[d + 3];
-  }
-  for (; d < n; d++)
+  for (size_t d = 0; d < n; d++)
     y[d] += a * x[d];
 }
 
-void esmm__embedding_pool(const esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+ESMM__HOT void esmm__embedding_pool(const esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                           const float *value, float *out) {
   size_t dim = e->dim;
   for (size_t j = 0; j < nnz; j++) {
@@ -152,9 +144,30 @@ void esmm__embedding_pool(const esmm_embedding *e, size_t nnz, const int *field,
   }
 }
 
-/* Slot of row r in sg, claiming a fresh one on first sight (its gradient
- * is zeroed by esmm__embedding_scatter_apply); -1 when sg is full. */
-static int32_t claim_slot_only(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
+ESMM__HOT void esmm__embedding_pool_rec(const esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+                              const float *value, float *out, esmm__feat *items, uint32_t src_base) {
+  size_t dim = e->dim;
+  for (size_t j = 0; j < nnz; j++) {
+    int64_t r = esmm__embedding_row(e, field[j], id[j]);
+    float v = value ? value[j] : 1.0f;
+    uint32_t off = (uint32_t)((size_t)field[j] * dim);
+    axpy(dim, v, e->w + (size_t)r * dim, out + off);
+    items[j].row = r;
+    items[j].value = v;
+    items[j].src = src_base + off;
+  }
+}
+
+ESMM__HOT void esmm__embedding_pool_feats(const esmm_embedding *e, const esmm__feat *items, size_t n, float *out,
+                                uint32_t src_base) {
+  size_t dim = e->dim;
+  for (size_t j = 0; j < n; j++)
+    axpy(dim, items[j].value, e->w + (size_t)items[j].row * dim, out + (items[j].src - src_base));
+}
+
+/* Slot of row r in sg, claiming a fresh one (its gradient zeroed) on first
+ * sight; -1 when sg is full. */
+static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
   int32_t s = e->slot[r];
   if (s >= 0)
     return s;
@@ -163,20 +176,11 @@ static int32_t claim_slot_only(esmm_embedding *e, int64_t r, esmm__sparse_grad *
   s = (int32_t)sg->n++;
   e->slot[r] = s;
   sg->rows[s] = r;
+  memset(sg->g + (size_t)s * e->dim, 0, e->dim * sizeof *sg->g);
   return s;
 }
 
-/* The same, with a freshly claimed slot's gradient zeroed at once (the
- * one-thread scatter). */
-static int32_t claim_slot(esmm_embedding *e, int64_t r, esmm__sparse_grad *sg) {
-  size_t before = sg->n;
-  int32_t s = claim_slot_only(e, r, sg);
-  if (s >= 0 && sg->n > before)
-    memset(sg->g + (size_t)s * e->dim, 0, e->dim * sizeof *sg->g);
-  return s;
-}
-
-int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+ESMM__HOT int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                             const float *value, const float *grad_pooled, esmm__sparse_grad *sg) {
   size_t dim = e->dim;
   for (size_t j = 0; j < nnz; j++) {
@@ -192,38 +196,20 @@ int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, con
   return ESMM_OK;
 }
 
-
-int esmm__embedding_scatter_plan(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
-                                 const float *value, const float *grad_pooled, esmm__sparse_grad *sg,
-                                 esmm__scatter_item *items, size_t cap, size_t *n_items) {
-  size_t k = *n_items, dim = e->dim;
-  if (nnz > cap - k)
-    return ESMM__ERR(ESMM_EBUFS, "scatter plan full at %zu items", cap);
-  for (size_t j = 0; j < nnz; j++, k++) {
-    int32_t s = claim_slot_only(e, esmm__embedding_row(e, field[j], id[j]), sg);
-    if (s < 0) {
-      *n_items = k;
-      return ESMM__ERR(ESMM_EBUFS, "sparse gradient full at %zu rows", sg->cap);
-    }
-    items[k].slot = s;
-    items[k].value = value ? value[j] : 1.0f;
-    items[k].src = grad_pooled + (size_t)field[j] * dim;
-  }
-  *n_items = k;
-  return ESMM_OK;
-}
-
-void esmm__embedding_scatter_apply(const esmm_embedding *e, const esmm__scatter_item *items, size_t n_items,
-                                   esmm__sparse_grad *sg, size_t lo, size_t hi) {
+ESMM__HOT int esmm__embedding_scatter_part(esmm_embedding *e, const esmm__feat *items, size_t n, const float *grad,
+                                 size_t p, size_t n_parts, esmm__sparse_grad *sg) {
   size_t dim = e->dim;
-  if (lo >= hi)
-    return;
-  memset(sg->g + lo * dim, 0, (hi - lo) * dim * sizeof *sg->g);
-  for (size_t k = 0; k < n_items; k++) {
-    size_t s = (size_t)items[k].slot;
-    if (s - lo < hi - lo) /* lo <= s < hi */
-      axpy(dim, items[k].value, items[k].src, sg->g + s * dim);
+  for (size_t j = 0; j < n; j++) {
+    const esmm__feat *it = &items[j];
+    int32_t s;
+    if (n_parts > 1 && esmm__embedding_part(it->row, n_parts) != p)
+      continue;
+    s = claim_slot(e, it->row, sg);
+    if (s < 0)
+      return ESMM__ERR(ESMM_EBUFS, "sparse gradient full at %zu rows", sg->cap);
+    axpy(dim, it->value, grad + it->src, sg->g + (size_t)s * dim);
   }
+  return ESMM_OK;
 }
 
 void esmm__embedding_scatter_end(esmm_embedding *e, esmm__sparse_grad *sg) {

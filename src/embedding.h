@@ -55,28 +55,44 @@ typedef struct esmm__sparse_grad {
 int esmm__embedding_scatter(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
                             const float *value, const float *grad_pooled, esmm__sparse_grad *sg);
 
-/* A scatter in two parts, so that the accumulation can run on several
- * threads with results bit-identical to esmm__embedding_scatter's:
- * esmm__embedding_scatter_plan claims the slots of nnz features in sg
- * exactly as esmm__embedding_scatter would (same slot numbers, in the same
- * order; the slots' gradients are not written) and appends one item per
- * feature to items[*n_items .. cap) (ESMM_EBUFS when sg or items is full).
- * The items keep a pointer to grad_pooled, which must stay unchanged until
- * the items are applied. esmm__embedding_scatter_apply then zeroes the
- * slots [lo, hi) of sg and adds every item of a slot in [lo, hi) to it, in
- * item order: each slot sums the same terms in the same order as
- * esmm__embedding_scatter would, whatever the split. Calls with disjoint
- * [lo, hi) may run concurrently; it allocates nothing and cannot fail. */
-typedef struct esmm__scatter_item {
-  int32_t slot;
+/* A feature of a training batch as its scatter sees it: the embedding row
+ * it pooled, its value, and where the gradient of its field's pooled input
+ * is: src floats into the step's gradient buffer (the pooled field starts
+ * there; the same offset serves the second table's buffer, whose layout is
+ * the same). Recorded while pooling, so the hash runs once per feature. */
+typedef struct esmm__feat {
+  int64_t row;
   float value;
-  const float *src; /* dim floats: the pooled gradient of the feature's field */
-} esmm__scatter_item;
-int esmm__embedding_scatter_plan(esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
-                                 const float *value, const float *grad_pooled, esmm__sparse_grad *sg,
-                                 esmm__scatter_item *items, size_t cap, size_t *n_items);
-void esmm__embedding_scatter_apply(const esmm_embedding *e, const esmm__scatter_item *items, size_t n_items,
-                                   esmm__sparse_grad *sg, size_t lo, size_t hi);
+  uint32_t src;
+} esmm__feat;
+
+/* esmm__embedding_pool that also records each feature in items[0..nnz):
+ * row, value, src = src_base + field * dim. */
+void esmm__embedding_pool_rec(const esmm_embedding *e, size_t nnz, const int *field, const uint64_t *id,
+                              const float *value, float *out, esmm__feat *items, uint32_t src_base);
+
+/* Pooling of recorded features through another table of the same shape
+ * (a variant's second table): out[src - src_base ..] += value * row. */
+void esmm__embedding_pool_feats(const esmm_embedding *e, const esmm__feat *items, size_t n, float *out,
+                                uint32_t src_base);
+
+/* Part p of n_parts of a batch's sparse gradient: for every item, in item
+ * order, whose row falls in part p (esmm__embedding_part), claim its slot
+ * in sg and add value * grad[src ..] to it. Parts are disjoint sets of
+ * rows, so calls for different parts may run concurrently (each with its
+ * own sg), and each row sums its terms in item order whatever n_parts is:
+ * results are bit-identical for any number of parts. Returns ESMM_EBUFS
+ * when sg is full (a caller bug: its capacity is the item count). */
+int esmm__embedding_scatter_part(esmm_embedding *e, const esmm__feat *items, size_t n, const float *grad,
+                                 size_t p, size_t n_parts, esmm__sparse_grad *sg);
+
+/* The part of row r among n_parts: a multiply-shift of a mixed row index
+ * (rows of one field are contiguous and ids are hashed into them, but a
+ * plain modulo would cost a division per item). */
+static inline size_t esmm__embedding_part(int64_t r, size_t n_parts) {
+  uint32_t h = (uint32_t)(((uint64_t)r * 0x9E3779B97F4A7C15ULL) >> 32);
+  return (size_t)(((uint64_t)h * n_parts) >> 32);
+}
 
 /* Forget the rows of sg in the table's scratch and empty sg. Must follow
  * every sequence of scatters before the next one begins. */

@@ -20,6 +20,22 @@
 #define ESMM__UNLIKELY(x) (x)
 #endif
 
+/* Hot element-wise loops (pooling and scattering embedding rows, the
+ * optimizer update, the towers' bias/activation passes, gradient sums and
+ * finiteness scans) are compiled three times, for AVX-512, AVX2 and the
+ * baseline x86-64, and the dynamic loader picks one for the CPU it runs on
+ * (GCC's target_clones, an ifunc): the library stays one binary for any
+ * x86-64 while these loops run 16 floats at a time where the CPU can. The
+ * library is built with -ffp-contract=off, so every clone does exactly the
+ * baseline's arithmetic (no fused multiply-adds), element by element:
+ * results do not depend on the clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(ESMM_NO_CLONES)
+#define ESMM__HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ESMM__HOT
+#endif
+
 /* Record "<func>: <message>" as this thread's last error and return status. */
 int esmm__error(int status, const char *func, const char *fmt, ...) ESMM__PRINTF(3, 4);
 int esmm__verror(int status, const char *func, const char *fmt, va_list ap);

@@ -1,6 +1,8 @@
-/* mlp.c - one dense tower through esmm__sgemm. Every buffer is sized at
- * creation for max_batch rows so forward/backward never allocate, and
- * inference runs on caller scratch so a const tower serves many threads. */
+/* mlp.c - one dense tower through esmm__sgemm. A pass keeps its
+ * activations in a caller's context (mlp.h), sized once, so forward and
+ * backward never allocate and a const tower serves many passes at once:
+ * the model's workers each train a slice of a batch through it, and any
+ * number of threads infer through it. */
 #include "mlp.h"
 
 #include "blas.h"
@@ -12,6 +14,49 @@
 
 #define MAX_WIDTH 65536 /* the config's tower bound */
 
+size_t esmm__mlp_widest_hidden(const esmm_mlp *m) {
+  size_t w = 0;
+  for (size_t l = 0; l + 1 < m->n_layers; l++)
+    if (m->layer[l].n_out > w)
+      w = m->layer[l].n_out;
+  return w;
+}
+
+void esmm__mlp_ctx_free(esmm__mlp_ctx *c, const esmm__allocator *a) {
+  for (size_t l = 0; l < ESMM__MLP_MAX_LAYERS; l++)
+    esmm__free(a, c->act[l]);
+  esmm__free(a, c->delta[0]);
+  esmm__free(a, c->delta[1]);
+  memset(c, 0, sizeof *c);
+}
+
+int esmm__mlp_ctx_init(esmm__mlp_ctx *c, const esmm_mlp *m, const esmm__allocator *a, size_t max_rows) {
+  size_t wide = esmm__mlp_widest_hidden(m);
+  int ok = 1;
+  memset(c, 0, sizeof *c);
+  c->max_rows = max_rows;
+  for (size_t l = 0; l < m->n_layers; l++)
+    ok &= (c->act[l] = esmm__calloc(a, max_rows ? max_rows : 1, m->layer[l].n_out * sizeof(float))) != NULL;
+  ok &= (c->delta[0] = esmm__calloc(a, max_rows ? max_rows : 1, (wide ? wide : 1) * sizeof(float))) != NULL;
+  ok &= (c->delta[1] = esmm__calloc(a, max_rows ? max_rows : 1, (wide ? wide : 1) * sizeof(float))) != NULL;
+  if (!ok) {
+    esmm__mlp_ctx_free(c, a);
+    return ESMM__ERR(ESMM_ENOMEM, "out of memory for a tower pass of %zu rows", max_rows);
+  }
+  return ESMM_OK;
+}
+
+void esmm__mlp_grads_at(const esmm_mlp *m, float *base, esmm__mlp_grads *g) {
+  memset(g, 0, sizeof *g);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    const esmm__layer *ly = &m->layer[l];
+    g->gw[l] = base;
+    base += ly->n_in * ly->n_out;
+    g->gb[l] = base;
+    base += ly->n_out;
+  }
+}
+
 static void mlp_destroy(esmm_mlp *m) {
   esmm__allocator a;
   if (!m)
@@ -20,17 +65,14 @@ static void mlp_destroy(esmm_mlp *m) {
   for (size_t l = 0; l < ESMM__MLP_MAX_LAYERS; l++) {
     esmm__free(&a, m->layer[l].w);
     esmm__free(&a, m->layer[l].b);
-    esmm__free(&a, m->layer[l].gw);
-    esmm__free(&a, m->layer[l].gb);
-    esmm__free(&a, m->act[l]);
   }
-  esmm__free(&a, m->delta[0]);
-  esmm__free(&a, m->delta[1]);
+  esmm__free(&a, m->grad);
+  esmm__mlp_ctx_free(&m->own, &a);
   esmm__free(&a, m);
 }
 
 static int check_shape(const char *func, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
-                       int activation, size_t max_batch) {
+                       int activation, size_t max_batch, int allow_zero_batch) {
   if (n_in < 1 || n_in > (size_t)INT_MAX)
     return esmm__error(ESMM_EINVAL, func, "n_in must be in [1, %d], got %zu", INT_MAX, n_in);
   if (n_out < 1 || n_out > MAX_WIDTH)
@@ -46,28 +88,9 @@ static int check_shape(const char *func, size_t n_in, const int64_t *hidden, siz
                          (long long)hidden[l]);
   if (activation != ESMM_ACT_RELU && activation != ESMM_ACT_TANH && activation != ESMM_ACT_SIGMOID)
     return esmm__error(ESMM_EINVAL, func, "activation %d is not an esmm_activation", activation);
-  if (max_batch < 1 || max_batch > (size_t)INT_MAX)
+  if ((max_batch < 1 && !allow_zero_batch) || max_batch > (size_t)INT_MAX)
     return esmm__error(ESMM_EINVAL, func, "max_batch must be in [1, %d], got %zu", INT_MAX, max_batch);
   return ESMM_OK;
-}
-
-/* Widest hidden layer (0 when there is none): the size of inter-layer scratch rows. */
-static size_t widest_hidden(const esmm_mlp *m) {
-  size_t w = 0;
-  for (size_t l = 0; l + 1 < m->n_layers; l++)
-    if (m->layer[l].n_out > w)
-      w = m->layer[l].n_out;
-  return w;
-}
-
-static int alloc_layer(esmm_mlp *m, esmm__layer *ly, size_t l) {
-  const esmm__allocator *a = &m->alloc;
-  ly->w = esmm__calloc(a, ly->n_in * ly->n_out, sizeof(float));
-  ly->gw = esmm__calloc(a, ly->n_in * ly->n_out, sizeof(float));
-  ly->b = esmm__calloc(a, ly->n_out, sizeof(float));
-  ly->gb = esmm__calloc(a, ly->n_out, sizeof(float));
-  m->act[l] = esmm__calloc(a, m->max_batch * ly->n_out, sizeof(float));
-  return ly->w && ly->gw && ly->b && ly->gb && m->act[l];
 }
 
 static void init_layer(esmm__layer *ly, int activation, esmm__rng *rng) {
@@ -81,31 +104,39 @@ static void init_layer(esmm__layer *ly, int activation, esmm__rng *rng) {
 
 static int build(esmm_mlp *m, const int64_t *hidden, size_t n_hidden, uint64_t seed) {
   esmm__rng rng;
-  size_t width = m->n_in, wide;
+  esmm__mlp_grads g;
+  size_t width = m->n_in;
   esmm__rng_seed(&rng, seed);
   for (size_t l = 0; l < m->n_layers; l++) {
     esmm__layer *ly = &m->layer[l];
     ly->n_in = width;
     ly->n_out = l < n_hidden ? (size_t)hidden[l] : m->n_out;
-    if (!alloc_layer(m, ly, l))
+    ly->w = esmm__calloc(&m->alloc, ly->n_in * ly->n_out, sizeof(float));
+    ly->b = esmm__calloc(&m->alloc, ly->n_out, sizeof(float));
+    if (!ly->w || !ly->b)
       return 0;
     init_layer(ly, m->activation, &rng);
     width = ly->n_out;
   }
-  wide = widest_hidden(m);
-  m->delta[0] = esmm__calloc(&m->alloc, m->max_batch * (wide ? wide : 1), sizeof(float));
-  m->delta[1] = esmm__calloc(&m->alloc, m->max_batch * (wide ? wide : 1), sizeof(float));
-  return m->delta[0] && m->delta[1];
+  m->grad = esmm__calloc(&m->alloc, esmm__mlp_param_count(m), sizeof(float));
+  if (!m->grad)
+    return 0;
+  esmm__mlp_grads_at(m, m->grad, &g);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    m->layer[l].gw = g.gw[l];
+    m->layer[l].gb = g.gb[l];
+  }
+  return m->max_batch == 0 || esmm__mlp_ctx_init(&m->own, m, &m->alloc, m->max_batch) == ESMM_OK;
 }
 
 static int create(const char *func, esmm_mlp **out, const esmm__allocator *a, size_t n_in,
                   const int64_t *hidden, size_t n_hidden, size_t n_out, int activation, size_t max_batch,
-                  uint64_t seed) {
+                  uint64_t seed, int internal) {
   esmm_mlp *m;
   if (!out)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: out != NULL");
   *out = NULL;
-  ESMM__TRY(check_shape(func, n_in, hidden, n_hidden, n_out, activation, max_batch));
+  ESMM__TRY(check_shape(func, n_in, hidden, n_hidden, n_out, activation, max_batch, internal));
   m = esmm__calloc(a, 1, sizeof *m);
   if (!m)
     return esmm__error(ESMM_ENOMEM, func, "cannot allocate the tower handle");
@@ -125,13 +156,13 @@ static int create(const char *func, esmm_mlp **out, const esmm__allocator *a, si
 
 int esmm__mlp_create(esmm_mlp **out, const esmm__allocator *a, size_t n_in, const int64_t *hidden,
                      size_t n_hidden, size_t n_out, int activation, size_t max_batch, uint64_t seed) {
-  return create(__func__, out, a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed);
+  return create(__func__, out, a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 1);
 }
 
 int esmm_mlp_new(esmm_mlp **out, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
                  int activation, size_t max_batch, uint64_t seed) {
   esmm__allocator a = esmm__allocator_default();
-  return create(__func__, out, &a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed);
+  return create(__func__, out, &a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 0);
 }
 
 void esmm_mlp_free(esmm_mlp *m) { mlp_destroy(m); }
@@ -143,57 +174,26 @@ static float sigmoidf_stable(float x) {
   return e / (1.0f + e);
 }
 
-/* The element-wise passes below are written four lanes at a time: GCC 12
- * at -O2 (the default CFLAGS) uses the "very cheap" vectoriser cost model,
- * which leaves a plain loop of unknown trip count scalar but does vectorise
- * this form (checked with -fopt-info-vec). Every lane computes exactly what
- * the scalar loop did, so results are bit-identical to it. */
+/* The element-wise passes below are plain loops in functions compiled per
+ * instruction set (ESMM__HOT, internal.h). */
 
 /* row = max(row + b, 0) */
-static void bias_relu_row(const float *restrict b, float *restrict row, size_t w) {
-  size_t j = 0;
-  for (; j + 4 <= w; j += 4) {
-    float z0 = row[j] + b[j], z1 = row[j + 1] + b[j + 1], z2 = row[j + 2] + b[j + 2], z3 = row[j + 3] + b[j + 3];
-    row[j] = z0 > 0.0f ? z0 : 0.0f;
-    row[j + 1] = z1 > 0.0f ? z1 : 0.0f;
-    row[j + 2] = z2 > 0.0f ? z2 : 0.0f;
-    row[j + 3] = z3 > 0.0f ? z3 : 0.0f;
-  }
-  for (; j < w; j++) {
+static inline void bias_relu_row(const float *restrict b, float *restrict row, size_t w) {
+  for (size_t j = 0; j < w; j++) {
     float z = row[j] + b[j];
     row[j] = z > 0.0f ? z : 0.0f;
   }
 }
 
 /* acc += x */
-static void add_row(const float *restrict x, float *restrict acc, size_t w) {
-  size_t j = 0;
-  for (; j + 4 <= w; j += 4) {
-    acc[j] += x[j];
-    acc[j + 1] += x[j + 1];
-    acc[j + 2] += x[j + 2];
-    acc[j + 3] += x[j + 3];
-  }
-  for (; j < w; j++)
+static inline void add_row(const float *restrict x, float *restrict acc, size_t w) {
+  for (size_t j = 0; j < w; j++)
     acc[j] += x[j];
 }
 
 /* d = y > 0 ? d : 0 (ReLU' from the stored output); gb += d */
-static void relu_back_row(const float *restrict y, float *restrict d, float *restrict gb, size_t w) {
-  size_t j = 0;
-  for (; j + 4 <= w; j += 4) {
-    float d0 = y[j] > 0.0f ? d[j] : 0.0f, d1 = y[j + 1] > 0.0f ? d[j + 1] : 0.0f;
-    float d2 = y[j + 2] > 0.0f ? d[j + 2] : 0.0f, d3 = y[j + 3] > 0.0f ? d[j + 3] : 0.0f;
-    d[j] = d0;
-    d[j + 1] = d1;
-    d[j + 2] = d2;
-    d[j + 3] = d3;
-    gb[j] += d0;
-    gb[j + 1] += d1;
-    gb[j + 2] += d2;
-    gb[j + 3] += d3;
-  }
-  for (; j < w; j++) {
+static inline void relu_back_row(const float *restrict y, float *restrict d, float *restrict gb, size_t w) {
+  for (size_t j = 0; j < w; j++) {
     float dj = y[j] > 0.0f ? d[j] : 0.0f;
     d[j] = dj;
     gb[j] += dj;
@@ -204,7 +204,7 @@ static void relu_back_row(const float *restrict y, float *restrict d, float *res
  * gb = column sums of the result: the bias gradient of the layer below.
  * Before, that was a separate pass over the same n x w block, and the
  * column sums ran row by row over the whole of gb per row anyway. */
-static void act_backward_colsum(int activation, const float *restrict y, float *restrict delta,
+ESMM__HOT static void act_backward_colsum(int activation, const float *restrict y, float *restrict delta,
                                 float *restrict gb, size_t n, size_t w) {
   memset(gb, 0, w * sizeof *gb);
   for (size_t i = 0; i < n; i++) {
@@ -229,7 +229,7 @@ static void act_backward_colsum(int activation, const float *restrict y, float *
 }
 
 /* gb = column sums of d (n x w). */
-static void colsum(const float *restrict d, float *restrict gb, size_t n, size_t w) {
+ESMM__HOT static void colsum(const float *restrict d, float *restrict gb, size_t n, size_t w) {
   memset(gb, 0, w * sizeof *gb);
   for (size_t i = 0; i < n; i++)
     add_row(d + i * w, gb, w);
@@ -240,7 +240,7 @@ static void colsum(const float *restrict d, float *restrict gb, size_t n, size_t
  * accumulated onto it (beta 1) and a third pass applied the activation;
  * now the GEMM writes y (beta 0) and bias + activation is one
  * read-modify-write of y. */
-static void bias_act(int activation, int linear, const float *restrict b, float *restrict y, size_t n,
+ESMM__HOT static void bias_act(int activation, int linear, const float *restrict b, float *restrict y, size_t n,
                      size_t w) {
   for (size_t i = 0; i < n; i++) {
     float *restrict row = y + i * w;
@@ -265,42 +265,37 @@ static void layer_forward(const esmm__layer *ly, int activation, int last, const
   bias_act(activation, last, ly->b, y, n, ly->n_out);
 }
 
-int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
-  const float *x = in;
-  ESMM__CHECK_ARG(m != NULL);
-  ESMM__CHECK_ARG(in != NULL);
-  ESMM__CHECK_ARG(out != NULL);
-  if (n > m->max_batch)
-    return ESMM__ERR(ESMM_ESHAPE, "batch of %zu rows exceeds max_batch %zu", n, m->max_batch);
-  for (size_t l = 0; l < m->n_layers; l++) {
-    layer_forward(&m->layer[l], m->activation, l + 1 == m->n_layers, x, n, m->act[l]);
-    x = m->act[l];
-  }
-  memcpy(out, x, n * m->n_out * sizeof *out);
-  m->input = in;
-  m->batch = n;
-  m->have_forward = 1;
-  m->have_split = 0;
-  return ESMM_OK;
+/* The column blocks of the input outside [lo, hi): [0, lo) and [hi, n_in). */
+static void rest_blocks(const esmm_mlp *m, const esmm__mlp_split *sp, size_t off[2], size_t len[2]) {
+  off[0] = 0;
+  len[0] = sp->lo;
+  off[1] = sp->hi;
+  len[1] = m->n_in - sp->hi;
 }
 
-/* The column blocks of the input outside [lo, hi): [0, lo) and [hi, n_in). */
-static void rest_blocks(const esmm_mlp *m, size_t off[2], size_t len[2]) {
-  off[0] = 0;
-  len[0] = m->split.lo;
-  off[1] = m->split.hi;
-  len[1] = m->n_in - m->split.hi;
+/* y_i += h_run(i) for every row with a run. */
+ESMM__HOT static void add_runs(const esmm__mlp_split *sp, float *y, size_t n, size_t h) {
+  for (size_t i = 0; i < n; i++)
+    if (sp->run[i] >= 0)
+      add_row(sp->scratch + (size_t)sp->run[i] * h, y + i * h, h);
+}
+
+/* s_r = sum of d_i over run r's rows, in row order. */
+ESMM__HOT static void sum_runs(const esmm__mlp_split *sp, const float *d, size_t n, size_t h) {
+  memset(sp->scratch, 0, sp->n_runs * h * sizeof *sp->scratch);
+  for (size_t i = 0; i < n; i++)
+    if (sp->run[i] >= 0)
+      add_row(d + i * h, sp->scratch + (size_t)sp->run[i] * h, h);
 }
 
 /* Layer 0 of a split forward: y = in[R] W[R] (one GEMM per block of R),
  * h_r = c_r[U] W[U] once per run into scratch, y_i += h_run(i), then the
  * bias and activation. */
-static void layer0_split(esmm_mlp *m, const float *in, size_t n, float *y) {
+static void layer0_split(const esmm_mlp *m, const esmm__mlp_split *sp, const float *in, size_t n, float *y) {
   const esmm__layer *ly = &m->layer[0];
-  const esmm__mlp_split *sp = &m->split;
   size_t off[2], len[2], h = ly->n_out, u = sp->hi - sp->lo;
   float beta = 0.0f;
-  rest_blocks(m, off, len);
+  rest_blocks(m, sp, off, len);
   for (int k = 0; k < 2; k++) {
     if (!len[k])
       continue;
@@ -312,57 +307,51 @@ static void layer0_split(esmm_mlp *m, const float *in, size_t n, float *y) {
   if (sp->n_runs && u) {
     esmm__sgemm(0, 0, sp->n_runs, h, u, 1.0f, sp->c + sp->lo, sp->ldc, ly->w + sp->lo * h, h, 0.0f, sp->scratch,
                 h);
-    for (size_t i = 0; i < n; i++)
-      if (sp->run[i] >= 0)
-        add_row(sp->scratch + (size_t)sp->run[i] * h, y + i * h, h);
+    add_runs(sp, y, n, h);
   }
   bias_act(m->activation, m->n_layers == 1, ly->b, y, n, h);
 }
 
-int esmm__mlp_forward_split(esmm_mlp *m, const float *in, size_t n, float *out, const esmm__mlp_split *sp) {
-  const float *x;
-  ESMM__CHECK_ARG(m != NULL && in != NULL && out != NULL && sp != NULL);
-  ESMM__CHECK_ARG(sp->lo <= sp->hi && sp->hi <= m->n_in);
-  if (n > m->max_batch)
-    return ESMM__ERR(ESMM_ESHAPE, "batch of %zu rows exceeds max_batch %zu", n, m->max_batch);
-  m->split = *sp;
-  layer0_split(m, in, n, m->act[0]);
-  x = m->act[0];
-  for (size_t l = 1; l < m->n_layers; l++) {
-    layer_forward(&m->layer[l], m->activation, l + 1 == m->n_layers, x, n, m->act[l]);
-    x = m->act[l];
+void esmm__mlp_fwd(const esmm_mlp *m, esmm__mlp_ctx *c, const float *in, size_t n, float *out,
+                   const esmm__mlp_split *sp) {
+  const float *x = in;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    if (l == 0 && sp)
+      layer0_split(m, sp, x, n, c->act[0]);
+    else
+      layer_forward(&m->layer[l], m->activation, l + 1 == m->n_layers, x, n, c->act[l]);
+    x = c->act[l];
   }
-  memcpy(out, x, n * m->n_out * sizeof *out);
-  m->input = in;
-  m->batch = n;
-  m->have_forward = 1;
-  m->have_split = 1;
-  return ESMM_OK;
+  if (out)
+    memcpy(out, x, n * m->n_out * sizeof *out);
+  c->input = in;
+  c->n = n;
+  c->have_forward = 1;
+  c->have_split = sp != NULL;
+  if (sp)
+    c->split = *sp;
 }
 
 /* Layer 0 of a split backward, d = its delta (n x h): gW[R] = in[R]^T d;
  * the run sums s_r = sum_{i in r} d_i (row order) into scratch; gW[U] =
  * C[U]^T s; grad_in[R] = d W[R]^T; gcom[U] = s W[U]^T. */
-static void layer0_split_back(esmm_mlp *m, const float *d, size_t n, float *grad_in, float beta, float *gcom,
-                              size_t ldg) {
-  esmm__layer *ly = &m->layer[0];
-  const esmm__mlp_split *sp = &m->split;
+static void layer0_split_back(const esmm_mlp *m, const esmm__mlp_ctx *c, float *gw, const float *d, size_t n,
+                              float *grad_in, float beta, float *gcom, size_t ldg) {
+  const esmm__layer *ly = &m->layer[0];
+  const esmm__mlp_split *sp = &c->split;
   size_t off[2], len[2], h = ly->n_out, u = sp->hi - sp->lo;
-  rest_blocks(m, off, len);
+  rest_blocks(m, sp, off, len);
   for (int k = 0; k < 2; k++)
     if (len[k])
-      esmm__sgemm(1, 0, len[k], h, n, 1.0f, m->input + off[k], ly->n_in, d, h, 0.0f, ly->gw + off[k] * h, h);
+      esmm__sgemm(1, 0, len[k], h, n, 1.0f, c->input + off[k], ly->n_in, d, h, 0.0f, gw + off[k] * h, h);
   if (!u)
     goto rest;
   if (!sp->n_runs) {
-    memset(ly->gw + sp->lo * h, 0, u * h * sizeof *ly->gw);
+    memset(gw + sp->lo * h, 0, u * h * sizeof *gw);
     goto rest;
   }
-  memset(sp->scratch, 0, sp->n_runs * h * sizeof *sp->scratch);
-  for (size_t i = 0; i < n; i++)
-    if (sp->run[i] >= 0)
-      add_row(d + i * h, sp->scratch + (size_t)sp->run[i] * h, h);
-  esmm__sgemm(1, 0, u, h, sp->n_runs, 1.0f, sp->c + sp->lo, sp->ldc, sp->scratch, h, 0.0f, ly->gw + sp->lo * h, h);
+  sum_runs(sp, d, n, h);
+  esmm__sgemm(1, 0, u, h, sp->n_runs, 1.0f, sp->c + sp->lo, sp->ldc, sp->scratch, h, 0.0f, gw + sp->lo * h, h);
   if (gcom)
     esmm__sgemm(0, 1, sp->n_runs, u, h, 1.0f, sp->scratch, h, ly->w + sp->lo * h, h, beta, gcom + sp->lo, ldg);
 rest:
@@ -372,51 +361,54 @@ rest:
         esmm__sgemm(0, 1, n, len[k], h, 1.0f, d, h, ly->w + off[k] * h, h, beta, grad_in + off[k], ly->n_in);
 }
 
-/* Backward; the input gradient is written (beta_in 0) or added (1). */
-static int backward(const char *func, esmm_mlp *m, const float *grad_out, float *grad_in, float beta_in,
-                    float *gcom, size_t ldg) {
+void esmm__mlp_bwd(const esmm_mlp *m, esmm__mlp_ctx *c, const esmm__mlp_grads *g, const float *grad_out,
+                   float *grad_in, float beta_in, float *gcom, size_t ldg) {
   const float *d = grad_out;
-  size_t n;
-  if (!m || !grad_out)
-    return esmm__error(ESMM_EINVAL, func, "invalid argument: %s", !m ? "m != NULL" : "grad_out != NULL");
-  if (!m->have_forward)
-    return esmm__error(ESMM_ESTATE, func, "backward called before any forward");
-  n = m->batch;
+  size_t n = c->n;
   /* the output layer's bias gradient; every lower layer's comes out of the
    * activation pass that forms its delta */
-  colsum(d, m->layer[m->n_layers - 1].gb, n, m->n_out);
+  colsum(d, g->gb[m->n_layers - 1], n, m->n_out);
   for (size_t l = m->n_layers; l-- > 0;) {
-    esmm__layer *ly = &m->layer[l];
-    const float *x = l == 0 ? m->input : m->act[l - 1];
-    float *prev = l == 0 ? grad_in : m->delta[l % 2];
-    if (l == 0 && m->have_split) {
-      layer0_split_back(m, d, n, grad_in, beta_in, gcom, ldg);
+    const esmm__layer *ly = &m->layer[l];
+    const float *x = l == 0 ? c->input : c->act[l - 1];
+    float *prev = l == 0 ? grad_in : c->delta[l % 2];
+    if (l == 0 && c->have_split) {
+      layer0_split_back(m, c, g->gw[0], d, n, grad_in, beta_in, gcom, ldg);
       break;
     }
     /* gw = x^T d */
-    esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, ly->gw, ly->n_out);
+    esmm__sgemm(1, 0, ly->n_in, ly->n_out, n, 1.0f, x, ly->n_in, d, ly->n_out, 0.0f, g->gw[l], ly->n_out);
     if (!prev)
       continue;
     esmm__sgemm(0, 1, n, ly->n_in, ly->n_out, 1.0f, d, ly->n_out, ly->w, ly->n_out, l == 0 ? beta_in : 0.0f,
                 prev, ly->n_in);
     if (l > 0)
-      act_backward_colsum(m->activation, m->act[l - 1], prev, m->layer[l - 1].gb, n, ly->n_in);
+      act_backward_colsum(m->activation, c->act[l - 1], prev, g->gb[l - 1], n, ly->n_in);
     d = prev;
   }
+}
+
+int esmm_mlp_forward(esmm_mlp *m, const float *in, size_t n, float *out) {
+  ESMM__CHECK_ARG(m != NULL);
+  ESMM__CHECK_ARG(in != NULL);
+  ESMM__CHECK_ARG(out != NULL);
+  if (m->max_batch == 0)
+    return ESMM__ERR(ESMM_ESTATE, "this tower belongs to a model; it has no pass of its own");
+  if (n > m->max_batch)
+    return ESMM__ERR(ESMM_ESHAPE, "batch of %zu rows exceeds max_batch %zu", n, m->max_batch);
+  esmm__mlp_fwd(m, &m->own, in, n, out, NULL);
   return ESMM_OK;
 }
 
 int esmm_mlp_backward(esmm_mlp *m, const float *grad_out, float *grad_in) {
-  return backward(__func__, m, grad_out, grad_in, 0.0f, NULL, 0);
-}
-
-int esmm__mlp_backward_accumulate(esmm_mlp *m, const float *grad_out, float *grad_in) {
-  return backward(__func__, m, grad_out, grad_in, 1.0f, NULL, 0);
-}
-
-int esmm__mlp_backward_split(esmm_mlp *m, const float *grad_out, float *grad_in, float beta, float *gcom,
-                             size_t ldg) {
-  return backward(__func__, m, grad_out, grad_in, beta, gcom, ldg);
+  esmm__mlp_grads g;
+  if (!m || !grad_out)
+    return ESMM__ERR(ESMM_EINVAL, "invalid argument: %s", !m ? "m != NULL" : "grad_out != NULL");
+  if (!m->own.have_forward)
+    return ESMM__ERR(ESMM_ESTATE, "backward called before any forward");
+  esmm__mlp_grads_at(m, m->grad, &g);
+  esmm__mlp_bwd(m, &m->own, &g, grad_out, grad_in, 0.0f, NULL, 0);
+  return ESMM_OK;
 }
 
 int esmm_mlp_layer_count(const esmm_mlp *m, size_t *out) {
@@ -448,15 +440,19 @@ int esmm_mlp_layer(esmm_mlp *m, size_t l, float **w_out, float **b_out, float **
   return ESMM_OK;
 }
 
-size_t esmm__mlp_infer_scratch(const esmm_mlp *m, size_t n) { return 2 * n * widest_hidden(m); }
+size_t esmm__mlp_infer_scratch(const esmm_mlp *m, size_t n) { return 2 * n * esmm__mlp_widest_hidden(m); }
 
-void esmm__mlp_infer(const esmm_mlp *m, const float *in, size_t n, float *out, float *scratch) {
+void esmm__mlp_infer(const esmm_mlp *m, const float *in, size_t n, float *out, float *scratch,
+                     const esmm__mlp_split *sp) {
   const float *x = in;
-  size_t wide = widest_hidden(m);
+  size_t wide = esmm__mlp_widest_hidden(m);
   for (size_t l = 0; l < m->n_layers; l++) {
     int last = l + 1 == m->n_layers;
     float *y = last ? out : scratch + (l % 2) * n * wide;
-    layer_forward(&m->layer[l], m->activation, last, x, n, y);
+    if (l == 0 && sp)
+      layer0_split(m, sp, x, n, y);
+    else
+      layer_forward(&m->layer[l], m->activation, last, x, n, y);
     x = y;
   }
 }

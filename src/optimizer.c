@@ -141,7 +141,7 @@ int esmm_optimizer_steps(const esmm_optimizer *opt, int64_t *out) {
  * outside the loops so each loop is a plain vectorisable kernel. */
 /* The L2 term is folded in before the branch-free loops so they vectorise
  * (with -fno-math-errno, sqrtf is a single instruction). */
-static void update_span(const esmm_optimizer *o, float *restrict w, const float *restrict g,
+ESMM__HOT static void update_span(const esmm_optimizer *o, float *restrict w, const float *restrict g,
                         float *restrict s1, float *restrict s2, size_t n) {
   const float lr = o->lr, l2 = o->l2;
   switch (o->kind) {

@@ -35,7 +35,9 @@ START_TEST(defaults_are_documented) {
   esmm_config_get_int(c, ESMM_OPT_ACTIVATION, &v);
   ck_assert_int_eq(v, ESMM_ACT_RELU);
   esmm_config_get_int(c, ESMM_OPT_NUM_THREADS, &v);
-  ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(v, 0); /* the usable CPUs (1.1; 1 before) */
+  esmm_config_get_int(c, ESMM_OPT_BATCH_SLICES, &v);
+  ck_assert_int_eq(v, 0);
   ck_assert_int_eq(esmm_config_field_count(c, &n), ESMM_OK);
   ck_assert_uint_eq(n, 23);
   ck_assert_int_eq(esmm_config_field(c, 9, &name, &v), ESMM_OK);

@@ -1,10 +1,11 @@
-/* check_firstlayer.c - the first-layer split (docs/performance.md, plan
- * item 1): with grouped batches the user-side part of each tower's first
- * layer is computed once per run of rows. Training with it on gives the
- * parameters of training with it forced off, up to float reordering, for
- * ESMM, ESMM_NS (a second table) and ESCM2_DR (the imputation tower), with
- * 1 and 2 threads; datasets that do not qualify (an own feature in a common
- * field) and row-shuffled batches take the old path. */
+/* check_firstlayer.c - the first-layer split (docs/performance.md): with
+ * grouped batches the user-side part of each tower's first layer is
+ * computed once per run of rows. The loss and every gradient of a batch
+ * through the split equal those of the plain path (forced with a step
+ * option), up to float reordering, for ESMM, ESMM_NS (a second table) and
+ * ESCM2_DR (the imputation tower), with one and with several slices;
+ * batches that do not qualify (an own feature in a common field) and
+ * row-shuffled batches take the plain path. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 
 #define MAX_T 64
 
-static esmm_model *new_model(int64_t variant, int shuffle, int threads, int force) {
+static esmm_model *new_model(int64_t variant, int shuffle, int threads, int slices) {
   esmm_config *cfg;
   esmm_model *m;
   ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
@@ -28,44 +29,64 @@ static esmm_model *new_model(int64_t variant, int shuffle, int threads, int forc
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, variant), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, shuffle), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, threads), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SLICES, slices), ESMM_OK);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  m->fl_force = force;
   esmm_config_free(cfg);
   return m;
 }
 
-/* Every parameter within the tolerance of grouped_pooling_equals_ungrouped. */
-static void assert_close_models(esmm_model *a, esmm_model *b, const char *what) {
-  esmm__tensor ta[MAX_T], tb[MAX_T];
-  size_t n = esmm__model_tensors(a, ta, MAX_T);
-  ck_assert_uint_eq(n, esmm__model_tensors(b, tb, MAX_T));
-  for (size_t k = 0; k < n; k++)
-    for (size_t i = 0; i < ta[k].rows * ta[k].cols; i++) {
-      float x = ta[k].data[i], y = tb[k].data[i];
-      if (!(fabsf(x - y) <= 1e-4f + 1e-3f * fabsf(y)))
-        ck_abort_msg("%s: %s[%zu] %g vs %g", what, ta[k].name, i, x, y);
+static int close_to(float x, float y) { return fabsf(x - y) <= 1e-5f + 1e-3f * fabsf(y); }
+
+/* The towers' gradients and each table's sparse gradient of a and b agree. */
+static void assert_close_grads(esmm_model *a, esmm_model *b, const char *what) {
+  esmm_mlp *ta[3], *tb[3];
+  size_t nt = esmm__model_towers(a, ta);
+  ck_assert_uint_eq(nt, esmm__model_towers(b, tb));
+  for (size_t k = 0; k < nt; k++)
+    for (size_t i = 0; i < esmm__mlp_param_count(ta[k]); i++)
+      if (!close_to(ta[k]->grad[i], tb[k]->grad[i]))
+        ck_abort_msg("%s: tower %zu gradient %zu: %g vs %g", what, k, i, ta[k]->grad[i], tb[k]->grad[i]);
+  for (int t = 0; t < (int)esmm__model_tables(a); t++) {
+    const esmm__sparse_grad *ga = esmm__train_sparse(a, t), *gb = esmm__train_sparse(b, t);
+    esmm_embedding *eb = t ? b->emb2 : b->emb;
+    ck_assert_uint_eq(ga->n, gb->n);
+    for (size_t r = 0; r < ga->n; r++) {
+      int32_t s = eb->slot[ga->rows[r]]; /* b's slot of a's row */
+      ck_assert_int_ge(s, 0);
+      for (size_t d = 0; d < a->dim; d++)
+        if (!close_to(ga->g[r * a->dim + d], gb->g[(size_t)s * a->dim + d]))
+          ck_abort_msg("%s: table %d row %lld: %g vs %g", what, t, (long long)ga->rows[r], ga->g[r * a->dim + d],
+                       gb->g[(size_t)s * a->dim + d]);
     }
-  ck_assert_double_eq_tol(a->loss, b->loss, 1e-4);
+  }
 }
 
 static int64_t variants[] = {ESMM_VARIANT_ESMM, ESMM_VARIANT_ESMM_NS, ESMM_VARIANT_ESCM2_DR};
 
+/* 200 rows of the simulator in order: ~20 per user, runs of a user's rows. */
 START_TEST(split_equals_the_plain_first_layer) {
   esmm_sim *sim;
   esmm_dataset *ds;
+  size_t idx[200];
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, 1500, 0, &ds), ESMM_OK);
+  for (size_t i = 0; i < 200; i++)
+    idx[i] = 300 + i;
   for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int slices = 1; slices <= 3; slices += 2) {
       char what[64];
-      esmm_model *on = new_model(variants[v], 2, threads, 0), *off = new_model(variants[v], 2, threads, -1);
-      snprintf(what, sizeof what, "variant %lld, %d threads", (long long)variants[v], threads);
-      ck_assert_int_eq(esmm_model_train_steps(on, ds, 12, NULL, NULL), ESMM_OK);
-      ck_assert_int_eq(esmm_model_train_steps(off, ds, 12, NULL, NULL), ESMM_OK);
-      ck_assert_msg(on->fl_ok && on->fl_on, "%s: the simulator's grouped batches must take the split", what);
-      ck_assert_msg(on->fl_uhi > on->fl_ulo, "%s: empty user block", what);
-      ck_assert(!off->fl_on);
-      assert_close_models(on, off, what);
+      esmm__step_opts split_on = {1, NULL}, split_off = {-1, NULL};
+      esmm_model *on = new_model(variants[v], 2, 2, slices), *off = new_model(variants[v], 2, 2, slices);
+      double l_on, l_off;
+      snprintf(what, sizeof what, "variant %lld, %d slices", (long long)variants[v], slices);
+      ck_assert_int_eq(esmm__train_grads(on, ds, idx, 200, &split_on, &l_on), ESMM_OK);
+      ck_assert_int_eq(esmm__train_grads(off, ds, idx, 200, &split_off, &l_off), ESMM_OK);
+      ck_assert_msg(esmm__train_split_slices(on) == (size_t)slices, "%s: every slice must take the split", what);
+      ck_assert_uint_eq(esmm__train_split_slices(off), 0);
+      ck_assert_double_eq_tol(l_on, l_off, 1e-6);
+      assert_close_grads(on, off, what);
+      esmm__train_end(on);
+      esmm__train_end(off);
       esmm_model_free(on);
       esmm_model_free(off);
     }
@@ -81,10 +102,9 @@ START_TEST(row_shuffle_takes_the_plain_path) {
   esmm_model *m;
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, 1500, 0, &ds), ESMM_OK);
-  m = new_model(ESMM_VARIANT_ESMM, 1, 1, 0);
+  m = new_model(ESMM_VARIANT_ESMM, 1, 1, 2);
   ck_assert_int_eq(esmm_model_train_steps(m, ds, 3, NULL, NULL), ESMM_OK);
-  ck_assert(m->fl_ok);
-  ck_assert(!m->fl_on);
+  ck_assert_uint_eq(esmm__train_split_slices(m), 0);
   esmm_model_free(m);
   esmm_dataset_free(ds);
   esmm_sim_free(sim);
@@ -106,6 +126,7 @@ START_TEST(mixed_fields_do_not_qualify) {
   ck_assert_int_eq(esmm_config_set_fields(cfg, 2, names, buckets), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 8), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, 0), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SLICES, 1), ESMM_OK); /* row 5 in the only slice */
   ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_common(ds, 1, cf, cid, cv, NULL), ESMM_OK);
   off[0] = 0;
@@ -119,10 +140,19 @@ START_TEST(mixed_fields_do_not_qualify) {
   }
   ck_assert_int_eq(esmm_dataset_add_rows(ds, 8, click, conv, common, off, field, id, val), ESMM_OK);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  m->fl_force = 1;
-  ck_assert_int_eq(esmm_model_train_steps(m, ds, 2, NULL, NULL), ESMM_OK);
-  ck_assert(!m->fl_ok);
-  ck_assert(!m->fl_on);
+  {
+    esmm__step_opts force = {1, NULL};
+    size_t idx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    double loss;
+    ck_assert_int_eq(esmm__train_grads(m, ds, idx, 8, &force, &loss), ESMM_OK);
+    ck_assert_uint_eq(esmm__train_split_slices(m), 0);
+    esmm__train_end(m);
+    /* without row 5 the same rows qualify */
+    idx[5] = 4;
+    ck_assert_int_eq(esmm__train_grads(m, ds, idx, 8, &force, &loss), ESMM_OK);
+    ck_assert_uint_gt(esmm__train_split_slices(m), 0);
+    esmm__train_end(m);
+  }
   esmm_model_free(m);
   esmm_dataset_free(ds);
   esmm_config_free(cfg);

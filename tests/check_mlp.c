@@ -212,7 +212,7 @@ START_TEST(zero_hidden_layers) {
     ck_assert(fabs(out[i] - ref[i]) <= 1e-5);
   fill(c, 6, -1, 1, &st);
   check_gradients(m, in, 3, 4, 2, c);
-  esmm__mlp_infer(m, in, 3, out, NULL);
+  esmm__mlp_infer(m, in, 3, out, NULL, NULL);
   for (int i = 0; i < 6; i++)
     ck_assert(fabs(out[i] - ref[i]) <= 1e-5);
   esmm_mlp_free(m);
@@ -252,7 +252,7 @@ START_TEST(infer_matches_forward) {
     ck_assert_int_eq(esmm_mlp_forward(m, in + r * n_in, max_batch, fwd + r * n_out), ESMM_OK);
   /* infer takes any row count, here three times max_batch */
   scratch = malloc(esmm__mlp_infer_scratch(m, 18) * sizeof *scratch);
-  esmm__mlp_infer(m, in, 18, inf_out, scratch);
+  esmm__mlp_infer(m, in, 18, inf_out, scratch, NULL);
   for (size_t i = 0; i < 18 * n_out; i++)
     ck_assert_msg(fabs(inf_out[i] - fwd[i]) <= 1e-6, "infer[%zu] %g forward %g", i, inf_out[i], fwd[i]);
   free(scratch);

@@ -61,9 +61,9 @@ static double fd(esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n, f
   float keep = *w;
   double lp, lm;
   *w = keep + eps;
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lp), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, n, NULL, &lp), ESMM_OK);
   *w = keep - eps;
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lm), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, n, NULL, &lm), ESMM_OK);
   *w = keep;
   return (lp - lm) / (2.0 * (double)eps);
 }
@@ -76,7 +76,7 @@ static void assert_close(double analytic, double numeric, const char *what, size
 
 /* grouped: the batch rows in order of common list (runs of a user's rows,
  * as the group shuffle makes them), which takes the first-layer split */
-static void check_whole_model_gradients(int grouped) {
+static void check_whole_model_gradients(int grouped, int slices) {
   esmm_config *cfg = small_config(ESMM_ACT_TANH);
   esmm_dataset *ds = small_data(cfg, 24);
   esmm_model *m;
@@ -93,20 +93,23 @@ static void check_whole_model_gradients(int grouped) {
   if (grouped)
     ck_assert_uint_eq(k, 24);
   esmm_config_set_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR, 2.0);
+  esmm_config_set_int(cfg, ESMM_OPT_BATCH_SLICES, slices);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   nt = esmm__model_tensors(m, t, 16);
   ck_assert_uint_eq(nt, 1 + 2 * 3 + 2 * 2);
-  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
-  ck_assert_int_eq(m->fl_on, grouped);
+  ck_assert_int_eq(esmm__train_grads(m, ds, idx, 24, NULL, &loss), ESMM_OK);
+  /* grouped rows take the first-layer split in every slice, the others never */
+  ck_assert_uint_eq(esmm__train_split_slices(m), grouped ? (size_t)slices : 0);
   ck_assert(isfinite(loss) && loss > 0);
   /* copy the analytic gradients before finite differences overwrite them */
   {
-    size_t ns = m->sg.n;
+    const esmm__sparse_grad *sg = esmm__train_sparse(m, 0);
+    size_t ns = sg->n;
     int64_t *rows = malloc(ns * sizeof *rows);
     float *g = malloc(ns * m->dim * sizeof *g);
-    memcpy(rows, m->sg.rows, ns * sizeof *rows);
-    memcpy(g, m->sg.g, ns * m->dim * sizeof *g);
-    esmm__embedding_scatter_end(m->emb, &m->sg);
+    memcpy(rows, sg->rows, ns * sizeof *rows);
+    memcpy(g, sg->g, ns * m->dim * sizeof *g);
+    esmm__train_end(m);
     ck_assert_uint_gt(ns, 10);
     for (size_t r = 0; r < ns; r++)
       for (size_t d = 0; d < m->dim; d++, checked++)
@@ -137,10 +140,16 @@ static void check_whole_model_gradients(int grouped) {
   esmm_config_free(cfg);
 }
 
-START_TEST(whole_model_gradients_match_finite_differences) { check_whole_model_gradients(0); }
+START_TEST(whole_model_gradients_match_finite_differences) {
+  check_whole_model_gradients(0, 1);
+  check_whole_model_gradients(0, 3);
+}
 END_TEST
 
-START_TEST(whole_model_gradients_match_finite_differences_first_layer_split) { check_whole_model_gradients(1); }
+START_TEST(whole_model_gradients_match_finite_differences_first_layer_split) {
+  check_whole_model_gradients(1, 1);
+  check_whole_model_gradients(1, 3);
+}
 END_TEST
 
 static void snapshot(esmm_model *m, float **out, size_t *n_out) {

@@ -1,9 +1,11 @@
 /* check_threads.c - ESMM_OPT_NUM_THREADS: training and prediction give
- * bit-identical parameters, optimizer state and predictions for 1, 2 and 3
- * threads, for every variant (ESMM_NS and DIVISION with a second table,
- * ESCM2_DR with the imputation tower), with the row and the group shuffle,
- * on the simulator's grouped data (common lists); the group shuffle runs
- * through the first-layer split. */
+ * bit-identical parameters, optimizer state and predictions for 1, 2, 3
+ * and 4 threads at a fixed ESMM_OPT_BATCH_SLICES, for every variant
+ * (ESMM_NS and DIVISION with a second table, ESCM2_DR with the imputation
+ * tower), with the row and the group shuffle, on the simulator's grouped
+ * data (common lists); the group shuffle runs through the first-layer
+ * split. Also: more threads than slices, slices that split a user's run,
+ * and a last batch with fewer rows than slices. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@
 
 #define MAX_T 64
 
-static esmm_model *new_model(int64_t variant, int shuffle, int threads, int split_all) {
+static esmm_model *new_model(int64_t variant, int shuffle, int threads, int slices) {
   esmm_config *cfg;
   esmm_model *m;
   ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
@@ -28,8 +30,13 @@ static esmm_model *new_model(int64_t variant, int shuffle, int threads, int spli
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, variant), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, shuffle), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, threads), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SLICES, slices), ESMM_OK);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  m->par_split_all = split_all;
+  {
+    double t;
+    ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_THREADS, &t), ESMM_OK);
+    ck_assert_int_eq((int)t, threads); /* an explicit count is used as given */
+  }
   esmm_config_free(cfg);
   return m;
 }
@@ -57,35 +64,40 @@ static void predict_all(const esmm_model *m, const esmm_dataset *ds, size_t n, f
   ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, n, p, p + n, p + 2 * n), ESMM_OK);
 }
 
-static void check_variant(int64_t variant, int shuffle, int split_all) {
+#define N_COUNTS 4
+static const int thread_counts[N_COUNTS] = {1, 2, 3, 4};
+
+/* rows_total: 1500 rows and batches of 200 give an epoch of 7.5 batches;
+ * 1203 rows end an epoch with a batch of 3 rows, fewer than the slices. */
+static void check_variant(int64_t variant, int shuffle, int slices, size_t rows_total) {
   esmm_sim *sim;
   esmm_dataset *ds;
-  esmm_model *m[3];
+  esmm_model *m[N_COUNTS];
   int64_t rows;
-  float *p[3];
-  char what[96];
+  float *p[N_COUNTS];
+  char what[128];
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
-  ck_assert_int_eq(esmm_sim_generate(sim, 1500, 0, &ds), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, rows_total, 0, &ds), ESMM_OK);
   esmm_dataset_stat(ds, ESMM_DS_ROWS, &rows);
-  for (int t = 0; t < 3; t++) {
-    m[t] = new_model(variant, shuffle, t + 1, split_all);
-    /* 12 steps: an epoch (7.5 batches, the last one short) and then some */
+  for (int t = 0; t < N_COUNTS; t++) {
+    m[t] = new_model(variant, shuffle, thread_counts[t], slices);
+    /* 12 steps: an epoch (with its short last batch) and then some */
     ck_assert_int_eq(esmm_model_train_steps(m[t], ds, 12, NULL, NULL), ESMM_OK);
-    /* grouped batches take the first-layer split (model.c), which must be
+    /* grouped batches take the first-layer split, which must be
      * bit-identical across thread counts too */
     if (shuffle == 2)
-      ck_assert(m[t]->fl_on);
+      ck_assert_uint_gt(esmm__train_split_slices(m[t]), 0);
     p[t] = malloc(3 * (size_t)rows * sizeof *p[t]);
     predict_all(m[t], ds, (size_t)rows, p[t]);
   }
-  for (int t = 1; t < 3; t++) {
-    snprintf(what, sizeof what, "variant %lld, shuffle %d, %d threads%s", (long long)variant, shuffle, t + 1,
-             split_all ? ", every phase split" : "");
+  for (int t = 1; t < N_COUNTS; t++) {
+    snprintf(what, sizeof what, "variant %lld, shuffle %d, %d slices, %zu rows, %d threads", (long long)variant,
+             shuffle, slices, rows_total, thread_counts[t]);
     assert_same_model(m[0], m[t], what);
     if (memcmp(p[0], p[t], 3 * (size_t)rows * sizeof(float)))
       ck_abort_msg("%s: predictions differ", what);
   }
-  for (int t = 0; t < 3; t++) {
+  for (int t = 0; t < N_COUNTS; t++) {
     esmm_model_free(m[t]);
     free(p[t]);
   }
@@ -96,16 +108,17 @@ static void check_variant(int64_t variant, int shuffle, int split_all) {
 START_TEST(training_and_prediction_do_not_depend_on_the_thread_count) {
   for (int64_t v = ESMM_VARIANT_ESMM; v <= ESMM_VARIANT_ESCM2_DR; v++)
     for (int shuffle = 1; shuffle <= 2; shuffle++)
-      check_variant(v, shuffle, 0);
+      check_variant(v, shuffle, 4, 1500);
 }
 END_TEST
 
-/* The same with every phase split over the threads whatever its size:
- * uneven and empty ranges, runs of rows at the ends of ranges. */
-START_TEST(every_phase_split_gives_the_same_results) {
-  check_variant(ESMM_VARIANT_ESMM, 2, 1);
-  check_variant(ESMM_VARIANT_ESMM_NS, 2, 1);
-  check_variant(ESMM_VARIANT_ESCM2_DR, 1, 1);
+/* Uneven slices (200 rows in 7 slices of 29, the last 26), one slice (the
+ * whole batch on one thread however many there are), and a last batch of 3
+ * rows in 5 slices (two of them empty). */
+START_TEST(uneven_single_and_empty_slices) {
+  check_variant(ESMM_VARIANT_ESMM, 2, 7, 1500);
+  check_variant(ESMM_VARIANT_ESMM_NS, 1, 1, 1500);
+  check_variant(ESMM_VARIANT_ESCM2_DR, 2, 5, 1203);
 }
 END_TEST
 
@@ -128,7 +141,8 @@ static void *host_predict(void *arg) {
 }
 
 /* Several host threads predicting on one const model with 3 threads of its
- * own, each with its workspace, get what one thread gets. */
+ * own, each with its workspace, get what one thread gets (the model's
+ * threads serve one request at a time; the others run on their callers). */
 START_TEST(concurrent_predict_on_a_threaded_model) {
   esmm_sim *sim;
   esmm_dataset *ds;
@@ -140,8 +154,8 @@ START_TEST(concurrent_predict_on_a_threaded_model) {
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, 800, 0, &ds), ESMM_OK);
   esmm_dataset_stat(ds, ESMM_DS_ROWS, &rows);
-  m1 = new_model(ESMM_VARIANT_ESMM_NS, 2, 1, 0);
-  m3 = new_model(ESMM_VARIANT_ESMM_NS, 2, 3, 1);
+  m1 = new_model(ESMM_VARIANT_ESMM_NS, 2, 1, 3);
+  m3 = new_model(ESMM_VARIANT_ESMM_NS, 2, 3, 3);
   ck_assert_int_eq(esmm_model_train_steps(m1, ds, 3, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_model_train_steps(m3, ds, 3, NULL, NULL), ESMM_OK);
   ref = malloc(3 * (size_t)rows * sizeof *ref);
@@ -167,12 +181,12 @@ START_TEST(concurrent_predict_on_a_threaded_model) {
     ck_assert(memcmp(ref, c[k].p, 3 * (size_t)rows * sizeof(float)) == 0);
     free(c[k].p);
   }
-  /* a workspace made for the 1-thread model pools on one thread: same results */
+  /* a workspace made for the 1-thread model serves the 3-thread one (same
+   * shape), and a request of many blocks goes to m3's threads: same results */
   {
     esmm_workspace *ws;
     float *p = malloc(3 * (size_t)rows * sizeof *p);
     ck_assert_int_eq(esmm_workspace_new(&ws, m1, 100), ESMM_OK);
-    ck_assert_uint_eq(ws->n_cpool, 1);
     ck_assert_int_eq(esmm_model_predict(m3, ws, ds, 0, (size_t)rows, p, p + rows, p + 2 * rows), ESMM_OK);
     ck_assert(memcmp(ref, p, 3 * (size_t)rows * sizeof(float)) == 0);
     esmm_workspace_free(ws);
@@ -191,7 +205,7 @@ static Suite *suite(void) {
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, training_and_prediction_do_not_depend_on_the_thread_count);
-  tcase_add_test(tc, every_phase_split_gives_the_same_results);
+  tcase_add_test(tc, uneven_single_and_empty_slices);
   tcase_add_test(tc, concurrent_predict_on_a_threaded_model);
   suite_add_tcase(s, tc);
   return s;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "infer.h"
 #include "model.h"
 #include "optimizer.h"
 
@@ -90,15 +91,25 @@ static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows, int conv_
   return ds;
 }
 
+/* The ESCM2 stop-gradient quantities of each batch row (loss.h): recorded
+ * at the reference point, replayed while finite differences perturb. */
+static esmm__loss_sg sg_rec[64];
+static esmm__step_opts with_sg = {0, sg_rec};
+
+static void sg_mode(int replay) {
+  for (size_t i = 0; i < 64; i++)
+    sg_rec[i].replay = replay;
+}
+
 /* Central difference of the batch loss w.r.t. *w, with the ESCM2
- * stop-gradient quantities replayed from the reference point (loss.h). */
+ * stop-gradient quantities replayed from the reference point. */
 static double fd(esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n, float *w, float eps) {
   float keep = *w;
   double lp, lm;
   *w = keep + eps;
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lp), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, n, &with_sg, &lp), ESMM_OK);
   *w = keep - eps;
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, n, &lm), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, n, &with_sg, &lm), ESMM_OK);
   *w = keep;
   return (lp - lm) / (2.0 * (double)eps);
 }
@@ -112,7 +123,9 @@ static void assert_close(const char *label, double analytic, double numeric, con
 /* Check a sparse embedding gradient; returns the entries checked and adds
  * |g| to *mass. */
 static size_t check_table(const char *label, esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n,
-                          esmm_embedding *e, esmm__sparse_grad *sg, const char *what, double *mass) {
+                          int table, const char *what, double *mass) {
+  esmm__sparse_grad *sg = esmm__train_sparse(m, table);
+  esmm_embedding *e = table ? m->emb2 : m->emb;
   size_t ns = sg->n, checked = 0;
   int64_t *rows = malloc(ns * sizeof *rows);
   float *g = malloc(ns * m->dim * sizeof *g);
@@ -162,19 +175,19 @@ START_TEST(whole_model_gradients_match_finite_differences) {
   for (size_t i = 0; i < 24; i++)
     idx[i] = i;
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  m->sg_mode = 1; /* record the stop-gradient quantities at the reference point */
-  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
+  sg_mode(0); /* record the stop-gradient quantities at the reference point */
+  ck_assert_int_eq(esmm__train_grads(m, ds, idx, 24, &with_sg, &loss), ESMM_OK);
   ck_assert(isfinite(loss) && loss > 0);
-  m->sg_mode = 2; /* and replay them while perturbing */
+  sg_mode(1); /* and replay them while perturbing */
   /* forward passes leave the open sparse gradients alone: check towers,
    * then each table (which ends its scatter) */
   checked += check_tower(vc->label, m, ds, idx, 24, m->ctr, "ctr", &m_ctr);
   checked += check_tower(vc->label, m, ds, idx, 24, m->cvr, "cvr", &m_cvr);
   if (m->imp)
     checked += check_tower(vc->label, m, ds, idx, 24, m->imp, "imp", &m_imp);
-  checked += check_table(vc->label, m, ds, idx, 24, m->emb, &m->sg, "embedding", &m_emb);
+  checked += check_table(vc->label, m, ds, idx, 24, 0, "embedding", &m_emb);
   if (m->emb2)
-    checked += check_table(vc->label, m, ds, idx, 24, m->emb2, &m->sg2, "embedding2", &m_emb2);
+    checked += check_table(vc->label, m, ds, idx, 24, 1, "embedding2", &m_emb2);
   /* a test that compares zeros with zeros proves nothing: every part that
    * should learn has a gradient */
   ck_assert_msg(m_ctr > 1e-3 && m_cvr > 1e-3 && m_emb > 1e-3, "%s: a zero gradient (ctr %g cvr %g emb %g)",
@@ -202,9 +215,10 @@ START_TEST(stop_gradient_really_stops_the_gradient) {
   double loss, worst = 0;
   for (size_t i = 0; i < 24; i++)
     idx[i] = i;
+  sg_mode(0); /* the real loss: nothing replayed (CK_FORK=no keeps statics between tests) */
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  ck_assert_int_eq(esmm__model_grads(m, ds, idx, 24, &loss), ESMM_OK);
-  esmm__embedding_scatter_end(m->emb, &m->sg);
+  ck_assert_int_eq(esmm__train_grads(m, ds, idx, 24, NULL, &loss), ESMM_OK);
+  esmm__train_end(m);
   {
     esmm__layer *ly = &m->ctr->layer[m->ctr->n_layers - 1];
     for (size_t i = 0; i < ly->n_out; i++) {
@@ -300,9 +314,9 @@ START_TEST(heads_follow_the_variant) {
 }
 END_TEST
 
-/* The serving convention (model.h, struct esmm_workspace): pool each row
+/* The serving convention (infer.h, struct esmm_workspace): pool each row
  * through m->emb into ws->x and, with a second table, through m->emb2 into
- * ws->x2; esmm__model_infer then gives what esmm_model_predict gives. */
+ * ws->x2; esmm__infer_pooled then gives what esmm_model_predict gives. */
 static void pool_into(const esmm_embedding *e, const esmm_dataset *ds, size_t r, float *x, size_t pool_dim) {
   int64_t lo = ds->row_off[r], hi = ds->row_off[r + 1], c = ds->common[r];
   memset(x, 0, pool_dim * sizeof *x);
@@ -336,7 +350,7 @@ START_TEST(infer_on_pooled_inputs_matches_predict) {
     if (m->emb2)
       pool_into(m->emb2, ds, i, ws->x2 + i * m->in_dim, m->pool_dim);
   }
-  ck_assert_int_eq(esmm__model_infer(m, ws, 40, b, b + 40, b + 80), ESMM_OK);
+  ck_assert_int_eq(esmm__infer_pooled(m, ws, 40, NULL, NULL, b, b + 40, b + 80, "test"), ESMM_OK);
   for (int i = 0; i < 3 * 40; i++)
     ck_assert_float_eq_tol(a[i], b[i], 1e-6f);
   esmm_workspace_free(ws);
@@ -359,14 +373,14 @@ START_TEST(division_counts_clips) {
     idx[i] = i;
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   m->cvr->layer[m->cvr->n_layers - 1].b[0] = 50.0f; /* pCTCVR ~ 1 > pCTR */
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, 24, NULL, &loss), ESMM_OK);
   ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_CVR_CLIPS, &clips), ESMM_OK);
   ck_assert_double_eq(clips, 24);
   ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, 24, p, p + 24, p + 48), ESMM_OK);
   for (int i = 0; i < 24; i++)
     ck_assert_float_eq(p[24 + i], 1.0f);
   m->cvr->layer[m->cvr->n_layers - 1].b[0] = -50.0f;
-  ck_assert_int_eq(esmm__model_loss(m, ds, idx, 24, &loss), ESMM_OK);
+  ck_assert_int_eq(esmm__train_loss(m, ds, idx, 24, NULL, &loss), ESMM_OK);
   ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_CVR_CLIPS, &clips), ESMM_OK);
   ck_assert_double_eq(clips, 24);
   esmm_model_free(m);

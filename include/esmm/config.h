@@ -60,29 +60,48 @@ typedef enum {
                                        sharing a common list) with each group's
                                        rows together, so a batch pools each
                                        user once */
+  ESMM_OPT_BATCH_SLICES = 305,     /* int [batch_slices] (0) a training batch is
+                                       cut into this many slices of consecutive
+                                       rows, each trained as a unit on one
+                                       thread, their gradients summed in slice
+                                       order, [0,4096]; 0 = as many as the CPUs
+                                       this process may use. A model's results
+                                       depend on it and never on
+                                       ESMM_OPT_NUM_THREADS (threads beyond the
+                                       slices idle in that phase); each slice
+                                       costs a pass over the towers'
+                                       gradients, so more slices than threads
+                                       only slow a step down. @since 1.1 */
   /* execution */
   ESMM_OPT_SEED = 400,        /* int [seed] (42) seeds every random choice
                                  (initialisation, shuffling), [0,2^63) */
-  ESMM_OPT_NUM_THREADS = 401, /* int [threads] (1) the library's own worker
-                                 threads, [1,256]; OpenBLAS threads are the
-                                 host's (OPENBLAS_NUM_THREADS). Split over
-                                 them, in contiguous ranges: the pooling of
-                                 a batch's rows (training and
-                                 esmm_model_predict: each call uses at most
-                                 as many as the model of its workspace
-                                 has), the sums and accumulation of the
-                                 embeddings' sparse gradients (the slot
-                                 claim stays serial), and the optimizer
-                                 update (embedding rows, tower blocks).
-                                 The towers' GEMMs, the loss and everything
-                                 else stay on the calling thread. Threads
-                                 are created per phase and joined before
-                                 the call returns, only for phases with
-                                 enough work (1 never creates any); one
-                                 that cannot be created has its share run
-                                 on the calling thread, so this never
-                                 fails. Results are bit-identical for any
-                                 value. */
+  ESMM_OPT_NUM_THREADS = 401, /* int [threads] (0) the library's own worker
+                                 threads, [0,256]; 0 = as many as the CPUs
+                                 this process may run on
+                                 (sched_getaffinity). A training step runs
+                                 data-parallel on them (each thread a slice
+                                 of the batch, see ESMM_OPT_BATCH_SLICES:
+                                 pooling, towers, loss, backward; then the
+                                 embedding rows' gradients and the update
+                                 split by parts), and esmm_model_predict /
+                                 esmm_model_evaluate score blocks of rows
+                                 on them. Each thread calls the BLAS on its
+                                 own, so the BLAS must not start threads of
+                                 its own: with 0, when OpenBLAS reports more
+                                 than one (OPENBLAS_NUM_THREADS unset or
+                                 > 1), the model uses 1 thread and lets
+                                 OpenBLAS parallelise each GEMM instead (an
+                                 info log line says so; ESMM_STAT_THREADS
+                                 tells); an explicit count is used as given
+                                 (a warning is logged when the BLAS has
+                                 threads too). Hosts that train should run
+                                 OPENBLAS_NUM_THREADS=1 (the esmm CLI and
+                                 the Python binding do).
+                                 Threads are started on first use, sleep
+                                 when idle and are joined by
+                                 esmm_model_free. Results are bit-identical
+                                 for any value. Changed in 1.1: the default
+                                 was 1. */
   /* data (readers) 500.. */
   ESMM_OPT_DENSE_FEATURES = 500, /* int [dense_features] (0) numeric inputs per
                                     row, fed to both towers after the pooled

@@ -51,10 +51,16 @@ typedef enum {
                                    so that pCVR = pCTCVR/pCTR was clipped to 1; 0 for
                                    the other variants (their pCTCVR <= pCTR by
                                    construction). @since 1.0 */
-  ESMM_STAT_LOSS_CVR = 10       /* mean unweighted CVR term of the last batch: the
+  ESMM_STAT_LOSS_CVR = 10,      /* mean unweighted CVR term of the last batch: the
                                    click-space BCE (ESMM with ESMM_OPT_CVR_CLICK_WEIGHT,
                                    BASE), the IPS or DR risk (ESCM2_*); 0 otherwise.
                                    @since 1.0 */
+  ESMM_STAT_THREADS = 11,       /* threads the model trains and scores on: ESMM_OPT_NUM_THREADS
+                                   resolved (0 = the usable CPUs), or 1 when OpenBLAS runs
+                                   threads of its own (see ESMM_OPT_NUM_THREADS). @since 1.1 */
+  ESMM_STAT_SPLIT_SLICES = 12   /* slices of the last training step that took the first-layer
+                                   split (grouped rows: each user's part of layer 0 once per
+                                   run of rows). @since 1.1 */
 } esmm_model_stat_key;
 
 /**

@@ -830,7 +830,7 @@ static void apply_hooks(esmm_config *cfg, const esmm_config *hooks) {
   esmm__logger nolog = {NULL, 0, NULL};
   cfg->alloc = hooks ? hooks->alloc : da;
   cfg->log = hooks ? hooks->log : nolog;
-  (void)esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, hooks ? esmm__config_int(hooks, ESMM_OPT_NUM_THREADS) : 1);
+  (void)esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, hooks ? esmm__config_int(hooks, ESMM_OPT_NUM_THREADS) : 0);
 }
 
 static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks,
@@ -872,7 +872,7 @@ static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, s
 
   /* Everything is validated: only now build (and allocate) the model. */
   apply_hooks(cfg, hooks);
-  rc = esmm__model_create(&m, cfg);
+  rc = esmm__model_create(&m, cfg, c->func);
   if (rc != ESMM_OK) {
     char why[512];
     snprintf(why, sizeof why, "%s", esmm_last_error());

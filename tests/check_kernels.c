@@ -160,8 +160,10 @@ static void check_gemv_path(void) {
         }
 }
 
-/* esmm__mlp_backward_accumulate == initial grad_in + esmm_mlp_backward,
- * and the same parameter gradients. */
+/* A backward with beta 1 (the model's second tower adding its input
+ * gradient to the shared table's) == initial grad_in + esmm_mlp_backward,
+ * with the same parameter gradients, through a caller's pass context and
+ * gradient buffer (a training slice's). */
 static void check_backward_accumulate(void) {
   enum { N = 37, IN = 23 };
   const int64_t hidden[2] = {17, 9};
@@ -182,7 +184,19 @@ static void check_backward_accumulate(void) {
   OK(esmm_mlp_layer(t, 0, NULL, NULL, &gw, NULL, &n_in, &n_out));
   float *gw_plain = malloc(n_in * n_out * sizeof *gw_plain);
   memcpy(gw_plain, gw, n_in * n_out * sizeof *gw_plain);
-  OK(esmm__mlp_backward_accumulate(t, g, acc));
+  {
+    esmm__mlp_ctx c;
+    esmm__mlp_grads gr;
+    esmm__allocator a = esmm__allocator_default();
+    float *mine = calloc(esmm__mlp_param_count(t), sizeof *mine);
+    OK(esmm__mlp_ctx_init(&c, t, &a, N));
+    esmm__mlp_grads_at(t, mine, &gr);
+    esmm__mlp_fwd(t, &c, x, N, out, NULL);
+    esmm__mlp_bwd(t, &c, &gr, g, acc, 1.0f, NULL, 0);
+    CHECK(memcmp(mine, gw, n_in * n_out * sizeof *gw) == 0, "a slice's layer-0 gradients differ");
+    esmm__mlp_ctx_free(&c, &a);
+    free(mine);
+  }
   for (size_t i = 0; i < N * IN; i++) {
     double d = fabs((double)acc[i] - ((double)init[i] + (double)plain[i]));
     if (!(d <= worst))
