@@ -8,6 +8,8 @@
 
 /* OpenBLAS's query functions, weak so that another CBLAS links too. */
 #pragma weak openblas_get_num_threads
+#pragma weak openblas_get_corename
+#include <string.h>
 
 /* BLAS semantics for an empty inner dimension: C = beta * C, and beta 0
  * overwrites (NaN in C must not survive). */
@@ -65,3 +67,15 @@ size_t esmm__blas_threads(void) {
   return n > 1 ? (size_t)n : 1;
 }
 
+
+const char *esmm__blas_hint(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const char *core = openblas_get_corename ? openblas_get_corename() : NULL;
+  if (core && (!strcmp(core, "Haswell") || !strcmp(core, "Zen")) && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    return "OpenBLAS runs its AVX2 (Haswell) kernels on this AVX-512 CPU: OPENBLAS_CORETYPE=SkylakeX in the "
+           "environment selects its AVX-512 kernels (about 1.8x the GEMM throughput where measured)";
+#endif
+  return NULL;
+}

@@ -152,6 +152,8 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg, const char *fun
     esmm_model_free(m);
     return rc;
   }
+  if (esmm__blas_hint())
+    esmm__log(&m->log, ESMM_LOG_INFO, "%s", esmm__blas_hint());
   esmm__log(&m->log, ESMM_LOG_INFO, "model: variant %s, %zu fields x %zu dims, %.0f parameters, %zu threads",
             var->name, m->n_fields, m->dim, param_count(m), m->n_workers);
   *out = m;
