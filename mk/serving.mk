@@ -45,6 +45,11 @@ check-serving-c: all $(SERVE_DIR)/model.esmm
 	  -Wl,-rpath,$$($(PKG_CONFIG) --variable=libdir esmm) -o $(SERVE_DIR)/score_user'
 	@test -f $(SERVE_PREFIX)/include/esmm/esmm.hpp
 	$(SERVE_DIR)/score_user $(SERVE_DIR)/model.esmm 100
+	cd / && env -u LD_LIBRARY_PATH $(SERVE_PREFIX)/bin/esmm dump --model $(abspath $(SERVE_DIR)/model.esmm) >/dev/null
+	$(MAKE) --no-print-directory uninstall PREFIX=$(SERVE_PREFIX) >/dev/null
+	$(MAKE) --no-print-directory esmm.pc >/dev/null
+	@left=$$(find $(SERVE_PREFIX) -type f -o -type l); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }
+	@echo "serving: installed esmm runs from $(SERVE_PREFIX)/bin; uninstall removes every installed file"
 
 $(SERVE_DIR)/serve: examples/cpp/serve.cpp include/esmm/esmm.hpp $(HEADERS) lib/libesmm.so
 	@mkdir -p $(SERVE_DIR)

@@ -1,4 +1,4 @@
-/* cli_mpi.c - makes the unchanged CLI (examples/cli) data-parallel under
+/* cli_mpi.c - makes the unchanged CLI (cli/) data-parallel under
  * mpirun when bin/esmm is built with `make MPI=1`. Host code, not library
  * code: it is linked into bin/esmm with -Wl,--wrap for the calls below, so
  * that `mpirun -np N bin/esmm train ...` trains one model on N ranks:
