@@ -1,157 +1,113 @@
 /* cli.c - shared plumbing of the esmm commands (see cli.h). */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+/* ---- messages ---------------------------------------------------------------- */
+
+/* The library names options by their enumerator in some messages
+ * ("ESMM_OPT_DENSE_FEATURES is 0"); a CLI user typed "--set dense_features". */
+static void print_in_cli_words(FILE *f, const char *msg) {
+  const char *p = msg;
+  while (*p) {
+    const char *q = strstr(p, "ESMM_OPT_");
+    esmm_opt opt;
+    char ident[96];
+    size_t n = 0;
+    if (!q) {
+      fputs(p, f);
+      return;
+    }
+    fwrite(p, 1, (size_t)(q - p), f);
+    while ((isupper((unsigned char)q[n]) || isdigit((unsigned char)q[n]) || q[n] == '_') && n + 1 < sizeof ident)
+      n++;
+    memcpy(ident, q, n);
+    ident[n] = '\0';
+    if (esmm_config_option_lookup(ident, &opt) == ESMM_OK)
+      fprintf(f, "--set %s", esmm_config_option_name(opt));
+    else
+      fputs(ident, f);
+    p = q + n;
+  }
+}
+
 int cli_fail(const char *what, int rc) {
-  fprintf(stderr, "esmm: %s: %s (%s)\n", what, esmm_last_error(), esmm_strerror(rc));
+  char msg[1100];
+  snprintf(msg, sizeof msg, "%s", esmm_last_error());
+  fprintf(stderr, "esmm: %s: ", what);
+  print_in_cli_words(stderr, msg);
+  fprintf(stderr, " (%s)\n", esmm_strerror(rc));
   return EXIT_LIB;
 }
 
-int cli_usage(const char *msg) {
-  if (msg)
-    fprintf(stderr, "esmm: %s\n", msg);
-  fprintf(stderr,
-          "usage: esmm <command> [options]\n"
-          "commands:\n"
-          "  demo        [--rows N] [--test-rows N] [--set k=v]... [--sim k=v]... [--json]\n"
-          "  simulate    --out FILE [--rows N] [--stream S] [--sim k=v]... [--format aliccp --common FILE]\n"
-          "  convert     --data FILE [--common FILE | --spec SPEC | --format F] --out CACHE [--set k=v]... [--json]\n"
-          "  train       --data FILE --model FILE [--valid FILE] [--set k=v]... [--json]\n"
-          "              [--checkpoint FILE [--checkpoint-every STEPS]] [--resume FILE]\n"
-          "  eval        --model FILE --data FILE [--json]\n"
-          "  predict     --model FILE --data FILE [--out FILE] [--json]\n"
-          "  dump        --model FILE [--json]\n"
-          "  diagnose    --model FILE --data FILE | [--rows N] [--set k=v]... [--sim k=v]...  [--json]\n"
-          "  experiment  [--rows N] [--test-rows N] [--out DOC.md] [--set quick=1|seeds=N|...]...\n"
-          "  version\n"
-          "data files (--data/--valid): the text format, a binary cache (detected by its magic), the\n"
-          "Ali-CCP pair (--data SKELETON --common COMMON; --valid-common for --valid), a CSV with a\n"
-          "column spec (--spec \"click=click;conversion=purchase;num=D*;cat=*\"), PaddleRec token lines\n"
-          "(--spec tokens); --format text|aliccp|csv|tokens|cache overrides the detection.\n"
-          "--set takes config options by name (embed_dim, ctr_tower=360,200,80, learning_rate,\n"
-          "batch_size, epochs, optimizer=adam|adagrad|sgd, variant=esmm|esmm_ns|base|division|\n"
-          "escm2_ips|escm2_dr, shuffle=rows|groups, seed, threads, fields=..., ...);\n"
-          "--sim takes simulator options (seed, users, items, rows_per_user, ctr, cvr, signal,\n"
-          "conf_click, conf_conv, ...). Exit codes: 0 ok, 1 library error, 2 usage, 3 interrupted.\n");
-  return EXIT_USAGE;
-}
-
-static int parse_size(const char *s, size_t *out) {
-  char *end;
-  unsigned long long v;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno || *end || end == s || s[0] == '-')
-    return -1;
-  *out = (size_t)v;
-  return 0;
-}
-
-/* The parsed options, for cli_read_data (whose signature the commands
- * share): which --common goes with which file. */
-static const opts *parsed;
-
-int cli_parse_args(int argc, char **argv, opts *o) {
-  parsed = o;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--json") == 0) {
-      o->json = 1;
-      continue;
-    }
-    if (strcmp(a, "--quiet") == 0) {
-      o->quiet = 1;
-      continue;
-    }
-    if (!v) {
-      fprintf(stderr, "esmm: option %s needs a value\n", a);
-      return -1;
-    }
-    i++;
-    if (strcmp(a, "--data") == 0)
-      o->data = v;
-    else if (strcmp(a, "--valid") == 0)
-      o->valid = v;
-    else if (strcmp(a, "--model") == 0)
-      o->model = v;
-    else if (strcmp(a, "--out") == 0)
-      o->out = v;
-    else if (strcmp(a, "--common") == 0)
-      o->common = v;
-    else if (strcmp(a, "--valid-common") == 0)
-      o->valid_common = v;
-    else if (strcmp(a, "--spec") == 0)
-      o->spec = v;
-    else if (strcmp(a, "--format") == 0)
-      o->format = v;
-    else if (strcmp(a, "--checkpoint") == 0)
-      o->checkpoint = v;
-    else if (strcmp(a, "--checkpoint-every") == 0)
-      o->checkpoint_every = v;
-    else if (strcmp(a, "--resume") == 0)
-      o->resume = v;
-    else if (strcmp(a, "--rows") == 0 || strcmp(a, "--test-rows") == 0 || strcmp(a, "--stream") == 0) {
-      size_t n;
-      if (parse_size(v, &n) != 0) {
-        fprintf(stderr, "esmm: %s needs a non-negative integer, got \"%s\"\n", a, v);
-        return -1;
-      }
-      if (a[2] == 'r')
-        o->rows = n;
-      else if (a[2] == 't')
-        o->test_rows = n;
-      else
-        o->stream = n;
-    } else if (strcmp(a, "--set") == 0 && o->n_cfg < 64)
-      o->cfg_set[o->n_cfg++] = v;
-    else if (strcmp(a, "--sim") == 0 && o->n_sim < 32)
-      o->sim_set[o->n_sim++] = v;
-    else {
-      fprintf(stderr, "esmm: unknown option %s\n", a);
-      return -1;
-    }
+void cli_json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
   }
-  return 0;
+  fputc('"', f);
 }
+
+/* ---- config and simulator ---------------------------------------------------------- */
+
+static int set_sim(void *s, const char *n, const char *v);
+static int (*const set_sim_fn)(void *, const char *, const char *) = set_sim;
 
 /* "name=value" -> setter(name, value) */
 static int apply_kv(const char *kv, void *obj, int (*set)(void *, const char *, const char *)) {
   char name[128];
   const char *eq = strchr(kv, '=');
   size_t n = eq ? (size_t)(eq - kv) : 0;
-  if (!eq || n == 0 || n >= sizeof name) {
-    fprintf(stderr, "esmm: expected name=value, got \"%s\"\n", kv);
-    return EXIT_USAGE;
-  }
+  if (!eq || n == 0 || n >= sizeof name)
+    return cli_usagef("expected KEY=VALUE, got \"%s\"", kv);
   memcpy(name, kv, n);
   name[n] = '\0';
   int rc = set(obj, name, eq + 1);
-  return rc ? cli_fail("option", rc) : 0;
+  if (rc == ESMM_EINVAL && strncmp(esmm_last_error(), "esmm_config_set_by_name: ", 25) == 0) {
+    /* a bad value: say it as the user wrote it ("--set batch_size must be ...") */
+    fprintf(stderr, "esmm: --set ");
+    print_in_cli_words(stderr, esmm_last_error() + 25);
+    fprintf(stderr, "\n");
+    return EXIT_USAGE;
+  }
+  return rc ? cli_fail(set == set_sim_fn ? "--sim" : "--set", rc) : 0;
 }
 
 static int set_cfg(void *c, const char *n, const char *v) { return esmm_config_set_by_name(c, n, v); }
 static int set_sim(void *s, const char *n, const char *v) { return esmm_sim_set_by_name(s, n, v); }
 
-int cli_make_config(const opts *o, esmm_config **out) {
+int cli_apply_sets(const opts *o, int use, esmm_config *cfg) {
+  int rc;
+  for (int i = 0; i < o->n_cfg; i++)
+    if ((rc = cli_check_set(o->cfg_set[i], use)) != 0 || (rc = apply_kv(o->cfg_set[i], cfg, set_cfg)) != 0)
+      return rc;
+  return 0;
+}
+
+int cli_make_config(const opts *o, int use, esmm_config **out) {
   int rc = esmm_config_new(out);
   if (rc)
     return cli_fail("config", rc);
-  for (int i = 0; i < o->n_cfg; i++)
-    if ((rc = apply_kv(o->cfg_set[i], *out, set_cfg)) != 0) {
-      esmm_config_free(*out);
-      *out = NULL;
-      return rc;
-    }
-  return 0;
+  if ((rc = cli_apply_sets(o, use, *out)) != 0) {
+    esmm_config_free(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 int cli_make_sim(const opts *o, esmm_sim **out) {
@@ -167,11 +123,10 @@ int cli_make_sim(const opts *o, esmm_sim **out) {
   return 0;
 }
 
-/* ---- progress ---------------------------------------------------------- */
+/* ---- progress (demo, diagnose) ------------------------------------------------------- */
 
 typedef struct progress {
   int tty;
-  int64_t steps_per_epoch;
   double t0, last;
 } progress;
 
@@ -207,15 +162,15 @@ static int on_progress(const esmm_model *m, int64_t step, void *payload) {
 }
 
 int cli_train_epochs(esmm_model *m, const esmm_dataset *train, const esmm_dataset *valid, int64_t epochs,
-                        const opts *o) {
-  progress p = {isatty(STDERR_FILENO) && !o->quiet, 0, cli_now(), 0};
+                     const opts *o) {
+  progress p = {isatty(STDERR_FILENO) && !o->quiet, cli_now(), 0};
   signal(SIGINT, on_sigint);
   for (int64_t e = 0; e < epochs; e++) {
     double loss, met[ESMM_METRIC_COUNT];
     int rc = esmm_model_train_epoch(m, train, on_progress, &p);
     if (rc == ESMM_ECANCELED) {
       fprintf(stderr, "\nesmm: interrupted\n");
-      return 3;
+      return EXIT_INTERRUPTED;
     }
     if (rc)
       return cli_fail("train", rc);
@@ -236,7 +191,7 @@ int cli_train_epochs(esmm_model *m, const esmm_dataset *train, const esmm_datase
   return 0;
 }
 
-/* ---- reports ----------------------------------------------------------- */
+/* ---- metric reports ------------------------------------------------------------ */
 
 void cli_print_json_metrics(FILE *f, const char *key, const double *met) {
   fprintf(f, "\"%s\":{", key);
@@ -256,7 +211,10 @@ void cli_print_table(const double *model, const double *oracle) {
   for (int i = 0; i < ESMM_METRIC_COUNT; i++) {
     /* counts print as integers, rates and scores with 4 decimals */
     int count = i == ESMM_METRIC_ROWS || i == ESMM_METRIC_CLICKS;
-    printf("%-22s %10.*f", esmm_metric_name(i), count ? 0 : 4, model[i]);
+    if (isnan(model[i]))
+      printf("%-22s %10s", esmm_metric_name(i), "undefined");
+    else
+      printf("%-22s %10.*f", esmm_metric_name(i), count ? 0 : 4, model[i]);
     if (oracle && !count)
       printf(" %10.4f %+10.4f", oracle[i], model[i] - oracle[i]);
     printf("\n");
@@ -291,16 +249,47 @@ int cli_oracle_metrics(const esmm_dataset *ds, double *met) {
   return rc ? cli_fail("oracle metrics", rc) : 0;
 }
 
+/* ---- data files ------------------------------------------------------------------ */
+
+static int ends_with_ci(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+static const char *const formats[] = {"text", "aliccp", "csv", "tokens", "cache"};
+
 /* Format of a data file: --format, else the cache magic "ESMMDATA", else
- * --common (Ali-CCP) or --spec (CSV/tokens), else a first line holding
- * the 0x01/0x02 separators (an Ali-CCP skeleton without common file), else
- * the text format. Returns "text", "aliccp", "csv", "tokens" or "cache". */
-const char *cli_detect_format(const char *path, const char *common, const char *spec, const char *format) {
+ * --common (Ali-CCP) or --spec (CSV/tokens), else how the model's training
+ * data was read (cfg's metadata), else a first line holding the 0x01/0x02
+ * separators (an Ali-CCP skeleton without common file), else the text
+ * format, except for a .csv file, which needs a spec. */
+const char *cli_detect_format(const char *path, const char *common, const char *spec, const char *format,
+                              const esmm_config *cfg, const char **spec_out) {
   char head[4096];
   size_t n = 0;
   FILE *f;
-  if (format)
-    return format;
+  const char *mfmt = NULL, *mspec = NULL;
+  *spec_out = spec;
+  if (cfg) {
+    (void)esmm_config_meta(cfg, "input.format", &mfmt);
+    (void)esmm_config_meta(cfg, "input.spec", &mspec);
+  }
+  if (format) {
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+      if (strcmp(format, formats[i]) == 0) {
+        if (!spec && (strcmp(format, "csv") == 0) && mspec)
+          *spec_out = mspec;
+        if (strcmp(format, "tokens") == 0)
+          *spec_out = "tokens";
+        return formats[i];
+      }
+    {
+      const char *near = cli_nearest(format, formats, sizeof formats / sizeof formats[0]);
+      cli_usagef("unknown --format \"%s\"%s%s%s (text, aliccp, csv, tokens, cache)", format,
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    }
+    return NULL;
+  }
   /* The magic first: `train --data x.cache --valid y.csv --spec S` is fine. */
   if ((f = fopen(path, "rb")) != NULL) {
     n = fread(head, 1, sizeof head, f);
@@ -312,31 +301,124 @@ const char *cli_detect_format(const char *path, const char *common, const char *
     return "aliccp";
   if (spec)
     return strcmp(spec, "tokens") == 0 ? "tokens" : "csv";
+  if (mfmt && (strcmp(mfmt, "csv") == 0 || strcmp(mfmt, "tokens") == 0) && mspec) {
+    *spec_out = mspec;
+    return strcmp(mspec, "tokens") == 0 ? "tokens" : "csv";
+  }
   if (memchr(head, '\x02', n) && memchr(head, ',', n))
     return "aliccp";
+  if (mfmt && strcmp(mfmt, "text") == 0)
+    return "text";
+  if (ends_with_ci(path, ".csv")) {
+    char first[200];
+    size_t k = 0;
+    while (k < n && k + 1 < sizeof first && head[k] != '\n' && head[k] != '\r')
+      first[k] = head[k], k++;
+    first[k] = '\0';
+    cli_usagef("%s is a CSV file: give its column spec with --spec, e.g.\n"
+               "  --spec \"click=click;conversion=purchase;num=D*;cat=*\"   (docs/data.md)\n"
+               "its first line: %s%s",
+               path, first, k + 1 == sizeof first ? "..." : "");
+    return NULL;
+  }
   return "text";
 }
 
-int cli_read_data(const char *path, const esmm_config *cfg, esmm_dataset **out) {
-  const char *common = NULL, *spec = parsed ? parsed->spec : NULL, *fmt;
+int cli_input_of(const opts *o, const char *path, const esmm_config *cfg, const char **fmt_out, const char **spec_out) {
+  const char *common = path == o->data ? o->common : path == o->valid ? o->valid_common : NULL;
+  *fmt_out = cli_detect_format(path, common, o->spec, o->format, cfg, spec_out);
+  return *fmt_out ? 0 : EXIT_USAGE;
+}
+
+int cli_read_data(const opts *o, const char *path, const esmm_config *cfg, esmm_dataset **out) {
+  const char *common = path == o->data ? o->common : path == o->valid ? o->valid_common : NULL, *fmt, *spec;
+  char what[64];
   int rc;
-  if (parsed && path == parsed->data)
-    common = parsed->common;
-  else if (parsed && path == parsed->valid)
-    common = parsed->valid_common;
-  fmt = cli_detect_format(path, common, spec, parsed ? parsed->format : NULL);
+  *out = NULL;
+  if ((rc = cli_input_of(o, path, cfg, &fmt, &spec)) != 0)
+    return rc;
   if (strcmp(fmt, "cache") == 0)
     rc = esmm_dataset_open_cache(out, cfg, path);
   else if (strcmp(fmt, "aliccp") == 0)
     rc = esmm_dataset_read_aliccp(out, cfg, path, common);
-  else if (strcmp(fmt, "csv") == 0 || strcmp(fmt, "tokens") == 0)
-    rc = esmm_dataset_read_csv(out, cfg, path, strcmp(fmt, "tokens") == 0 ? "tokens" : spec ? spec : "");
-  else if (strcmp(fmt, "text") == 0)
+  else if (strcmp(fmt, "csv") == 0 || strcmp(fmt, "tokens") == 0) {
+    if (!spec)
+      return cli_usagef("reading %s as CSV needs --spec", path);
+    rc = esmm_dataset_read_csv(out, cfg, path, spec);
+  } else
     rc = esmm_dataset_read_text(out, cfg, path);
-  else {
-    fprintf(stderr, "esmm: unknown --format \"%s\" (text, aliccp, csv, tokens, cache)\n", fmt);
-    return EXIT_USAGE;
-  }
-  return rc ? cli_fail("read", rc) : 0;
+  snprintf(what, sizeof what, "reading %s data", fmt);
+  return rc ? cli_fail(what, rc) : 0;
 }
 
+static int64_t ds_stat(const esmm_dataset *ds, int key) {
+  int64_t v = 0;
+  (void)esmm_dataset_stat(ds, key, &v);
+  return v;
+}
+
+static const struct {
+  int key;
+  const char *name;
+} skip_reasons[] = {
+    {ESMM_DS_SKIPPED_MALFORMED, "malformed"},
+    {ESMM_DS_SKIPPED_LABEL, "label"},
+    {ESMM_DS_SKIPPED_MISSING_COMMON, "missing_common"},
+    {ESMM_DS_SKIPPED_CONV_NO_CLICK, "conv_no_click"},
+};
+#define N_SKIP (sizeof skip_reasons / sizeof skip_reasons[0])
+
+void cli_report_data(FILE *f, int json, const char *label, const char *path, const esmm_dataset *ds,
+                     const esmm_config *cfg) {
+  int64_t kept = ds_stat(ds, ESMM_DS_ROWS), lines = ds_stat(ds, ESMM_DS_LINES), skipped = ds_stat(ds, ESMM_DS_SKIPPED);
+  int64_t read = lines ? lines : kept; /* datasets made in memory count no lines */
+  int64_t cnc = lines ? ds_stat(ds, ESMM_DS_CONV_NO_CLICK_READ) : ds_stat(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK);
+  int64_t stored = ds_stat(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK); /* kept with click 0, conversion 1 */
+  int64_t policy = 0;
+  const char *pname;
+  if (cfg)
+    (void)esmm_config_get_int(cfg, ESMM_OPT_DATA_CONV_NO_CLICK, &policy);
+  pname = esmm_config_option_choice(ESMM_OPT_DATA_CONV_NO_CLICK, policy);
+  if (json) {
+    fprintf(f, "{\"file\":");
+    cli_json_str(f, path);
+    fprintf(f, ",\"role\":\"%s\",\"rows\":%lld,\"kept\":%lld,\"clicks\":%lld,\"conversions\":%lld,"
+               "\"clicked_conversions\":%lld,\"conv_no_click\":%lld,\"conv_no_click_policy\":\"%s\",\"skipped\":{",
+            label, (long long)read, (long long)kept, (long long)ds_stat(ds, ESMM_DS_CLICKS),
+            (long long)ds_stat(ds, ESMM_DS_CONVERSIONS), (long long)ds_stat(ds, ESMM_DS_CLICKED_CONVERSIONS),
+            (long long)cnc, pname ? pname : "?");
+    for (size_t i = 0; i < N_SKIP; i++)
+      fprintf(f, "%s\"%s\":%lld", i ? "," : "", skip_reasons[i].name, (long long)ds_stat(ds, skip_reasons[i].key));
+    fprintf(f, "},\"features_ignored\":%lld,\"commons\":%lld,\"common_lines\":%lld,\"common_skipped\":%lld}",
+            (long long)ds_stat(ds, ESMM_DS_FEATURES_IGNORED), (long long)ds_stat(ds, ESMM_DS_COMMONS),
+            (long long)ds_stat(ds, ESMM_DS_COMMON_LINES), (long long)ds_stat(ds, ESMM_DS_COMMON_SKIPPED));
+    return;
+  }
+  fprintf(f, "%s data %s: %lld rows read, %lld kept; %lld clicks, %lld conversions (%lld after a click)", label,
+          path, (long long)read, (long long)kept, (long long)ds_stat(ds, ESMM_DS_CLICKS),
+          (long long)ds_stat(ds, ESMM_DS_CONVERSIONS), (long long)ds_stat(ds, ESMM_DS_CLICKED_CONVERSIONS));
+  if (ds_stat(ds, ESMM_DS_COMMONS))
+    fprintf(f, "; %lld common lists", (long long)ds_stat(ds, ESMM_DS_COMMONS));
+  fprintf(f, "\n");
+  if (skipped) {
+    fprintf(f, "  skipped %lld:", (long long)skipped);
+    for (size_t i = 0; i < N_SKIP; i++)
+      if (ds_stat(ds, skip_reasons[i].key))
+        fprintf(f, " %s %lld", skip_reasons[i].name, (long long)ds_stat(ds, skip_reasons[i].key));
+    fprintf(f, "\n");
+  }
+  if (ds_stat(ds, ESMM_DS_FEATURES_IGNORED))
+    fprintf(f, "  %lld features of fields outside the field list ignored\n",
+            (long long)ds_stat(ds, ESMM_DS_FEATURES_IGNORED));
+  if (stored && policy == ESMM_CNC_KEEP)
+    fprintf(f, "  warning: %lld row%s with a conversion but no click, kept as read (--set conv_no_click="
+               "zero|drop|error changes that)\n",
+            (long long)stored, stored == 1 ? "" : "s");
+  else if (stored) /* a reader that does not apply the policy (docs/data.md) */
+    fprintf(f, "  warning: %lld row%s with a conversion but no click, kept as read: this reader does not apply "
+               "conv_no_click=%s\n",
+            (long long)stored, stored == 1 ? "" : "s", pname ? pname : "?");
+  else if (cnc)
+    fprintf(f, "  %lld row%s with a conversion but no click (conv_no_click=%s)\n", (long long)cnc, cnc == 1 ? "" : "s",
+            pname ? pname : "?");
+}

@@ -1,191 +1,148 @@
-/* esmm dump --model FILE [--json]: a readable summary of a model file or
- * checkpoint. The library validates the file first (esmm_model_load_checkpoint,
- * else esmm_model_load), so everything printed comes from a file known to be
- * intact; the layout is then read as docs/model-format.md specifies it
- * (header, section table, config text, tensor index, training section), plus
- * the statistics the loaded model reports.
+/* esmm dump --model FILE [--json]: what a model file or checkpoint holds.
+ * Everything comes from the library's reader (esmm_model_info_open, which
+ * validates the whole file first): format version, section table,
+ * configuration, metadata, tensors, and the training position of a
+ * checkpoint. The CLI never parses the format itself.
  * Exit status: 0, 1 (unreadable, corrupt or newer-format file), 2 usage. */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static uint32_t le32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
-static const char *section_name(uint32_t kind) {
-  static const char *names[] = {"?", "config", "tensor index", "tensor data", "optimizer state", "training state"};
-  return kind <= 5 ? names[kind] : "?";
+static int64_t info_stat(const esmm_model_info *info, int key) {
+  int64_t v = 0;
+  esmm_model_info_stat(info, key, &v);
+  return v;
 }
 
-static unsigned char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *buf = NULL;
-  size_t cap = 0, n = 0;
-  if (!f)
-    return NULL;
-  for (;;) {
-    if (n == cap) {
-      unsigned char *nb = realloc(buf, cap ? 2 * cap : 65536);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        errno = ENOMEM;
-        return NULL;
-      }
-      buf = nb;
-      cap = cap ? 2 * cap : 65536;
+/* The config text's "name=value" lines, as a JSON object or indented lines. */
+static void print_config(const char *text, size_t len, int json) {
+  const char *p = text, *end = text + len;
+  int first = 1;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
+    char name[128], value[73 * 1024];
+    size_t ln;
+    if (!nl)
+      nl = end;
+    ln = (size_t)(nl - p);
+    eq = memchr(p, '=', ln);
+    if (!json)
+      printf("  %.*s\n", (int)ln, p);
+    else if (eq && (size_t)(eq - p) < sizeof name && (size_t)(nl - eq - 1) < sizeof value) {
+      memcpy(name, p, (size_t)(eq - p));
+      name[eq - p] = '\0';
+      memcpy(value, eq + 1, (size_t)(nl - eq - 1));
+      value[nl - eq - 1] = '\0';
+      printf("%s", first ? "" : ",");
+      cli_json_str(stdout, name);
+      printf(":");
+      cli_json_str(stdout, value);
+      first = 0;
     }
-    size_t k = fread(buf + n, 1, cap - n, f);
-    n += k;
-    if (k == 0)
-      break;
+    p = nl + 1;
   }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    return NULL;
-  }
-  fclose(f);
-  *len = n;
-  return buf;
-}
-
-static void json_str(const char *s, size_t n) {
-  putchar('"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
-  }
-  putchar('"');
 }
 
 int cmd_dump(const opts *o) {
-  unsigned char *b;
-  size_t len = 0, n_sec;
-  esmm_model *m = NULL;
-  int rc, ckpt = 1;
-  const unsigned char *cfg = NULL, *idx = NULL, *trn = NULL;
-  uint64_t cfg_len = 0;
-  double params, step, epoch, samples;
+  esmm_model_info *info = NULL;
+  const esmm_config *cfg;
+  const char *text;
+  size_t len, n_meta = 0;
+  int rc, ckpt;
+  int64_t n_sec, n_t;
 
   if (!o->model)
     return cli_usage("dump needs --model FILE");
-  if (!(b = read_file(o->model, &len))) {
-    fprintf(stderr, "esmm: cannot read %s: %s\n", o->model, strerror(errno));
-    return EXIT_LIB;
-  }
-  rc = esmm_model_load_checkpoint_buffer(&m, b, len, NULL);
-  if (rc != ESMM_OK) {
-    ckpt = 0;
-    rc = esmm_model_load_buffer(&m, b, len, NULL);
-  }
-  if (rc != ESMM_OK) {
-    free(b);
+  if ((rc = esmm_model_info_open(&info, o->model)) != 0)
     return cli_fail(o->model, rc);
-  }
-  /* valid file: the header, the table and the sections are in bounds */
-  n_sec = le32(b + 12);
-  for (size_t i = 0; i < n_sec; i++) {
-    const unsigned char *e = b + 24 + 32 * i;
-    uint32_t kind = le32(e);
-    if (kind == 1) {
-      cfg = b + le64(e + 8);
-      cfg_len = le64(e + 16);
-    } else if (kind == 2)
-      idx = b + le64(e + 8);
-    else if (kind == 5)
-      trn = b + le64(e + 8);
-  }
-  esmm_model_stat(m, ESMM_STAT_PARAMS, &params);
-  esmm_model_stat(m, ESMM_STAT_STEP, &step);
-  esmm_model_stat(m, ESMM_STAT_EPOCH, &epoch);
-  esmm_model_stat(m, ESMM_STAT_SAMPLES, &samples);
+  esmm_model_info_config(info, &cfg, &text, &len);
+  esmm_config_meta_at(cfg, 0, NULL, NULL, &n_meta);
+  ckpt = (int)info_stat(info, ESMM_INFO_CHECKPOINT);
+  n_sec = info_stat(info, ESMM_INFO_SECTIONS);
+  n_t = info_stat(info, ESMM_INFO_TENSORS);
 
   if (o->json) {
     printf("{\"file\":");
-    json_str(o->model, strlen(o->model));
-    printf(",\"bytes\":%zu,\"format_version\":%u,\"checkpoint\":%s,\"parameters\":%.0f,\"sections\":[", len,
-           (unsigned)le32(b + 4), ckpt ? "true" : "false", params);
-    for (size_t i = 0; i < n_sec; i++) {
-      const unsigned char *e = b + 24 + 32 * i;
+    cli_json_str(stdout, o->model);
+    printf(",\"bytes\":%lld,\"format_version\":%lld,\"checkpoint\":%s,\"parameters\":%lld,\"sections\":[",
+           (long long)info_stat(info, ESMM_INFO_BYTES), (long long)info_stat(info, ESMM_INFO_FORMAT_VERSION),
+           ckpt ? "true" : "false", (long long)info_stat(info, ESMM_INFO_PARAMETERS));
+    for (int64_t i = 0; i < n_sec; i++) {
+      uint32_t kind, crc;
+      uint64_t off, size;
+      const char *name;
+      esmm_model_info_section(info, (size_t)i, &kind, &off, &size, &crc);
+      name = esmm_model_info_section_name(kind);
       printf("%s{\"kind\":%u,\"name\":\"%s\",\"offset\":%llu,\"size\":%llu,\"crc32\":\"%08x\"}", i ? "," : "",
-             (unsigned)le32(e), section_name(le32(e)), (unsigned long long)le64(e + 8),
-             (unsigned long long)le64(e + 16), (unsigned)le32(e + 24));
+             (unsigned)kind, name ? name : "unknown", (unsigned long long)off, (unsigned long long)size,
+             (unsigned)crc);
     }
     printf("],\"config\":{");
-    for (const unsigned char *p = cfg, *end = cfg + cfg_len; p < end;) {
-      const unsigned char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
-      if (!nl)
-        nl = end;
-      eq = memchr(p, '=', (size_t)(nl - p));
-      if (eq) {
-        if (p != cfg)
-          putchar(',');
-        json_str((const char *)p, (size_t)(eq - p));
-        putchar(':');
-        json_str((const char *)eq + 1, (size_t)(nl - eq - 1));
-      }
-      p = nl + 1;
+    print_config(text, len, 1);
+    printf("},\"metadata\":{");
+    for (size_t i = 0; i < n_meta; i++) {
+      const char *k, *v;
+      esmm_config_meta_at(cfg, i, &k, &v, NULL);
+      printf("%s", i ? "," : "");
+      cli_json_str(stdout, k);
+      printf(":");
+      cli_json_str(stdout, v);
     }
     printf("},\"tensors\":[");
-    {
-      const unsigned char *q = idx + 4;
-      for (uint32_t t = 0, nt = le32(idx); t < nt; t++) {
-        uint32_t nl = le32(q);
-        printf("%s{\"name\":", t ? "," : "");
-        json_str((const char *)q + 4, nl);
-        q += 4 + nl + 8;
-        printf(",\"rows\":%llu,\"cols\":%llu}", (unsigned long long)le64(q), (unsigned long long)le64(q + 8));
-        q += 24;
-      }
+    for (int64_t t = 0; t < n_t; t++) {
+      const char *name;
+      uint64_t rows, cols;
+      esmm_model_info_tensor(info, (size_t)t, &name, &rows, &cols);
+      printf("%s{\"name\":", t ? "," : "");
+      cli_json_str(stdout, name);
+      printf(",\"rows\":%llu,\"cols\":%llu}", (unsigned long long)rows, (unsigned long long)cols);
     }
     printf("]");
     if (ckpt)
-      printf(",\"training\":{\"step\":%.0f,\"epoch\":%.0f,\"samples\":%.0f,\"epoch_position\":%llu,\"epoch_rows\":%llu}",
-             step, epoch, samples, (unsigned long long)le64(trn + 72), (unsigned long long)le64(trn + 80));
+      printf(",\"training\":{\"step\":%lld,\"epoch\":%lld,\"samples\":%lld,\"epoch_position\":%lld,"
+             "\"epoch_rows\":%lld}",
+             (long long)info_stat(info, ESMM_INFO_STEP), (long long)info_stat(info, ESMM_INFO_EPOCH),
+             (long long)info_stat(info, ESMM_INFO_SAMPLES), (long long)info_stat(info, ESMM_INFO_EPOCH_POSITION),
+             (long long)info_stat(info, ESMM_INFO_EPOCH_ROWS));
     printf("}\n");
   } else {
-    printf("%s: libesmm %s, format version %u, %zu bytes, %.0f parameters\n", o->model,
-           ckpt ? "checkpoint" : "model", (unsigned)le32(b + 4), len, params);
+    printf("%s: libesmm %s, format version %lld, %lld bytes, %lld parameters\n", o->model,
+           ckpt ? "checkpoint" : "model", (long long)info_stat(info, ESMM_INFO_FORMAT_VERSION),
+           (long long)info_stat(info, ESMM_INFO_BYTES), (long long)info_stat(info, ESMM_INFO_PARAMETERS));
     printf("sections:\n");
-    for (size_t i = 0; i < n_sec; i++) {
-      const unsigned char *e = b + 24 + 32 * i;
-      printf("  %u %-16s offset %10llu  size %10llu  crc32 %08x\n", (unsigned)le32(e), section_name(le32(e)),
-             (unsigned long long)le64(e + 8), (unsigned long long)le64(e + 16), (unsigned)le32(e + 24));
+    for (int64_t i = 0; i < n_sec; i++) {
+      uint32_t kind, crc;
+      uint64_t off, size;
+      const char *name;
+      esmm_model_info_section(info, (size_t)i, &kind, &off, &size, &crc);
+      name = esmm_model_info_section_name(kind);
+      printf("  %u %-16s offset %10llu  size %10llu  crc32 %08x\n", (unsigned)kind, name ? name : "unknown",
+             (unsigned long long)off, (unsigned long long)size, (unsigned)crc);
     }
     printf("config:\n");
-    for (const unsigned char *p = cfg, *end = cfg + cfg_len; p < end;) {
-      const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-      if (!nl)
-        nl = end;
-      printf("  %.*s\n", (int)(nl - p), (const char *)p);
-      p = nl + 1;
-    }
-    printf("tensors:\n");
-    {
-      const unsigned char *q = idx + 4;
-      for (uint32_t t = 0, nt = le32(idx); t < nt; t++) {
-        uint32_t nl = le32(q);
-        printf("  %-12.*s %8llu x %llu\n", (int)nl, (const char *)q + 4, (unsigned long long)le64(q + 4 + nl + 8),
-               (unsigned long long)le64(q + 4 + nl + 16));
-        q += 4 + nl + 32;
+    print_config(text, len, 0);
+    if (n_meta) {
+      printf("metadata:\n");
+      for (size_t i = 0; i < n_meta; i++) {
+        const char *k, *v;
+        esmm_config_meta_at(cfg, i, &k, &v, NULL);
+        printf("  %s=%s\n", k, v);
       }
     }
+    printf("tensors:\n");
+    for (int64_t t = 0; t < n_t; t++) {
+      const char *name;
+      uint64_t rows, cols;
+      esmm_model_info_tensor(info, (size_t)t, &name, &rows, &cols);
+      printf("  %-16s %8llu x %llu\n", name, (unsigned long long)rows, (unsigned long long)cols);
+    }
     if (ckpt)
-      printf("training: step %.0f, epoch %.0f, %.0f samples, position %llu of %llu rows in the epoch\n", step, epoch,
-             samples, (unsigned long long)le64(trn + 72), (unsigned long long)le64(trn + 80));
+      printf("training: step %lld, epoch %lld, %lld samples, position %lld of %lld rows in the epoch\n",
+             (long long)info_stat(info, ESMM_INFO_STEP), (long long)info_stat(info, ESMM_INFO_EPOCH),
+             (long long)info_stat(info, ESMM_INFO_SAMPLES), (long long)info_stat(info, ESMM_INFO_EPOCH_POSITION),
+             (long long)info_stat(info, ESMM_INFO_EPOCH_ROWS));
   }
-  esmm_model_free(m);
-  free(b);
+  esmm_model_info_free(info);
   return 0;
 }
