@@ -247,17 +247,22 @@ int cli_usagef(const char *fmt, ...) {
 }
 
 static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
+  /* optimal string alignment: insertions, deletions, substitutions and
+   * transpositions of neighbours ("trian" -> "train") cost 1 */
+  size_t la = strlen(a), lb = strlen(b), pp[65], prev[65], cur[65];
   if (la > 64 || lb > 64)
     return 99;
   for (size_t j = 0; j <= lb; j++)
-    prev[j] = j;
+    prev[j] = pp[j] = j;
   for (size_t i = 1; i <= la; i++) {
     cur[0] = i;
     for (size_t j = 1; j <= lb; j++) {
       size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]), del = prev[j] + 1, ins = cur[j - 1] + 1;
       cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < cur[j])
+        cur[j] = pp[j - 2] + 1;
     }
+    memcpy(pp, prev, (lb + 1) * sizeof *pp);
     memcpy(prev, cur, (lb + 1) * sizeof *prev);
   }
   return prev[lb];
@@ -319,7 +324,7 @@ void cli_help_options(void) {
   int group = -1;
   (void)esmm_config_option_list(all, 256, &n);
   (void)esmm_config_new(&def);
-  printf("--set KEY=VALUE keys (the library's option table; include/esmm/config.h says what each does):\n");
+  printf("--set KEY=VALUE keys: name, default, range (a message gives the exact bounds); the library's\noption table, documented in include/esmm/config.h:\n");
   for (size_t i = 0; i < n && def; i++) {
     int type = 0;
     char val[96] = "", range[160] = "";
@@ -336,12 +341,12 @@ void cli_help_options(void) {
       (void)esmm_config_get_ints(def, all[i], v, 16, &k);
       for (size_t j = 0; j < k && at < sizeof val; j++)
         at += (size_t)snprintf(val + at, sizeof val - at, "%s%lld", j ? "," : "", (long long)v[j]);
-      snprintf(range, sizeof range, "hidden sizes, each in [%.0f, %.0f]", lo, hi);
+      snprintf(range, sizeof range, "hidden sizes, each %.0f .. %.0f", lo, hi);
     } else if (type == ESMM_OPT_TYPE_FLOAT) {
       double d = 0;
       (void)esmm_config_get_float(def, all[i], &d);
       snprintf(val, sizeof val, "%g", d);
-      snprintf(range, sizeof range, "[%g, %g]", lo, hi);
+      snprintf(range, sizeof range, "%g .. %g", lo, hi);
     } else {
       int64_t v = 0;
       (void)esmm_config_get_int(def, all[i], &v);
@@ -353,7 +358,7 @@ void cli_help_options(void) {
                                  esmm_config_option_choice(all[i], k));
       } else {
         snprintf(val, sizeof val, "%lld", (long long)v);
-        snprintf(range, sizeof range, "[%.0f, %.0f]", lo, hi);
+        snprintf(range, sizeof range, "%.0f .. %.0f", lo, hi);
       }
     }
     printf("  %-22s %-12s %s\n", esmm_config_option_name(all[i]), val, range);

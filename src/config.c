@@ -519,19 +519,24 @@ static int enum_error(int r, const char *value, const char *func) {
   return esmm__error(ESMM_EINVAL, func, "%s: \"%s\" is not one of %s", table[r].name, value, list);
 }
 
-/* Levenshtein distance of two short strings (names of options). */
+/* Edit distance of two short strings (names of options). */
 static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
+  /* optimal string alignment: insertions, deletions, substitutions and
+   * transpositions of neighbours ("trian" -> "train") cost 1 */
+  size_t la = strlen(a), lb = strlen(b), pp[65], prev[65], cur[65];
   if (la > 64 || lb > 64)
     return 99;
   for (size_t j = 0; j <= lb; j++)
-    prev[j] = j;
+    prev[j] = pp[j] = j;
   for (size_t i = 1; i <= la; i++) {
     cur[0] = i;
     for (size_t j = 1; j <= lb; j++) {
       size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]), del = prev[j] + 1, ins = cur[j - 1] + 1;
       cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < cur[j])
+        cur[j] = pp[j - 2] + 1;
     }
+    memcpy(pp, prev, (lb + 1) * sizeof *pp);
     memcpy(prev, cur, (lb + 1) * sizeof *prev);
   }
   return prev[lb];

@@ -45,6 +45,7 @@ done
 
 # ---- refusals, with the key named and a suggestion ---------------------------------
 expect 2 'unknown command "tran" (did you mean train?)' "$ESMM" tran
+expect 2 'unknown command "trian" (did you mean train?)' "$ESMM" trian
 expect 2 "unknown option --vlaid (did you mean --valid?)" "$ESMM" train --vlaid x --data train.txt --model m.esmm
 expect 2 "--valid is not an option of eval" "$ESMM" eval --valid valid.txt
 expect 2 'unknown --set key "bach_size" (did you mean batch_size?)' "$ESMM" train --data train.txt --model m.esmm --set bach_size=3
