@@ -577,6 +577,16 @@ int cmd_train(const opts *o) {
     if (o->init)
       fprintf(say, "%s\n", o->init);
   }
+  {
+    int64_t patience = 0;
+    esmm_config_get_int(cfg, ESMM_OPT_FIT_PATIENCE, &patience);
+    if (patience > 0 && !valid) {
+      rc = o->resume ? cli_usagef("the checkpoint was trained with early stopping (patience %lld): give --valid "
+                                  "again, or --set patience=0", (long long)patience)
+                     : cli_usage("--set patience (early stopping) needs --valid FILE");
+      goto done;
+    }
+  }
   esmm_config_get_int(cfg, ESMM_OPT_FIT_MONITOR, &r.monitor);
   {
     int64_t kb = 1;

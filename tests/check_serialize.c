@@ -868,7 +868,11 @@ START_TEST(test_meta_roundtrip) {
     ck_assert_int_eq(esmm_model_meta(l, "fit.wait", &v), ESMM_OK);
     ck_assert_str_eq(v, "2");
     esmm_model_free(l);
-    /* every byte flip of a version 2 checkpoint is refused */
+    /* every truncation and every byte flip of a version 2 checkpoint is refused */
+    for (size_t cut = 0; cut < need; cut++) {
+      ck_assert_int_ne(esmm_model_load_checkpoint_buffer(&l, ck, cut, NULL), ESMM_OK);
+      ck_assert_ptr_null(l);
+    }
     for (size_t i = 0; i < need; i++) {
       ck[i] ^= 0x20;
       ck_assert_int_ne(esmm_model_load_checkpoint_buffer(&l, ck, need, NULL), ESMM_OK);

@@ -100,6 +100,10 @@ expect 1 "batch_size cannot change when a checkpoint is resumed: it defines the 
 expect 1 "embed_dim cannot change when a checkpoint is resumed: it defines the shape of the saved parameters" \
   "$ESMM" train --quiet --data train.txt --model r2.esmm --resume r.ckpt --set embed_dim=4
 expect 2 "--set fields cannot change" "$ESMM" train --quiet --data train.txt --model r2.esmm --resume r.ckpt --set fields=a,b
+expect 2 "--set patience (early stopping) needs --valid FILE" "$ESMM" train --data train.txt --model x.esmm --set patience=2
+"$ESMM" train --quiet --data train.txt --valid valid.txt --model p.esmm --checkpoint p.ckpt --set patience=3 --set batch_size=256
+expect 2 "give --valid again, or --set patience=0" "$ESMM" train --data train.txt --model x.esmm --resume p.ckpt --set epochs=2
+expect 0 "" "$ESMM" train --quiet --data train.txt --model x.esmm --resume p.ckpt --set epochs=2 --set patience=0
 expect 2 "give one of them" "$ESMM" train --data train.txt --model x.esmm --resume r.ckpt --init r.esmm
 expect 0 "started from the parameters of" "$ESMM" train --data train.txt --model w.esmm --init r.esmm --set batch_size=64 \
   --set optimizer=sgd --set learning_rate=0.01
