@@ -1,5 +1,5 @@
-# libesmm - GNU make build. `make` builds both libraries, the CLI and the
-# examples; `make check` builds and runs the whole test suite.
+# libesmm - GNU make build. `make` builds both libraries and the esmm
+# program (cli/); `make check` builds and runs the whole test suite.
 # Variables a packager may set: CC CXX CFLAGS LDFLAGS PREFIX DESTDIR LIBDIR
 # INCLUDEDIR PCDIR BINDIR.
 
@@ -9,6 +9,7 @@ MINOR := $(shell sed -n 's/^\#define ESMM_VERSION_MINOR  *\([0-9][0-9]*\).*/\1/p
 PATCH := $(shell sed -n 's/^\#define ESMM_VERSION_PATCH  *\([0-9][0-9]*\).*/\1/p' $(VERSION_H))
 VERSION := $(MAJOR).$(MINOR).$(PATCH)
 
+comma := ,
 CC ?= cc
 CXX ?= c++
 PKG_CONFIG ?= pkg-config
@@ -32,7 +33,7 @@ STATIC := lib/libesmm.a
 SHARED := lib/libesmm.so.$(VERSION)
 SONAME := libesmm.so.$(MAJOR)
 
-CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
+CLI_SRCS := $(sort $(wildcard cli/*.c))
 CLI := bin/esmm
 APP_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude
 APP_LDFLAGS := -Llib -Wl,-rpath,'$$ORIGIN/../lib'
@@ -76,9 +77,26 @@ lib/libesmm.so: lib/$(SONAME)
 	ln -sf $(SONAME) $@
 
 # The CLI links the shared library: it uses only the exported API.
-$(CLI): $(CLI_SRCS) $(wildcard examples/cli/*.h) $(HEADERS) lib/libesmm.so
+$(CLI): $(CLI_SRCS) $(wildcard cli/*.h) $(HEADERS) lib/libesmm.so
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(APP_CFLAGS) -o $@ $(CLI_SRCS) $(APP_LDFLAGS) -lesmm -lm
+
+# The installed esmm is linked again with a run path that works from the
+# install prefix: $$ORIGIN-relative (BINDIR -> LIBDIR, computed without
+# DESTDIR, so a staged tree keeps working once moved into place), and none
+# when LIBDIR is one the dynamic linker searches anyway.
+SYSTEM_LIBDIRS := /lib /usr/lib /lib64 /usr/lib64 \
+  $(addprefix /usr/lib/,$(shell $(CC) -print-multiarch 2>/dev/null)) \
+  $(addprefix /lib/,$(shell $(CC) -print-multiarch 2>/dev/null))
+INSTALL_RPATH = $(if $(filter $(SYSTEM_LIBDIRS),$(patsubst %/,%,$(LIBDIR))),,\
+  -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))')
+INSTALL_CLI := build/install/esmm
+
+.PHONY: $(INSTALL_CLI)
+$(INSTALL_CLI): $(CLI)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(APP_CFLAGS) -o $@ $(CLI_SRCS) $(filter-out -Wl$(comma)-rpath%,$(APP_LDFLAGS)) \
+	  $(INSTALL_RPATH) -lesmm -lm
 
 # Regenerated on every run so that PREFIX reaches it.
 esmm.pc: esmm.pc.in
@@ -110,8 +128,9 @@ check: all check-symbols check-headers check-unit $(CHECK_EXTRA)
 demo: $(CLI)
 	$(CLI) demo
 
-install: all
+install: all $(INSTALL_CLI)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/esmm $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(INSTALL_CLI) $(DESTDIR)$(BINDIR)/esmm
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/esmm/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
@@ -123,7 +142,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/esmm/,$(notdir $(HEADERS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/esmm 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libesmm.a $(DESTDIR)$(LIBDIR)/libesmm.so.$(VERSION) \
-	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libesmm.so $(DESTDIR)$(PCDIR)/esmm.pc
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libesmm.so $(DESTDIR)$(PCDIR)/esmm.pc \
+	      $(DESTDIR)$(BINDIR)/esmm
 
 clean:
 	rm -rf build lib/*.a lib/*.so* bin esmm.pc

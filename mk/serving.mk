@@ -15,6 +15,41 @@ CHECK_EXTRA += check-serving
 
 check-serving: check-serving-c check-serving-hosts check-serving-python check-serving-resume
 
+# The Python package: `make install` puts it in PYTHONDIR (Debian's layout:
+# PREFIX/lib/python3/dist-packages is on sys.path for /usr and /usr/local)
+# with esmm/_build_config.py naming LIBDIR, where it finds libesmm.so.1.
+# `pip install ./python` installs the same package (check-python-pip).
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+PY_PKG := python/esmm/__init__.py python/esmm/estimator.py
+.PHONY: install-python uninstall-python check-python-pip
+install: install-python
+install-python: all
+	install -d $(DESTDIR)$(PYTHONDIR)/esmm
+	install -m 644 $(PY_PKG) $(DESTDIR)$(PYTHONDIR)/esmm/
+	printf '# written by make install: where libesmm.so.1 is\nLIBDIR = "%s"\n' '$(LIBDIR)' \
+	  > $(DESTDIR)$(PYTHONDIR)/esmm/_build_config.py
+uninstall: uninstall-python
+uninstall-python:
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/esmm/,__init__.py estimator.py _build_config.py)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/esmm/__pycache__
+	-rmdir $(DESTDIR)$(PYTHONDIR)/esmm 2>/dev/null
+
+# pip, offline, from a copy of the tree (a build leaves files behind):
+# the package installs and trains with the library it is pointed at.
+CHECK_EXTRA += check-python-pip
+check-python-pip: lib/libesmm.so
+	rm -rf build/pip && mkdir -p build/pip && cp -r python build/pip/src && rm -rf build/pip/src/build
+	$(SERVE_PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-index \
+	  --target build/pip/site build/pip/src 2>&1 | grep -v "as the 'root' user" || true
+	test -f build/pip/site/esmm/__init__.py
+	cd / && ESMM_LIBRARY=$(abspath lib/libesmm.so.$(MAJOR)) PYTHONDONTWRITEBYTECODE=1 \
+	  PYTHONPATH=$(abspath build/pip/site) $(SERVE_PY) -c 'import esmm, sys; \
+	  assert esmm.__file__.startswith(sys.argv[1]), esmm.__file__; \
+	  t = esmm.Dataset.simulate(2000, 0); v = esmm.Dataset.simulate(500, 1); \
+	  m = esmm.Model.for_data(t, embed_dim=4, hash_buckets=128, batch_size=256); \
+	  h = m.fit(t, valid=v, epochs=2, monitor="ctr_auc"); assert len(h) == 2; \
+	  print("check-python-pip: pip-installed esmm trained", len(h), "epochs")' $(abspath build/pip/site)
+
 # The C++ wrapper is a header too; the Makefile installs only *.h.
 install: install-cxx-header
 install-cxx-header: all
@@ -45,10 +80,36 @@ check-serving-c: all $(SERVE_DIR)/model.esmm
 	  -Wl,-rpath,$$($(PKG_CONFIG) --variable=libdir esmm) -o $(SERVE_DIR)/score_user'
 	@test -f $(SERVE_PREFIX)/include/esmm/esmm.hpp
 	$(SERVE_DIR)/score_user $(SERVE_DIR)/model.esmm 100
+	cd / && env -u LD_LIBRARY_PATH $(SERVE_PREFIX)/bin/esmm dump --model $(abspath $(SERVE_DIR)/model.esmm) >/dev/null
+	cd / && env -u ESMM_LIBRARY PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(SERVE_PREFIX)/lib/python3/dist-packages \
+	  $(SERVE_PY) -c 'import esmm, sys; assert esmm.library_path.startswith(sys.argv[1]), esmm.library_path; \
+	  m = esmm.Model.load(sys.argv[2]); print("serving: installed Python package loads", esmm.library_path)' \
+	  $(SERVE_PREFIX) $(abspath $(SERVE_DIR)/model.esmm)
+	$(MAKE) --no-print-directory uninstall PREFIX=$(SERVE_PREFIX) >/dev/null
+	$(MAKE) --no-print-directory esmm.pc >/dev/null
+	@left=$$(find $(SERVE_PREFIX) -type f -o -type l); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }
+	@echo "serving: installed esmm runs from $(SERVE_PREFIX)/bin; uninstall removes every installed file"
 
 $(SERVE_DIR)/serve: examples/cpp/serve.cpp include/esmm/esmm.hpp $(HEADERS) lib/libesmm.so
 	@mkdir -p $(SERVE_DIR)
 	$(CXX) $(CXXFLAGS) $(SERVE_CXX_FLAGS) -Iinclude -o $@ $< -Llib -Wl,-rpath,'$$ORIGIN/../../lib' -lesmm
+
+# The C++ wrapper's datasets, training and evaluation (tests/cpp/check_hpp.cpp).
+.PHONY: check-cpp
+CHECK_EXTRA += check-cpp
+$(SERVE_DIR)/check_hpp: tests/cpp/check_hpp.cpp include/esmm/esmm.hpp $(HEADERS) lib/libesmm.so
+	@mkdir -p $(SERVE_DIR)
+	$(CXX) $(CXXFLAGS) $(SERVE_CXX_FLAGS) -Iinclude -o $@ $< -Llib -Wl,-rpath,'$$ORIGIN/../../lib' -lesmm
+$(SERVE_DIR)/train_cpp: examples/cpp/train.cpp include/esmm/esmm.hpp $(HEADERS) lib/libesmm.so
+	@mkdir -p $(SERVE_DIR)
+	$(CXX) $(CXXFLAGS) $(SERVE_CXX_FLAGS) -Iinclude -o $@ $< -Llib -Wl,-rpath,'$$ORIGIN/../../lib' -lesmm
+# the examples of docs/guide.md train too (C++ and Python, early stopping)
+check-cpp: $(SERVE_DIR)/check_hpp $(SERVE_DIR)/train_cpp $(SERVE_DIR)/train.txt $(SERVE_DIR)/test.txt
+	OPENBLAS_NUM_THREADS=1 $(SERVE_DIR)/check_hpp
+	OPENBLAS_NUM_THREADS=1 $(SERVE_DIR)/train_cpp $(SERVE_DIR)/train.txt $(SERVE_DIR)/test.txt \
+	  $(SERVE_DIR)/train_cpp.esmm 3
+	ESMM_LIBRARY=$(abspath lib/libesmm.so.$(MAJOR)) PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=python OPENBLAS_NUM_THREADS=1 \
+	  $(SERVE_PY) python/examples/train.py $(SERVE_DIR)/train.txt $(SERVE_DIR)/test.txt $(SERVE_DIR)/train_py.esmm 3
 
 # CLI predict == C++ (4 threads) == Python (3 threads), byte for byte. All
 # run OpenBLAS on one thread: its threaded SGEMM splits the sums differently.

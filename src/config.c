@@ -31,6 +31,9 @@ static const char *const unknown_field_names[] = {"error", "ignore", NULL};
 static const char *const values_names[] = {"weight", "ignore", NULL};
 static const char *const on_error_names[] = {"fail", "skip", NULL};
 static const char *const cnc_names[] = {"keep", "zero", "drop", "error", NULL};
+/* fit options (esmm/fit.h): the metrics a fit can monitor, by esmm_metric value */
+static const char *const monitor_names[] = {"ctr_auc",     "cvr_auc_clicked",     "cvr_auc_all",   "ctcvr_auc",
+                                            "ctr_logloss", "cvr_logloss_clicked", "ctcvr_logloss", NULL};
 
 #define I64MAX 9223372036854775807.0
 static const opt_row table[] = {
@@ -77,11 +80,34 @@ static const opt_row table[] = {
     {ESMM_OPT_PROPENSITY_STOP_GRAD, "propensity_stop_grad", "ESMM_OPT_PROPENSITY_STOP_GRAD", T_INT, 0, 1, 0, 0, 1,
      NULL},
     /* execution options */
+    /* fit options (esmm/fit.h, @since 1.1) */
+    {ESMM_OPT_FIT_EVAL_EVERY, "eval_every", "ESMM_OPT_FIT_EVAL_EVERY", T_INT, 0, 2147483647.0, 0, 0, 0, NULL},
+    {ESMM_OPT_FIT_MONITOR, "monitor", "ESMM_OPT_FIT_MONITOR", T_ENUM, 0, 6, 0, 0, 3, monitor_names},
+    {ESMM_OPT_FIT_PATIENCE, "patience", "ESMM_OPT_FIT_PATIENCE", T_INT, 0, 1000000, 0, 0, 0, NULL},
+    {ESMM_OPT_FIT_MIN_DELTA, "min_delta", "ESMM_OPT_FIT_MIN_DELTA", T_FLOAT, 0, 1, 0, 0, 0, NULL},
+    {ESMM_OPT_FIT_KEEP_BEST, "keep_best", "ESMM_OPT_FIT_KEEP_BEST", T_INT, 0, 1, 0, 0, 1, NULL},
     /* distributed options */
     {ESMM_OPT_DIST_CHECK_EVERY, "dist_check_every", "ESMM_OPT_DIST_CHECK_EVERY", T_INT, 0, 2147483647.0, 0, 0,
      100, NULL},
 };
 #define N_OPTS ((int)(sizeof table / sizeof table[0]))
+
+/* Options added after 1.0: the config section of model files omits them
+ * while they hold their default, so that such files stay readable by the
+ * libraries that predate them (docs/model-format.md, "Evolution"). A new
+ * option joins this list with its table row. ESMM_OPT_NUM_THREADS is here
+ * too: its default became 0 (the usable CPUs) in 1.1, a value 1.0 refuses;
+ * a loaded model takes its threads from the loading call anyway. */
+static const esmm_opt added_after_1_0[] = {ESMM_OPT_FIT_EVAL_EVERY, ESMM_OPT_FIT_MONITOR, ESMM_OPT_FIT_PATIENCE,
+                                           ESMM_OPT_FIT_MIN_DELTA,  ESMM_OPT_FIT_KEEP_BEST, ESMM_OPT_BATCH_SLICES,
+                                           ESMM_OPT_NUM_THREADS};
+
+static int omit_at_default(int r) {
+  for (size_t i = 0; i < sizeof added_after_1_0 / sizeof added_after_1_0[0]; i++)
+    if (added_after_1_0[i] == table[r].opt)
+      return 1;
+  return 0;
+}
 _Static_assert(sizeof table / sizeof table[0] <= ESMM__MAX_OPTS, "raise ESMM__MAX_OPTS");
 
 static const char *const default_fields[] = {"101",    "121",    "122",    "124",    "125",   "126",
@@ -89,6 +115,8 @@ static const char *const default_fields[] = {"101",    "121",    "122",    "124"
                                              "150_14", "205",    "206",    "207",    "210",   "216",
                                              "508",    "509",    "702",    "853",    "301"};
 #define N_DEFAULT_FIELDS (sizeof default_fields / sizeof default_fields[0])
+
+static const char *nearest_name(const char *name);
 
 static int row_of(esmm_opt opt) {
   for (int i = 0; i < N_OPTS; i++)
@@ -218,6 +246,7 @@ int esmm_config_new(esmm_config **out) {
 void esmm_config_free(esmm_config *cfg) {
   if (!cfg)
     return;
+  esmm__meta_clear(cfg);
   free(cfg->names);
   free(cfg->buckets);
   free(cfg);
@@ -242,11 +271,21 @@ int esmm_config_clone(const esmm_config *cfg, esmm_config **out) {
   }
   memcpy(c->names, cfg->names, cfg->n_fields * sizeof *c->names);
   memcpy(c->buckets, cfg->buckets, cfg->n_fields * sizeof *c->buckets);
+  if (esmm__meta_copy(c, cfg) != ESMM_OK) {
+    free(c->names);
+    free(c->buckets);
+    free(c);
+    return ESMM__ERR(ESMM_ENOMEM, "out of memory");
+  }
   *out = c;
   return ESMM_OK;
 }
 
-static int check_value(int r, double v, const char *func) {
+/* What messages call an option: the by-name key when the caller used it
+ * (esmm_config_set_by_name, model files), else the enumerator. */
+static const char *label(int r, int by_name) { return by_name ? table[r].name : table[r].ident; }
+
+static int check_value(int r, double v, int by_name, const char *func) {
   const opt_row *o = &table[r];
   int low = o->min_open ? !(v > o->min) : !(v >= o->min);
   int high = o->max_open ? !(v < o->max) : !(v <= o->max);
@@ -255,13 +294,13 @@ static int check_value(int r, double v, const char *func) {
     esmm__format_double(o->min, a);
     esmm__format_double(o->max, b);
     esmm__format_double(v, g);
-    return esmm__error(ESMM_EINVAL, func, "%s must be in %c%s, %s%c, got %s", o->ident,
+    return esmm__error(ESMM_EINVAL, func, "%s must be in %c%s, %s%c, got %s", label(r, by_name),
                        o->min_open ? '(' : '[', a, b, o->max_open ? ')' : ']', g);
   }
   return ESMM_OK;
 }
 
-static int set_scalar(esmm_config *cfg, esmm_opt opt, double v, int from_int, int64_t iv,
+static int set_scalar(esmm_config *cfg, esmm_opt opt, double v, int from_int, int64_t iv, int by_name,
                       const char *func) {
   int r;
   if (!cfg)
@@ -270,32 +309,33 @@ static int set_scalar(esmm_config *cfg, esmm_opt opt, double v, int from_int, in
   if (r < 0)
     return esmm__error(ESMM_EINVAL, func, "unknown option %d", (int)opt);
   if (table[r].type == T_LIST)
-    return esmm__error(ESMM_EINVAL, func, "%s is a list option: use esmm_config_set_ints", table[r].ident);
+    return esmm__error(ESMM_EINVAL, func, "%s is a list option: use esmm_config_set_ints", label(r, by_name));
   if (table[r].type != T_FLOAT) {
     if (!from_int) {
       if (!(v == floor(v)) || fabs(v) > 9.2e18)
-        return esmm__error(ESMM_EINVAL, func, "%s takes an integer value", table[r].ident);
+        return esmm__error(ESMM_EINVAL, func, "%s takes an integer value", label(r, by_name));
       iv = (int64_t)v;
     }
     if (iv < (int64_t)table[r].min || (double)iv > table[r].max)
-      return check_value(r, (double)iv, func);
+      return check_value(r, (double)iv, by_name, func);
     cfg->v[r].i = iv;
     return ESMM_OK;
   }
-  ESMM__TRY(check_value(r, v, func));
+  ESMM__TRY(check_value(r, v, by_name, func));
   cfg->v[r].f = v;
   return ESMM_OK;
 }
 
 int esmm_config_set_int(esmm_config *cfg, esmm_opt opt, int64_t value) {
-  return set_scalar(cfg, opt, (double)value, 1, value, __func__);
+  return set_scalar(cfg, opt, (double)value, 1, value, 0, __func__);
 }
 
 int esmm_config_set_float(esmm_config *cfg, esmm_opt opt, double value) {
-  return set_scalar(cfg, opt, value, 0, 0, __func__);
+  return set_scalar(cfg, opt, value, 0, 0, 0, __func__);
 }
 
-static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_t n, const char *func) {
+static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_t n, int by_name,
+                    const char *func) {
   int r;
   if (!cfg)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: cfg is NULL");
@@ -303,14 +343,14 @@ static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_
   if (r < 0 || table[r].type != T_LIST)
     return esmm__error(ESMM_EINVAL, func, "option %d is not a list option", (int)opt);
   if (n > ESMM__MAX_LAYERS)
-    return esmm__error(ESMM_EINVAL, func, "%s takes at most %d values, got %zu", table[r].ident,
+    return esmm__error(ESMM_EINVAL, func, "%s takes at most %d values, got %zu", label(r, by_name),
                        ESMM__MAX_LAYERS, n);
   if (n && !values)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: values is NULL");
   for (size_t i = 0; i < n; i++)
     if (values[i] < 1 || values[i] > 65536)
       return esmm__error(ESMM_EINVAL, func, "%s values must be in [1, 65536], got %lld at %zu",
-                         table[r].ident, (long long)values[i], i);
+                         label(r, by_name), (long long)values[i], i);
   if (opt == ESMM_OPT_CTR_TOWER) {
     if (n) /* values may be NULL when n == 0 */
       memcpy(cfg->ctr_tower, values, n * sizeof *values);
@@ -324,7 +364,7 @@ static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_
 }
 
 int esmm_config_set_ints(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_t n) {
-  return set_list(cfg, opt, values, n, __func__);
+  return set_list(cfg, opt, values, n, 0, __func__);
 }
 
 int esmm_config_get_int(const esmm_config *cfg, esmm_opt opt, int64_t *out) {
@@ -378,6 +418,57 @@ const char *esmm_config_option_name(esmm_opt opt) {
   return r < 0 ? NULL : table[r].name;
 }
 
+int esmm_config_option_list(esmm_opt *out, size_t cap, size_t *n_out) {
+  size_t n = 0;
+  ESMM__CHECK_ARG(n_out);
+  for (int i = 0; i < N_OPTS; i++)
+    if (table[i].name) {
+      if (out && n < cap)
+        out[n] = table[i].opt;
+      n++;
+    }
+  *n_out = n;
+  if (cap < n)
+    return ESMM__ERR(ESMM_EBUFS, "there are %zu options, the buffer holds %zu", n, cap);
+  return ESMM_OK;
+}
+
+int esmm_config_option_lookup(const char *name, esmm_opt *out) {
+  ESMM__CHECK_ARG(name && out);
+  for (int i = 0; i < N_OPTS; i++)
+    if (table[i].name && (strcmp(table[i].name, name) == 0 || strcmp(table[i].ident, name) == 0)) {
+      *out = table[i].opt;
+      return ESMM_OK;
+    }
+  {
+    const char *near = nearest_name(name);
+    if (near)
+      return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\" (did you mean %s?)", name, near);
+  }
+  return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\"", name);
+}
+
+int esmm_config_option_type(esmm_opt opt, int *out) {
+  int r = row_of(opt);
+  ESMM__CHECK_ARG(out);
+  if (r < 0)
+    return ESMM__ERR(ESMM_EINVAL, "unknown option %d", (int)opt);
+  *out = table[r].type == T_INT ? ESMM_OPT_TYPE_INT : table[r].type == T_FLOAT ? ESMM_OPT_TYPE_FLOAT
+         : table[r].type == T_ENUM                                             ? ESMM_OPT_TYPE_ENUM
+                                                                                : ESMM_OPT_TYPE_LIST;
+  return ESMM_OK;
+}
+
+const char *esmm_config_option_choice(esmm_opt opt, int64_t value) {
+  int r = row_of(opt);
+  if (r < 0 || table[r].type != T_ENUM || value < 0)
+    return NULL;
+  for (int64_t k = 0; table[r].enum_names[k]; k++)
+    if (k == value)
+      return table[r].enum_names[k];
+  return NULL;
+}
+
 /* "field[:buckets],field[:buckets],..." */
 static int set_fields_text(esmm_config *cfg, const char *value, const char *func) {
   const char *names[ESMM_MAX_FIELDS];
@@ -422,6 +513,59 @@ static int set_fields_text(esmm_config *cfg, const char *value, const char *func
   return rc;
 }
 
+/* "x: \"v\" is not one of a, b, c" for a bad enum value. */
+static int enum_error(int r, const char *value, const char *func) {
+  char list[256];
+  size_t at = 0;
+  list[0] = '\0';
+  for (int k = 0; table[r].enum_names[k] && at < sizeof list; k++)
+    at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "", table[r].enum_names[k]);
+  return esmm__error(ESMM_EINVAL, func, "%s: \"%s\" is not one of %s", table[r].name, value, list);
+}
+
+/* Edit distance of two short strings (names of options). */
+static size_t edit_distance(const char *a, const char *b) {
+  /* optimal string alignment: insertions, deletions, substitutions and
+   * transpositions of neighbours ("trian" -> "train") cost 1 */
+  size_t la = strlen(a), lb = strlen(b), pp[65], prev[65], cur[65];
+  if (la > 64 || lb > 64)
+    return 99;
+  for (size_t j = 0; j <= lb; j++)
+    prev[j] = pp[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]), del = prev[j] + 1, ins = cur[j - 1] + 1;
+      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < cur[j])
+        cur[j] = pp[j - 2] + 1;
+    }
+    memcpy(pp, prev, (lb + 1) * sizeof *pp);
+    memcpy(prev, cur, (lb + 1) * sizeof *prev);
+  }
+  return prev[lb];
+}
+
+/* The option name closest to a mistyped one, when close enough to be a
+ * typo (at most a third of the name's length, at least 1, at most 3). */
+static const char *nearest_name(const char *name) {
+  const char *best = NULL;
+  size_t best_d = 99, limit = strlen(name) / 3;
+  limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
+  for (int i = 0; i < N_OPTS; i++) {
+    size_t d = table[i].name ? edit_distance(name, table[i].name) : 99;
+    if (d < best_d) {
+      best_d = d;
+      best = table[i].name;
+    }
+  }
+  if (edit_distance(name, "fields") < best_d) {
+    best_d = edit_distance(name, "fields");
+    best = "fields";
+  }
+  return best_d <= limit ? best : NULL;
+}
+
 int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *value) {
   int r;
   size_t len;
@@ -430,8 +574,12 @@ int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *valu
   if (strcmp(name, "fields") == 0)
     return set_fields_text(cfg, value, __func__);
   r = row_of_name(name);
-  if (r < 0)
+  if (r < 0) {
+    const char *near = nearest_name(name);
+    if (near)
+      return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\" (did you mean %s?)", name, near);
     return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\"", name);
+  }
   switch (table[r].type) {
   case T_LIST: {
     int64_t vals[ESMM__MAX_LAYERS + 1];
@@ -449,25 +597,30 @@ int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *valu
       if (*p == ',')
         p++;
     }
-    return set_list(cfg, table[r].opt, vals, n, __func__);
+    return set_list(cfg, table[r].opt, vals, n, 1, __func__);
   }
   case T_ENUM:
     for (int k = 0; table[r].enum_names[k]; k++)
       if (strcmp(table[r].enum_names[k], value) == 0)
-        return set_scalar(cfg, table[r].opt, k, 1, k, __func__);
+        return set_scalar(cfg, table[r].opt, k, 1, k, 1, __func__);
     /* numbers are accepted too */
-    /* fall through */
+    {
+      int64_t iv;
+      if (esmm__parse_i64(value, len, &iv) != 0)
+        return enum_error(r, value, __func__);
+      return set_scalar(cfg, table[r].opt, (double)iv, 1, iv, 1, __func__);
+    }
   case T_INT: {
     int64_t iv;
     if (esmm__parse_i64(value, len, &iv) != 0)
       return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is not a valid value", name, value);
-    return set_scalar(cfg, table[r].opt, (double)iv, 1, iv, __func__);
+    return set_scalar(cfg, table[r].opt, (double)iv, 1, iv, 1, __func__);
   }
   default: {
     double d;
     if (esmm__parse_double(value, len, &d) != 0)
       return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is not a number", name, value);
-    return set_scalar(cfg, table[r].opt, d, 0, 0, __func__);
+    return set_scalar(cfg, table[r].opt, d, 0, 0, 1, __func__);
   }
   }
 }
@@ -550,6 +703,9 @@ int esmm__config_to_text(const esmm_config *c, char *buf, size_t cap, size_t *le
   char num[40];
   for (int r = 0; r < N_OPTS; r++) {
     if (!table[r].name)
+      continue;
+    if (table[r].type != T_LIST && omit_at_default(r) &&
+        (table[r].type == T_FLOAT ? c->v[r].f == table[r].def : c->v[r].i == (int64_t)table[r].def))
       continue;
     puts_(&s, table[r].name);
     puts_(&s, "=");

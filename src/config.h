@@ -29,7 +29,29 @@ struct esmm_config {
   int64_t *buckets;                       /* n_fields counts, 0 = default */
   esmm__allocator alloc;
   esmm__logger log;
+  /* metadata (esmm_config_set_meta; meta.c): n_meta key/value strings in
+   * the order they were first set, each malloc'd */
+  struct esmm__meta_entry *meta;
+  size_t n_meta;
 };
+
+/* Metadata limits: keys of [A-Za-z0-9_.-], values of any bytes but NUL. */
+#define ESMM__META_KEY_MAX 63
+#define ESMM__META_VALUE_MAX 65536
+#define ESMM__META_MAX 256
+
+typedef struct esmm__meta_entry {
+  char *key, *value;
+} esmm__meta_entry;
+
+/* Free dst's metadata (meta.c). */
+void esmm__meta_clear(esmm_config *dst);
+/* Give dst a deep copy of src's metadata; dst's own pointers are
+ * overwritten, not freed (dst is a fresh struct copy of a config).
+ * ESMM_ENOMEM leaves dst without metadata. */
+int esmm__meta_copy(esmm_config *dst, const esmm_config *src);
+/* 1 when key is a valid metadata key. */
+int esmm__meta_key_ok(const char *key, size_t len);
 
 /* Typed reads of a valid config; opt must be a known scalar option. */
 int64_t esmm__config_int(const esmm_config *c, esmm_opt opt);

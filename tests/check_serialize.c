@@ -349,12 +349,12 @@ START_TEST(test_newer_version) {
   esmm_model *m = small_model(6), *l;
   size_t len;
   unsigned char *b = to_buffer(m, &len);
-  put32(b + 4, 2);
+  put32(b + 4, 3);
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
   ck_assert_ptr_null(l);
-  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "version 2"));
-  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "up to 1"));
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "version 3"));
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "up to 2"));
   /* a newer version is refused even if the rest of the header is unknown */
   put32(b + 4, 7);
   put32(b + 12, 0xFFFFFFFFu);
@@ -812,6 +812,272 @@ START_TEST(test_variant_checkpoint_block_shapes) {
 }
 END_TEST
 
+
+/* ---- 1.1: metadata (format version 2), file information, changed options ---- */
+
+/* A model without metadata is written as version 1, byte for byte as
+ * before; with metadata as version 2 with a metadata section that round
+ * trips, in order, through files, buffers, checkpoints and configs. */
+START_TEST(test_meta_roundtrip) {
+  esmm_model *m = small_model(11), *l = NULL;
+  esmm_config *c = NULL;
+  size_t len1, len2, n = 0;
+  unsigned char *b1 = to_buffer(m, &len1), *b2;
+  const char *k, *v;
+  ck_assert_uint_eq(le32(b1 + 4), 1);
+  ck_assert_int_eq(esmm_model_set_meta(m, "input.format", "csv"), ESMM_OK);
+  ck_assert_int_eq(esmm_model_set_meta(m, "input.spec", "click=click;conversion=purchase;num=D*;cat=*"), ESMM_OK);
+  ck_assert_int_eq(esmm_model_set_meta(m, "empty", ""), ESMM_OK);
+  b2 = to_buffer(m, &len2);
+  ck_assert_uint_eq(le32(b2 + 4), 2);
+  ck_assert_uint_eq(le32(b2 + 12), 4);
+  ck_assert_uint_eq(le32(b2 + 24 + 32 * 3), 6);     /* the metadata section, last */
+  ck_assert_uint_eq(le32(b2 + 24 + 32 * 3 + 4), 1); /* flagged optional */
+  ck_assert_int_eq(load_copy(b2, len2, &l), ESMM_OK);
+  assert_same(m, l);
+  ck_assert_int_eq(esmm_model_meta(l, "input.spec", &v), ESMM_OK);
+  ck_assert_str_eq(v, "click=click;conversion=purchase;num=D*;cat=*");
+  ck_assert_int_eq(esmm_model_meta(l, "absent", &v), ESMM_OK);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(esmm_model_config(l, &c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_meta_at(c, 0, NULL, NULL, &n), ESMM_OK);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_int_eq(esmm_config_meta_at(c, 2, &k, &v, NULL), ESMM_OK);
+  ck_assert_str_eq(k, "empty");
+  ck_assert_str_eq(v, "");
+  ck_assert_int_eq(esmm_config_meta_at(c, 3, &k, NULL, NULL), ESMM_EINVAL);
+  esmm_config_free(c);
+  esmm_model_free(l);
+  /* removing every entry gives the version 1 file back */
+  ck_assert_int_eq(esmm_model_set_meta(m, "input.format", NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_set_meta(m, "input.spec", NULL), ESMM_OK);
+  ck_assert_int_eq(esmm_model_set_meta(m, "empty", NULL), ESMM_OK);
+  free(b2);
+  b2 = to_buffer(m, &len2);
+  ck_assert_uint_eq(len1, len2);
+  ck_assert_int_eq(memcmp(b1, b2, len1), 0);
+  /* checkpoints keep it too */
+  ck_assert_int_eq(esmm_model_set_meta(m, "fit.wait", "2"), ESMM_OK);
+  {
+    size_t need = 0;
+    unsigned char *ck;
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, NULL, 0, &need), ESMM_EBUFS);
+    ck = malloc(need);
+    ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, ck, need, &need), ESMM_OK);
+    ck_assert_int_eq(esmm_model_load_checkpoint_buffer(&l, ck, need, NULL), ESMM_OK);
+    ck_assert_int_eq(esmm_model_meta(l, "fit.wait", &v), ESMM_OK);
+    ck_assert_str_eq(v, "2");
+    esmm_model_free(l);
+    /* every truncation and every byte flip of a version 2 checkpoint is refused */
+    for (size_t cut = 0; cut < need; cut++) {
+      ck_assert_int_ne(esmm_model_load_checkpoint_buffer(&l, ck, cut, NULL), ESMM_OK);
+      ck_assert_ptr_null(l);
+    }
+    for (size_t i = 0; i < need; i++) {
+      ck[i] ^= 0x20;
+      ck_assert_int_ne(esmm_model_load_checkpoint_buffer(&l, ck, need, NULL), ESMM_OK);
+      ck_assert_ptr_null(l);
+      ck[i] ^= 0x20;
+    }
+    free(ck);
+  }
+  free(b1);
+  free(b2);
+  esmm_model_free(m);
+}
+END_TEST
+
+START_TEST(test_meta_rules) {
+  esmm_config *c = small_config();
+  char big[65538];
+  const char *v;
+  ck_assert_int_eq(esmm_config_set_meta(c, "", "x"), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_config_set_meta(c, "a key", "x"), ESMM_EINVAL);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "[A-Za-z0-9_.-]"));
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  ck_assert_int_eq(esmm_config_set_meta(c, "k", big), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_config_set_meta(c, "k", "1"), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_meta(c, "k", "2"), ESMM_OK); /* replaced */
+  ck_assert_int_eq(esmm_config_meta(c, "k", &v), ESMM_OK);
+  ck_assert_str_eq(v, "2");
+  ck_assert_int_eq(esmm_config_set_meta(c, "gone", NULL), ESMM_OK); /* removing nothing */
+  for (int i = 1; i < 256; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%d", i);
+    ck_assert_int_eq(esmm_config_set_meta(c, key, "v"), ESMM_OK);
+  }
+  ck_assert_int_eq(esmm_config_set_meta(c, "one_more", "v"), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_config_meta(NULL, "k", &v), ESMM_EINVAL);
+  ck_assert_ptr_null(v);
+  esmm_config_free(c);
+}
+END_TEST
+
+/* Version 2 readers skip unknown sections flagged optional and refuse the
+ * others (ESMM_EVERSION); a version 1 file may not hold a metadata section. */
+START_TEST(test_meta_section_kinds) {
+  esmm_model *m = small_model(12), *l;
+  size_t len;
+  unsigned char *b;
+  ck_assert_int_eq(esmm_model_set_meta(m, "a", "b"), ESMM_OK);
+  b = to_buffer(m, &len);
+  put32(b + 24 + 32 * 3, 9); /* a kind this reader does not know, still optional */
+  refix_crcs(b, len);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_OK);
+  esmm_model_free(l);
+  put32(b + 24 + 32 * 3 + 4, 0); /* now required */
+  refix_crcs(b, len);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "kind 9"));
+  put32(b + 24 + 32 * 3, 6);
+  put32(b + 24 + 32 * 3 + 4, 2); /* an unknown flag */
+  refix_crcs(b, len);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_ECORRUPT);
+  put32(b + 24 + 32 * 3 + 4, 1);
+  put32(b + 4, 1); /* version 1 has no kind 6 */
+  refix_crcs(b, len);
+  ck_assert_int_eq(load_copy(b, len, &l), ESMM_ECORRUPT);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* esmm_model_info: everything the file says, without building the model. */
+START_TEST(test_model_info) {
+  esmm_model *m = small_model(13);
+  esmm_model_info *info = NULL;
+  size_t len, need = 0, tlen = 0;
+  unsigned char *b, *ck;
+  int64_t v;
+  uint32_t kind, crc;
+  uint64_t off, size, rows, cols;
+  const char *name, *text, *meta;
+  const esmm_config *cfg;
+  ck_assert_int_eq(esmm_model_set_meta(m, "input.format", "text"), ESMM_OK);
+  b = to_buffer(m, &len);
+  ck_assert_int_eq(esmm_model_info_open_buffer(&info, b, len), ESMM_OK);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_FORMAT_VERSION, &v), ESMM_OK);
+  ck_assert_int_eq(v, 2);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_BYTES, &v), ESMM_OK);
+  ck_assert_int_eq(v, (int64_t)len);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_CHECKPOINT, &v), ESMM_OK);
+  ck_assert_int_eq(v, 0);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_SECTIONS, &v), ESMM_OK);
+  ck_assert_int_eq(v, 4);
+  ck_assert_int_eq(esmm_model_info_section(info, 3, &kind, &off, &size, &crc), ESMM_OK);
+  ck_assert_uint_eq(kind, 6);
+  ck_assert_uint_eq(off + size, len);
+  ck_assert_uint_eq(crc, esmm__crc32(0, b + off, (size_t)size));
+  ck_assert_str_eq(esmm_model_info_section_name(kind), "metadata");
+  ck_assert_ptr_null(esmm_model_info_section_name(7));
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_PARAMETERS, &v), ESMM_OK);
+  {
+    double p;
+    ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_PARAMS, &p), ESMM_OK);
+    ck_assert_int_eq(v, (int64_t)p);
+  }
+  ck_assert_int_eq(esmm_model_info_tensor(info, 0, &name, &rows, &cols), ESMM_OK);
+  ck_assert_str_eq(name, "embedding");
+  ck_assert_uint_eq(rows, 150);
+  ck_assert_uint_eq(cols, 4);
+  ck_assert_int_eq(esmm_model_info_tensor(info, 99, &name, NULL, NULL), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_info_config(info, &cfg, &text, &tlen), ESMM_OK);
+  ck_assert_ptr_nonnull(strstr(text, "embed_dim=4\n"));
+  ck_assert_uint_eq(strlen(text), tlen);
+  ck_assert_int_eq(esmm_config_meta(cfg, "input.format", &meta), ESMM_OK);
+  ck_assert_str_eq(meta, "text");
+  ck_assert_int_eq(esmm_model_info_stat(info, 99, &v), ESMM_EINVAL);
+  esmm_model_info_free(info);
+  /* a checkpoint: the training position */
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, NULL, 0, &need), ESMM_EBUFS);
+  ck = malloc(need);
+  ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, ck, need, &need), ESMM_OK);
+  ck_assert_int_eq(esmm_model_info_open_buffer(&info, ck, need), ESMM_OK);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_CHECKPOINT, &v), ESMM_OK);
+  ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(esmm_model_info_stat(info, ESMM_INFO_SECTIONS, &v), ESMM_OK);
+  ck_assert_int_eq(v, 6);
+  esmm_model_info_free(info);
+  /* refusals are the loader's */
+  ck[need / 2] ^= 1;
+  ck_assert_int_eq(esmm_model_info_open_buffer(&info, ck, need), ESMM_ECORRUPT);
+  ck_assert_ptr_null(info);
+  ck_assert_int_eq(esmm_model_info_open(&info, "/nonexistent/model.esmm"), ESMM_EIO);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "esmm_model_info_open: /nonexistent/model.esmm"));
+  ck_assert_int_eq(esmm_model_info_open(NULL, "x"), ESMM_EINVAL);
+  esmm_model_info_free(NULL);
+  free(ck);
+  free(b);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* Loading with changed options: a warm start may change anything but the
+ * parameters' shapes; a resume only what may change between runs. */
+START_TEST(test_load_with_changes) {
+  esmm_model *m = small_model(14), *l = NULL;
+  esmm_config *ch = small_config();
+  char path[300];
+  double lr;
+  esmm_config *lc;
+  esmm_opt opts[2] = {ESMM_OPT_LEARNING_RATE, ESMM_OPT_BATCH_SIZE};
+  make_tmpdir();
+  snprintf(path, sizeof path, "%s/m.esmm", tmpdir);
+  ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(ch, ESMM_OPT_LEARNING_RATE, 0.0005), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(ch, ESMM_OPT_BATCH_SIZE, 7), ESMM_OK);
+  ck_assert_int_eq(esmm_model_load_v2(&l, path, NULL, ch, opts, 2), ESMM_OK);
+  assert_same_(m, l, 0);
+  ck_assert_int_eq(esmm_model_config(l, &lc), ESMM_OK);
+  ck_assert_int_eq(esmm_config_get_float(lc, ESMM_OPT_LEARNING_RATE, &lr), ESMM_OK);
+  ck_assert(lr == 0.0005);
+  esmm_config_free(lc);
+  esmm_model_free(l);
+  /* shapes are fixed */
+  opts[0] = ESMM_OPT_EMBED_DIM;
+  ck_assert_int_eq(esmm_config_set_int(ch, ESMM_OPT_EMBED_DIM, 5), ESMM_OK);
+  ck_assert_int_eq(esmm_model_load_v2(&l, path, NULL, ch, opts, 1), ESMM_EINVAL);
+  ck_assert_ptr_null(l);
+  ck_assert_str_eq(esmm_last_error(), "esmm_model_load_v2: embed_dim cannot change when a model is loaded: it "
+                                      "changes the shape of the saved parameters");
+  /* resume: the learning rate may change, the batch size may not */
+  ck_assert_int_eq(esmm_model_save_checkpoint(m, path), ESMM_OK);
+  opts[0] = ESMM_OPT_LEARNING_RATE;
+  ck_assert_int_eq(esmm_model_load_checkpoint_v2(&l, path, NULL, ch, opts, 1), ESMM_OK);
+  esmm_model_free(l);
+  ck_assert_int_eq(esmm_model_load_checkpoint_v2(&l, path, NULL, ch, opts, 2), ESMM_EINVAL);
+  ck_assert_ptr_nonnull(strstr(esmm_last_error(), "batch_size cannot change when a checkpoint is resumed"));
+  ck_assert_int_eq(esmm_model_load_checkpoint_v2(&l, path, NULL, NULL, opts, 1), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_model_load_checkpoint_v2(&l, path, NULL, NULL, NULL, 0), ESMM_OK);
+  esmm_model_free(l);
+  remove_tmpdir();
+  esmm_config_free(ch);
+  esmm_model_free(m);
+}
+END_TEST
+
+/* New options are left out of the config text at their default, so that
+ * files stay readable by the libraries that predate them. */
+START_TEST(test_new_options_omitted_at_default) {
+  esmm_model *m = small_model(15);
+  esmm_config *c = small_config();
+  size_t len;
+  unsigned char *b = to_buffer(m, &len);
+  ck_assert_ptr_null(find_bytes(b, len, "patience="));
+  ck_assert_ptr_null(find_bytes(b, len, "monitor="));
+  free(b);
+  esmm_model_free(m);
+  ck_assert_int_eq(esmm_config_set_by_name(c, "patience", "3"), ESMM_OK);
+  ck_assert_int_eq(esmm_model_new(&m, c), ESMM_OK);
+  b = to_buffer(m, &len);
+  ck_assert_ptr_nonnull(find_bytes(b, len, "patience=3\n"));
+  free(b);
+  esmm_model_free(m);
+  esmm_config_free(c);
+}
+END_TEST
+
 static Suite *serialize_suite(void) {
   Suite *s = suite_create("serialize");
   TCase *tc = tcase_create("core");
@@ -832,6 +1098,12 @@ static Suite *serialize_suite(void) {
   tcase_add_test(tc, test_bad_args);
   tcase_add_loop_test(tc, test_variant_roundtrip, 0, N_VCASES);
   tcase_add_test(tc, test_variant_checkpoint_block_shapes);
+  tcase_add_test(tc, test_meta_roundtrip);
+  tcase_add_test(tc, test_meta_rules);
+  tcase_add_test(tc, test_meta_section_kinds);
+  tcase_add_test(tc, test_model_info);
+  tcase_add_test(tc, test_load_with_changes);
+  tcase_add_test(tc, test_new_options_omitted_at_default);
   suite_add_tcase(s, tc);
   return s;
 }

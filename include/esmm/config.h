@@ -138,6 +138,28 @@ typedef enum {
                                       ESCM2_DR: 1 = no gradient flows from the
                                       counterfactual risk into the CTR tower
                                       through the propensity, 0 = it does, [0,1] */
+  /* fit options 700.. (esmm/fit.h, @since 1.1): how esmm_model_fit evaluates
+   * and when it stops. They do not change the model; a model file records
+   * them only when they differ from the default. */
+  ESMM_OPT_FIT_EVAL_EVERY = 700,  /* int [eval_every] (0) evaluate the validation
+                                     set every this many steps; 0 = after every
+                                     epoch, [0,2^31) */
+  ESMM_OPT_FIT_MONITOR = 701,     /* int [monitor] (3 "ctcvr_auc") the validation
+                                     metric that decides the best model and early
+                                     stopping: an esmm_metric in [0,6] by its name
+                                     ("ctr_auc", "cvr_auc_clicked", "cvr_auc_all",
+                                     "ctcvr_auc": higher is better; "ctr_logloss",
+                                     "cvr_logloss_clicked", "ctcvr_logloss": lower
+                                     is better) */
+  ESMM_OPT_FIT_PATIENCE = 702,    /* int [patience] (0) stop after this many
+                                     evaluations in a row without improvement of
+                                     the monitored metric; 0 = never stop early,
+                                     [0,1e6] */
+  ESMM_OPT_FIT_MIN_DELTA = 703,   /* float [min_delta] (0) an improvement must
+                                     exceed this, [0,1] */
+  ESMM_OPT_FIT_KEEP_BEST = 704,   /* int [keep_best] (1) keep a copy of the model
+                                     at its best evaluation (esmm_fit_best_model),
+                                     [0,1] */
   /* distributed options 800.. (esmm/comm.h) */
   ESMM_OPT_DIST_CHECK_EVERY = 800,   /* int [dist_check_every] (100) compare a checksum
                                         of the parameters across ranks every this
@@ -323,6 +345,92 @@ ESMM_API int esmm_config_field_index(const esmm_config *cfg, const char *name, i
  * option. Static storage. Thread safety: safe. @since 1.0
  */
 ESMM_API const char *esmm_config_option_name(esmm_opt opt);
+
+/* Options as data (1.1): for CLIs and bindings that list, check and explain
+ * options without a copy of the table. ------------------------------------ */
+
+/* Types of options (esmm_config_option_type). Pinned. */
+typedef enum {
+  ESMM_OPT_TYPE_INT = 0,   /* esmm_config_set_int */
+  ESMM_OPT_TYPE_FLOAT = 1, /* esmm_config_set_float */
+  ESMM_OPT_TYPE_ENUM = 2,  /* an int with named values (esmm_config_option_choice) */
+  ESMM_OPT_TYPE_LIST = 3   /* esmm_config_set_ints */
+} esmm_opt_type;
+
+/**
+ * Every option this library knows, in the order of its table (grouped by
+ * hundreds), with the two-call pattern. The field list ("fields" by name)
+ * is not an esmm_opt and is not listed.
+ * @param[out] out    cap entries (may be NULL when cap is 0).
+ * @param[out] n_out  the number of options.
+ * @return ESMM_OK, ESMM_EINVAL (n_out NULL), ESMM_EBUFS (cap too small;
+ * *n_out is set and the first cap entries are written).
+ * Thread safety: safe (static table). @since 1.1
+ */
+ESMM_API int esmm_config_option_list(esmm_opt *out, size_t cap, size_t *n_out);
+
+/**
+ * The option called name: its by-name key ("batch_size") or its
+ * enumerator's name ("ESMM_OPT_BATCH_SIZE", as library messages about
+ * esmm_config_set_int print it), so that a host can translate messages
+ * into its own vocabulary (with esmm_config_option_name).
+ * @return ESMM_OK; ESMM_EINVAL (NULL argument, or no such option: the
+ * message suggests the closest name when one is a likely typo).
+ * Thread safety: safe. @since 1.1
+ */
+ESMM_API int esmm_config_option_lookup(const char *name, esmm_opt *out);
+
+/**
+ * The type of an option (esmm_opt_type).
+ * @return ESMM_OK, ESMM_EINVAL (unknown option, NULL out).
+ * Thread safety: safe. @since 1.1
+ */
+ESMM_API int esmm_config_option_type(esmm_opt opt, int *out);
+
+/**
+ * The name of value `value` of an enum option ("adam" for
+ * ESMM_OPT_OPTIMIZER, 0), or NULL when opt is not an enum option or value
+ * is not one of its values. Iterating value from 0 until NULL lists the
+ * valid choices. Static storage. Thread safety: safe. @since 1.1
+ */
+ESMM_API const char *esmm_config_option_choice(esmm_opt opt, int64_t value);
+
+/* Metadata (1.1): text a host attaches to a config, hence to the models made
+ * from it; model files keep it (docs/model-format.md, section 6). libesmm
+ * never reads it. Keys starting with "input." and "fit." are used by
+ * esmm_model_fit and the esmm program (docs/guide.md). -------------------- */
+
+/**
+ * Set (or, with value NULL, remove) the metadata entry key. Keys are 1 to 63
+ * bytes of [A-Za-z0-9_.-]; values are NUL-terminated text of at most 65536
+ * bytes; a config holds at most 256 entries.
+ * @return ESMM_OK, ESMM_EINVAL (NULL cfg or key, bad key, value too long,
+ * too many entries), ESMM_ENOMEM. Unchanged on failure.
+ * Ownership: key and value are copied. Thread safety: as the config.
+ * @since 1.1
+ */
+ESMM_API int esmm_config_set_meta(esmm_config *cfg, const char *key, const char *value);
+
+/**
+ * The value of metadata entry key, or NULL when there is none.
+ * @param[out] out  borrowed, valid until the entry is set again or the
+ *                  config is freed.
+ * @return ESMM_OK (also when absent: *out = NULL), ESMM_EINVAL (NULL argument).
+ * Thread safety: as the config. @since 1.1
+ */
+ESMM_API int esmm_config_meta(const esmm_config *cfg, const char *key, const char **out);
+
+/**
+ * Entry i of the metadata (in the order the keys were first set) and the
+ * number of entries: n_out may be given alone (key_out and value_out NULL,
+ * any i) to count them.
+ * @param[out] key_out, value_out  borrowed as for esmm_config_meta (may be NULL).
+ * @param[out] n_out  the number of entries (may be NULL).
+ * @return ESMM_OK, ESMM_EINVAL (NULL cfg, i out of range while key_out or
+ * value_out is given). Thread safety: as the config. @since 1.1
+ */
+ESMM_API int esmm_config_meta_at(const esmm_config *cfg, size_t i, const char **key_out, const char **value_out,
+                                 size_t *n_out);
 
 /* Hooks. ------------------------------------------------------------------ */
 

@@ -21,5 +21,7 @@
 #include "loss.h"
 #include "diag.h"
 #include "comm.h"
+#include "modelfile.h"
+#include "fit.h"
 
 #endif /* ESMM_ESMM_H */

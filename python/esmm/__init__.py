@@ -1,19 +1,26 @@
-"""libesmm from Python: a ctypes binding, standard library only.
+"""libesmm from Python: a ctypes binding (standard library; numpy optional).
 
-Serving-oriented: load a model (file, buffer or checkpoint), predict on CSR
-rows or score one user against many candidate items, from any number of
-threads (each thread gets its own workspace automatically). numpy arrays are
-accepted wherever a sequence is, and results then come back as numpy arrays;
-without numpy, plain sequences in, lists of floats out.
+Train and serve: datasets from numpy arrays, CSR arrays, files and the
+simulator (Dataset); training with validation, early stopping and the best
+model kept (Model.fit, the library's esmm_model_fit); evaluation, prediction,
+save/load; serving on CSR rows or one user against many candidate items, from
+any number of threads (each thread gets its own workspace automatically).
+numpy arrays are accepted wherever a sequence is, and results then come back
+as numpy arrays; without numpy, plain sequences in, lists of floats out.
+Failures raise EsmmError carrying the library's message and status.
 
 The shared library is found through $ESMM_LIBRARY (a path), then the build
-tree next to this package (../../lib/libesmm.so.1), then the system loader
-(ctypes.util.find_library("esmm")).
+tree next to this package (../../lib/libesmm.so.1), then the directory
+`make install` recorded (esmm/_build_config.py), then pkg-config's libdir of
+esmm, then the system loader (ctypes.util.find_library("esmm")).
 
     import esmm
-    m = esmm.Model.load("model.esmm")
-    pctr, pcvr, pctcvr = m.predict_user([0, 1], [42, 7], None,
-                                        [0, 2, 4], [2, 3, 2, 3], [11, 5, 12, 5])
+    train = esmm.Dataset.read("train.txt")
+    valid = esmm.Dataset.read("valid.txt")
+    m = esmm.Model.for_data(train, embed_dim=8)
+    history = m.fit(train, valid=valid, epochs=10, early_stopping=2)
+    print(m.evaluate(valid)["ctcvr_auc"])
+    m.save("model.esmm")
 """
 import ctypes
 import ctypes.util
@@ -25,7 +32,8 @@ try:  # optional
 except ImportError:  # pragma: no cover - depends on the host
     _np = None
 
-__all__ = ["EsmmError", "Config", "Model", "Workspace", "version", "library_path",
+__all__ = ["EsmmError", "Config", "Model", "Workspace", "Dataset", "History", "version", "library_path",
+           "metric_names", "model_info",
            "OK", "ERROR", "EINVAL", "ENOMEM", "EIO", "EFORMAT", "ECORRUPT", "EVERSION",
            "ESHAPE", "ESTATE", "ENUMERIC", "EBUFS", "ECANCELED"]
 
@@ -36,6 +44,20 @@ ESHAPE, ESTATE, ENUMERIC, EBUFS, ECANCELED = -8, -9, -10, -11, -12
 STAT_STEP, STAT_EPOCH, STAT_LOSS, STAT_SAMPLES, STAT_PARAMS = 0, 1, 2, 5, 7
 _OPT_BATCH_SIZE = 300
 _OPT_DENSE_FEATURES = 500
+_METRIC_COUNT = 15  # ESMM_METRIC_COUNT of this binding; the library only appends
+# esmm_dataset_stat_key
+(_DS_ROWS, _DS_CLICKS, _DS_CONVERSIONS, _DS_CLICKED_CONVERSIONS, _DS_CONV_WITHOUT_CLICK, _DS_COMMONS,
+ _DS_FEATURES, _DS_COMMON_FEATURES, _DS_ROWS_WITH_COMMON, _DS_FIELDS, _DS_DENSE, _DS_LINES, _DS_SKIPPED,
+ _DS_SKIPPED_MALFORMED, _DS_SKIPPED_LABEL, _DS_SKIPPED_MISSING_COMMON, _DS_SKIPPED_CONV_NO_CLICK,
+ _DS_CONV_NO_CLICK_READ, _DS_FEATURES_IGNORED, _DS_COMMON_LINES, _DS_COMMON_SKIPPED) = range(21)
+# esmm_fit_key / esmm_fit_stat_key / esmm_fit_event
+(_FIT_EPOCH, _FIT_STEP, _FIT_SAMPLES, _FIT_TRAIN_LOSS, _FIT_SECONDS, _FIT_MONITOR, _FIT_IMPROVED) = range(7)
+_FIT_VALID = 100
+(_FS_RECORDS, _FS_BEST, _FS_BEST_STEP, _FS_BEST_VALUE, _FS_STOPPED_EARLY) = range(5)
+_FIT_EVENT_EVAL = 1
+# esmm_model_info_key
+_INFO_KEYS = ["format_version", "bytes", "checkpoint", "sections", "tensors", "parameters", "step", "epoch",
+              "samples", "epoch_position", "epoch_rows", "optimizer_steps"]
 
 
 def _find_library():
@@ -46,10 +68,26 @@ def _find_library():
     tree = os.path.join(here, "..", "..", "lib", "libesmm.so.1")
     if os.path.exists(tree):
         return os.path.normpath(tree)
+    try:  # written by `make install`
+        from . import _build_config
+        installed = os.path.join(_build_config.LIBDIR, "libesmm.so.1")
+        if os.path.exists(installed):
+            return installed
+    except ImportError:
+        pass
+    try:
+        import subprocess
+        libdir = subprocess.run(["pkg-config", "--variable=libdir", "esmm"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        if libdir and os.path.exists(os.path.join(libdir, "libesmm.so.1")):
+            return os.path.join(libdir, "libesmm.so.1")
+    except (OSError, ValueError):
+        pass
     found = ctypes.util.find_library("esmm")
     if found:
         return found
-    raise OSError("libesmm not found: set ESMM_LIBRARY to the path of libesmm.so.1")
+    raise OSError("libesmm not found: set ESMM_LIBRARY to the path of libesmm.so.1 "
+                  "(or install the library: make install)")
 
 
 library_path = _find_library()
@@ -93,6 +131,42 @@ _workspace_new = _proto("esmm_workspace_new", _c.c_int, _c.POINTER(_P), _P, _c.c
 _workspace_free = _proto("esmm_workspace_free", None, _P)
 _predict_csr = _proto("esmm_model_predict_csr", _c.c_int, _P, _P, _c.c_size_t, _i64p, _intp, _u64p, _fp, _fp,
                       _fp, _fp, _fp)
+_dataset_new = _proto("esmm_dataset_new", _c.c_int, _c.POINTER(_P), _P)
+_dataset_free = _proto("esmm_dataset_free", None, _P)
+_dataset_add_rows = _proto("esmm_dataset_add_rows", _c.c_int, _P, _c.c_size_t, _intp, _intp, _i64p, _i64p, _intp,
+                           _u64p, _fp)
+_dataset_set_dense = _proto("esmm_dataset_set_dense", _c.c_int, _P, _c.c_size_t, _c.c_size_t, _fp)
+_dataset_stat = _proto("esmm_dataset_stat", _c.c_int, _P, _c.c_int, _i64p)
+_dataset_labels = _proto("esmm_dataset_labels", _c.c_int, _P, _c.c_size_t, _c.c_size_t, _intp, _intp)
+_dataset_field_name = _proto("esmm_dataset_field_name", _c.c_int, _P, _c.c_size_t, _c.POINTER(_c.c_char_p))
+_read_text = _proto("esmm_dataset_read_text", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p)
+_read_csv = _proto("esmm_dataset_read_csv", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p, _c.c_char_p)
+_read_aliccp = _proto("esmm_dataset_read_aliccp", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p, _c.c_char_p)
+_open_cache = _proto("esmm_dataset_open_cache", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p)
+_save_cache = _proto("esmm_dataset_save_cache", _c.c_int, _P, _c.c_char_p)
+_sim_new = _proto("esmm_sim_new", _c.c_int, _c.POINTER(_P), _P)
+_sim_free = _proto("esmm_sim_free", None, _P)
+_sim_set_by_name = _proto("esmm_sim_set_by_name", _c.c_int, _P, _c.c_char_p, _c.c_char_p)
+_sim_generate = _proto("esmm_sim_generate", _c.c_int, _P, _c.c_size_t, _c.c_uint64, _c.POINTER(_P))
+_metric_name = _proto("esmm_metric_name", _c.c_char_p, _c.c_int)
+_model_evaluate = _proto("esmm_model_evaluate", _c.c_int, _P, _P, _c.POINTER(_c.c_double), _c.c_size_t)
+_model_predict = _proto("esmm_model_predict", _c.c_int, _P, _P, _P, _c.c_size_t, _c.c_size_t, _fp, _fp, _fp)
+_model_set_meta = _proto("esmm_model_set_meta", _c.c_int, _P, _c.c_char_p, _c.c_char_p)
+_config_meta_at = _proto("esmm_config_meta_at", _c.c_int, _P, _c.c_size_t, _c.POINTER(_c.c_char_p),
+                         _c.POINTER(_c.c_char_p), _c.POINTER(_c.c_size_t))
+_FIT_FN = _c.CFUNCTYPE(_c.c_int, _P, _P, _c.c_int, _P)
+_model_fit = _proto("esmm_model_fit", _c.c_int, _P, _P, _P, _P, _FIT_FN, _P, _c.POINTER(_P))
+_fit_free = _proto("esmm_fit_free", None, _P)
+_fit_record = _proto("esmm_fit_record", _c.c_int, _P, _c.c_size_t, _c.c_int, _c.POINTER(_c.c_double))
+_fit_stat = _proto("esmm_fit_stat", _c.c_int, _P, _c.c_int, _c.POINTER(_c.c_double))
+_fit_best_model = _proto("esmm_fit_best_model", _c.c_int, _P, _P, _c.POINTER(_P))
+_info_open = _proto("esmm_model_info_open", _c.c_int, _c.POINTER(_P), _c.c_char_p)
+_info_free = _proto("esmm_model_info_free", None, _P)
+_info_stat = _proto("esmm_model_info_stat", _c.c_int, _P, _c.c_int, _i64p)
+_info_tensor = _proto("esmm_model_info_tensor", _c.c_int, _P, _c.c_size_t, _c.POINTER(_c.c_char_p),
+                      _c.POINTER(_c.c_uint64), _c.POINTER(_c.c_uint64))
+_info_config = _proto("esmm_model_info_config", _c.c_int, _P, _c.POINTER(_P), _c.POINTER(_c.c_char_p),
+                      _c.POINTER(_c.c_size_t))
 _predict_user = _proto("esmm_model_predict_user", _c.c_int, _P, _P, _c.c_size_t, _intp, _u64p, _fp, _c.c_size_t,
                        _i64p, _intp, _u64p, _fp, _fp, _fp, _fp, _fp)
 
@@ -342,6 +416,105 @@ class Model(object):
         _check(_predict_user(self._h, ws._h, unnz, uf, ui, uv, n, *(rest + ptrs)))
         return self._result(outs, n, use_np)
 
+    # ---- training and evaluation (1.1) -----------------------------------------
+
+    @classmethod
+    def for_data(cls, dataset, config=None, **options):
+        """A new model whose field list and numeric input count are those of
+        dataset (so that it can train on it); options as for Config."""
+        cfg = config if config is not None else Config()
+        cfg.set("fields", ",".join(dataset.fields))
+        cfg.set("dense_features", dataset.dense_features)
+        for k, v in options.items():
+            cfg.set(k, v)
+        return cls(cfg)
+
+    def fit(self, train, valid=None, epochs=None, early_stopping=None, monitor=None, eval_every=None,
+            min_delta=None, keep_best=True, restore_best=True, callback=None, verbose=False):
+        """Train on train (a Dataset) with the library's loop (esmm_model_fit):
+        valid is evaluated after every epoch (or every eval_every steps);
+        early_stopping=N stops after N evaluations without improvement of
+        monitor ("ctcvr_auc" by default; "ctr_auc", "cvr_auc_clicked",
+        "cvr_auc_all" or a "*_logloss"); with valid and keep_best the model
+        afterwards holds the parameters of its best evaluation (restore_best;
+        the training position then starts afresh), else its last state.
+        epochs is the total number of epochs to reach (a resumed model goes on).
+        callback(record) is called with each evaluation's record (a dict);
+        returning True stops training. Returns a History."""
+        opts = self.config()
+        for name, value in (("epochs", epochs), ("patience", early_stopping or None), ("monitor", monitor),
+                            ("eval_every", eval_every), ("min_delta", min_delta)):
+            if value is not None:
+                opts.set(name, value)
+        opts.set("keep_best", 1 if keep_best and valid is not None else 0)
+        state = {"error": None, "stopped": False}
+
+        def on_event(m, fit, event, payload):
+            if event != _FIT_EVENT_EVAL:
+                return 0
+            try:
+                n = _fit_stat_value(fit, _FS_RECORDS)
+                rec = _fit_record_dict(fit, int(n) - 1, valid is not None)
+                if verbose:
+                    print(_describe(rec), flush=True)
+                if callback is not None and callback(rec):
+                    state["stopped"] = True
+                    return 1
+            except BaseException as e:  # surfaced after the call
+                state["error"] = e
+                return 1
+            return 0
+
+        fn = _FIT_FN(on_event)
+        h = _P()
+        rc = _model_fit(self._h, train._h, valid._h if valid is not None else None, opts._h, fn, None,
+                        _c.byref(h))
+        opts.close()
+        try:
+            if state["error"] is not None:
+                raise state["error"]
+            if rc != ECANCELED or not state["stopped"]:
+                _check(rc)
+            history = History(h, valid is not None, monitor)
+            history.stopped_by_callback = state["stopped"]
+            if restore_best and history.best is not None and keep_best and valid is not None:
+                best = _P()
+                _check(_fit_best_model(h, None, _c.byref(best)))
+                _model_free(self._h)
+                self._h = best
+                self._init()
+            return history
+        finally:
+            _fit_free(h)
+
+    def evaluate(self, dataset):
+        """The metrics of the model on dataset, as a dict (esmm_metric names;
+        NaN where undefined, e.g. AUCs without a positive)."""
+        out = (_c.c_double * _METRIC_COUNT)()
+        _check(_model_evaluate(self._h, dataset._h, out, _METRIC_COUNT))
+        return {metric_names()[i]: out[i] for i in range(_METRIC_COUNT)}
+
+    def predict(self, dataset):
+        """pCTR, pCVR, pCTCVR of every row of dataset (numpy arrays, or lists)."""
+        n = len(dataset)
+        outs, ptrs = self._outputs(n, _np is not None)
+        if n:
+            _check(_model_predict(self._h, self.workspace()._h, dataset._h, 0, n, *ptrs))
+        return self._result(outs, n, _np is not None)
+
+    def metadata(self):
+        """The model's metadata (how its training data was read, early-stopping
+        state, anything set with set_metadata) as a dict."""
+        cfg = self.config()
+        try:
+            return _config_meta(cfg._h)
+        finally:
+            cfg.close()
+
+    def set_metadata(self, key, value):
+        """Attach text to the model (saved with it); value None removes."""
+        _check(_model_set_meta(self._h, key.encode(), None if value is None else str(value).encode()))
+
     def close(self):
         """Free the model now (also done by the garbage collector). Workspaces
         made by workspace() belong to their threads and go with them."""
@@ -351,3 +524,329 @@ class Model(object):
 
     def __del__(self):
         self.close()
+
+
+# ---- datasets, history, metrics (1.1) --------------------------------------------------
+
+
+def metric_names():
+    """Names of the evaluation metrics, in esmm_metric order."""
+    return [_metric_name(i).decode() for i in range(_METRIC_COUNT)]
+
+
+def _config_meta(h):
+    n = _c.c_size_t()
+    _check(_config_meta_at(h, 0, None, None, _c.byref(n)))
+    out = {}
+    for i in range(n.value):
+        k, v = _c.c_char_p(), _c.c_char_p()
+        _check(_config_meta_at(h, i, _c.byref(k), _c.byref(v), None))
+        out[k.value.decode()] = v.value.decode("utf-8", "replace")
+    return out
+
+
+def _fit_stat_value(fit, key):
+    v = _c.c_double()
+    _check(_fit_stat(fit, key, _c.byref(v)))
+    return v.value
+
+
+def _fit_record_dict(fit, i, have_valid):
+    def get(key):
+        v = _c.c_double()
+        _check(_fit_record(fit, i, key, _c.byref(v)))
+        return v.value
+    rec = {"epoch": get(_FIT_EPOCH), "step": int(get(_FIT_STEP)), "samples": int(get(_FIT_SAMPLES)),
+           "seconds": get(_FIT_SECONDS), "train_loss": get(_FIT_TRAIN_LOSS), "valid": None, "improved": False}
+    if have_valid:
+        names = metric_names()
+        rec["valid"] = {names[k]: get(_FIT_VALID + k) for k in range(_METRIC_COUNT)}
+        rec["improved"] = get(_FIT_IMPROVED) > 0
+    return rec
+
+
+def _describe(rec):
+    text = "epoch %.4g (step %d): train loss %.5f" % (rec["epoch"], rec["step"], rec["train_loss"])
+    if rec["valid"]:
+        text += "  valid ctr_auc %.4f cvr_auc_clicked %.4f ctcvr_auc %.4f" % (
+            rec["valid"]["ctr_auc"], rec["valid"]["cvr_auc_clicked"], rec["valid"]["ctcvr_auc"])
+        if rec["improved"]:
+            text += "  * best"
+    return text
+
+
+class History(object):
+    """What Model.fit did: one record (dict) per evaluation point, in order:
+    epoch, step, samples, seconds, train_loss, valid (metric -> value, or
+    None without a validation set), improved. .best is the index of the best
+    record (None when none improved), .stopped_early whether patience ran out."""
+
+    def __init__(self, fit, have_valid, monitor):
+        n = int(_fit_stat_value(fit, _FS_RECORDS))
+        self.records = [_fit_record_dict(fit, i, have_valid) for i in range(n)]
+        best = int(_fit_stat_value(fit, _FS_BEST))
+        self.best = best if best >= 0 else None
+        self.stopped_early = _fit_stat_value(fit, _FS_STOPPED_EARLY) > 0
+        self.monitor = monitor or "ctcvr_auc"
+        self.stopped_by_callback = False
+
+    @property
+    def best_record(self):
+        return self.records[self.best] if self.best is not None else None
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def __repr__(self):
+        return "History(%d records, best=%r, stopped_early=%r)" % (len(self.records), self.best,
+                                                                     self.stopped_early)
+
+
+def _as_np(x, dtype, name):
+    if _np is None:
+        raise EsmmError(EINVAL, "%s: numpy is needed to build datasets from arrays" % name)
+    return _np.ascontiguousarray(x, dtype=dtype)
+
+
+class Dataset(object):
+    """esmm_dataset: labelled impressions (click, conversion, sparse features
+    of the config's fields, optional numeric inputs). Build one from numpy
+    arrays (from_numpy, from_csr), read a file (read) or simulate one
+    (simulate). The arrays are copied into the library's storage: a no-copy
+    path needs a library constructor that borrows host arrays (the rows and
+    features as given, with a lifetime the host guarantees), which 1.1 does
+    not have."""
+
+    def __init__(self, handle, config=None):
+        self._h = handle
+        self.fields = []
+        name = _c.c_char_p()
+        for i in range(self._stat(_DS_FIELDS)):
+            _check(_dataset_field_name(self._h, i, _c.byref(name)))
+            self.fields.append(name.value.decode())
+        self.dense_features = self._stat(_DS_DENSE)
+        self.path = None
+
+    def _stat(self, key):
+        v = _c.c_int64()
+        _check(_dataset_stat(self._h, key, _c.byref(v)))
+        return v.value
+
+    @staticmethod
+    def _config(fields=None, dense_features=0, config=None, options=None):
+        cfg = Config() if config is None else config
+        if fields is not None:
+            cfg.set("fields", ",".join(str(f) for f in fields))
+        if dense_features:
+            cfg.set("dense_features", dense_features)
+        for k, v in (options or {}).items():
+            cfg.set(k, v)
+        return cfg
+
+    @classmethod
+    def from_csr(cls, click, conversion, offsets, fields, ids, values=None, dense=None, field_names=None,
+                 config=None):
+        """Rows in CSR form: row i has features offsets[i]:offsets[i+1] of
+        fields (indices into field_names, or the config's field list), ids
+        (uint64), values (None = 1); dense is an (n, D) float array of numeric
+        inputs or None."""
+        click = _as_np(click, "intc", "click")
+        n = len(click)
+        dense_np = None if dense is None else _as_np(dense, "float32", "dense").reshape(n, -1)
+        cfg = cls._config(field_names, 0 if dense_np is None else dense_np.shape[1], config)
+        h = _P()
+        try:
+            _check(_dataset_new(_c.byref(h), cfg._h))
+            conv = _as_np(conversion, "intc", "conversion")
+            off = _as_np(offsets, "int64", "offsets")
+            fl = _as_np(fields, "intc", "fields")
+            idv = _as_np(ids, "uint64", "ids")
+            val = None if values is None else _as_np(values, "float32", "values")
+            if len(conv) != n or len(off) != n + 1:
+                raise EsmmError(EINVAL, "click, conversion and offsets must describe the same %d rows" % n)
+            _check(_dataset_add_rows(h, n, click.ctypes.data_as(_intp), conv.ctypes.data_as(_intp), None,
+                                     off.ctypes.data_as(_i64p), fl.ctypes.data_as(_intp), idv.ctypes.data_as(_u64p),
+                                     val.ctypes.data_as(_fp) if val is not None else None))
+            if dense_np is not None and n:
+                _check(_dataset_set_dense(h, 0, n, dense_np.ctypes.data_as(_fp)))
+        except BaseException:
+            _dataset_free(h)
+            raise
+        finally:
+            if config is None:
+                cfg.close()
+        return cls(h)
+
+    @classmethod
+    def from_numpy(cls, X, click, conversion, dense=None, fields=None, config=None):
+        """One categorical id per field and row: X is an (n, F) integer array
+        (column f holds field f's ids, any 64-bit values; a negative id means
+        no feature); fields names the F fields (default "f0" .. "fF-1");
+        dense an optional (n, D) float array."""
+        X = _np.asarray(X) if _np is not None else X
+        X = _as_np(X, "int64", "X")
+        if X.ndim != 2:
+            raise EsmmError(EINVAL, "X must be 2-dimensional (rows x fields), got %d dimensions" % X.ndim)
+        n, F = X.shape
+        names = list(fields) if fields is not None else ["f%d" % i for i in range(F)]
+        if len(names) != F:
+            raise EsmmError(EINVAL, "%d field names for %d columns" % (len(names), F))
+        present = X >= 0
+        counts = present.sum(axis=1)
+        offsets = _np.zeros(n + 1, dtype=_np.int64)
+        _np.cumsum(counts, out=offsets[1:])
+        cols = _np.broadcast_to(_np.arange(F, dtype=_np.intc), X.shape)[present]
+        ids = X[present].astype(_np.uint64)
+        return cls.from_csr(click, conversion, offsets, cols, ids, None, dense, names, config)
+
+    @classmethod
+    def read(cls, path, format=None, spec=None, common=None, config=None, model=None, **options):
+        """Read a data file: format "text", "aliccp" (common: the
+        common_features file), "csv" (spec: the column spec), "tokens" or
+        "cache", detected as `esmm` does when not given. With model, the
+        file is read as that model's training data was (its fields, reader
+        options and remembered format/spec). Other keyword arguments are
+        reader options (on_error="skip", conv_no_click="drop", ...)."""
+        own, meta = None, {}
+        if model is not None:
+            config = own = model.config()
+            meta = _config_meta(config._h)
+        cfg = cls._config(None, 0, config, options)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+            if format == "csv" and spec is None:
+                spec = meta.get("input.spec")
+            if format is None:  # as `esmm` decides (cli_detect_format)
+                if head.startswith(b"ESMMDATA"):
+                    format = "cache"
+                elif common is not None:
+                    format = "aliccp"
+                elif spec is not None:
+                    format = "tokens" if spec == "tokens" else "csv"
+                elif meta.get("input.format") in ("csv", "tokens") and meta.get("input.spec"):
+                    spec = meta["input.spec"]
+                    format = "tokens" if spec == "tokens" else "csv"
+                elif b"\x02" in head and b"," in head:
+                    format = "aliccp"
+                elif meta.get("input.format") == "text":
+                    format = "text"
+                elif str(path).lower().endswith(".csv"):
+                    raise EsmmError(EINVAL, "%s is a CSV file: give its column spec (spec=...)" % path)
+                else:
+                    format = "text"
+            h = _P()
+            p = os.fsencode(path)
+            if format == "text":
+                _check(_read_text(_c.byref(h), cfg._h, p))
+            elif format == "aliccp":
+                _check(_read_aliccp(_c.byref(h), cfg._h, p, os.fsencode(common) if common else None))
+            elif format in ("csv", "tokens"):
+                if format == "tokens":
+                    spec = "tokens"
+                if not spec:
+                    raise EsmmError(EINVAL, "reading CSV needs a column spec (spec=...)")
+                _check(_read_csv(_c.byref(h), cfg._h, p, spec.encode()))
+            elif format == "cache":
+                _check(_open_cache(_c.byref(h), cfg._h, p))
+            else:
+                raise EsmmError(EINVAL, "unknown format %r (text, aliccp, csv, tokens, cache)" % (format,))
+        finally:
+            if config is None or own is not None:
+                cfg.close()
+        ds = cls(h)
+        ds.path = str(path)
+        return ds
+
+    @classmethod
+    def simulate(cls, rows, stream=0, config=None, **sim_options):
+        """rows impressions from the library's simulator (the 23 Ali-CCP
+        fields, known true probabilities); stream numbers independent draws
+        (0 for training, 1 for test, ...); keyword arguments are simulator
+        options (seed, users, ctr, cvr, ...)."""
+        sim = _P()
+        _check(_sim_new(_c.byref(sim), config._h if config is not None else None))
+        try:
+            for k, v in sim_options.items():
+                _check(_sim_set_by_name(sim, str(k).encode(), str(v).encode()))
+            h = _P()
+            _check(_sim_generate(sim, rows, stream, _c.byref(h)))
+        finally:
+            _sim_free(sim)
+        return cls(h)
+
+    def __len__(self):
+        return self._stat(_DS_ROWS)
+
+    def labels(self):
+        """(click, conversion) of every row (numpy int arrays, or lists)."""
+        n = len(self)
+        c, z = (_c.c_int * max(n, 1))(), (_c.c_int * max(n, 1))()
+        _check(_dataset_labels(self._h, 0, n, c, z))
+        if _np is not None:
+            return _np.frombuffer(c, dtype=_np.intc)[:n].copy(), _np.frombuffer(z, dtype=_np.intc)[:n].copy()
+        return list(c)[:n], list(z)[:n]
+
+    def report(self):
+        """The data report, as `esmm` prints it in --json: rows read, rows kept,
+        clicks, conversions, conversions without a click, rows skipped by
+        reason, common lists, features ignored (what 1.1 counts)."""
+        kept, lines = len(self), self._stat(_DS_LINES)
+        return {
+            "file": self.path, "rows": lines or kept, "kept": kept, "clicks": self._stat(_DS_CLICKS),
+            "conversions": self._stat(_DS_CONVERSIONS),
+            "clicked_conversions": self._stat(_DS_CLICKED_CONVERSIONS),
+            "conv_no_click": self._stat(_DS_CONV_NO_CLICK_READ) if lines else self._stat(_DS_CONV_WITHOUT_CLICK),
+            "skipped": {"malformed": self._stat(_DS_SKIPPED_MALFORMED), "label": self._stat(_DS_SKIPPED_LABEL),
+                        "missing_common": self._stat(_DS_SKIPPED_MISSING_COMMON),
+                        "conv_no_click": self._stat(_DS_SKIPPED_CONV_NO_CLICK)},
+            "features_ignored": self._stat(_DS_FEATURES_IGNORED), "commons": self._stat(_DS_COMMONS),
+            "dense_features": self.dense_features,
+        }
+
+    def save_cache(self, path):
+        """Write the binary cache (reopened with Dataset.read)."""
+        _check(_save_cache(self._h, os.fsencode(path)))
+
+    def close(self):
+        if self._h:
+            _dataset_free(self._h)
+            self._h = _P()
+
+    def __del__(self):
+        self.close()
+
+    def __repr__(self):
+        return "Dataset(%d rows, %d fields, %d dense%s)" % (len(self), len(self.fields), self.dense_features,
+                                                            ", %s" % self.path if self.path else "")
+
+
+def model_info(path):
+    """What a model file or checkpoint holds, validated by the library
+    without building the model: format version, sizes, tensors, config,
+    metadata, training position (esmm_model_info_open)."""
+    h = _P()
+    _check(_info_open(_c.byref(h), os.fsencode(path)))
+    try:
+        out = {}
+        for i, k in enumerate(_INFO_KEYS):
+            v = _c.c_int64()
+            _check(_info_stat(h, i, _c.byref(v)))
+            out[k] = v.value
+        out["checkpoint"] = bool(out["checkpoint"])
+        tensors = []
+        for i in range(out["tensors"]):
+            name, rows, cols = _c.c_char_p(), _c.c_uint64(), _c.c_uint64()
+            _check(_info_tensor(h, i, _c.byref(name), _c.byref(rows), _c.byref(cols)))
+            tensors.append((name.value.decode(), rows.value, cols.value))
+        out["tensors"] = tensors
+        cfg, text, n = _P(), _c.c_char_p(), _c.c_size_t()
+        _check(_info_config(h, _c.byref(cfg), _c.byref(text), _c.byref(n)))
+        out["config"] = dict(line.split("=", 1) for line in text.value.decode().splitlines() if "=" in line)
+        out["metadata"] = _config_meta(cfg)
+        return out
+    finally:
+        _info_free(h)

@@ -2,8 +2,8 @@
  * and the atomic save. The byte-by-byte specification is
  * docs/model-format.md; the two must change together.
  *
- * Every multi-byte value is encoded explicitly little-endian by put_u32 /
- * put_u64 and decoded by get_u32 / get_u64, never by copying structs, so
+ * Every multi-byte value is encoded explicitly little-endian by the shared
+ * encoders of le.h, never by copying structs, so
  * files are identical on every host. Every read of untrusted bytes goes
  * through the bounds-checked reader below: a file of any content and any
  * length is refused with a status, never read out of bounds. */
@@ -11,6 +11,7 @@
 
 #include "atomic.h"
 #include "config.h"
+#include "le.h"
 #include "model.h"
 #include "optimizer.h"
 
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,39 +54,6 @@ _Static_assert(MAX_TENSORS <= ESMM__OPT_MAX_BLOCKS, "every tensor of a model mus
 
 static size_t header_size(size_t n_sections) { return FIXED_HEADER + ENTRY_SIZE * n_sections + 4u; }
 
-/* ---- little-endian encoding ------------------------------------------------ */
-
-static void put_u32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)v;
-  p[1] = (unsigned char)(v >> 8);
-  p[2] = (unsigned char)(v >> 16);
-  p[3] = (unsigned char)(v >> 24);
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-  put_u32(p, (uint32_t)v);
-  put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
-
-/* IEEE-754 binary32 bits <-> float; memcpy is the defined way to pun. */
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 /* Bounds-checked cursor over untrusted bytes. Once a read would pass the
@@ -109,12 +78,12 @@ static const unsigned char *rd_take(reader *r, size_t n) {
 
 static uint32_t rd_u32(reader *r) {
   const unsigned char *q = rd_take(r, 4);
-  return q ? get_u32(q) : 0;
+  return q ? esmm__get_u32(q) : 0;
 }
 
 static uint64_t rd_u64(reader *r) {
   const unsigned char *q = rd_take(r, 8);
-  return q ? get_u64(q) : 0;
+  return q ? esmm__get_u64(q) : 0;
 }
 
 /* Bounds-checked cursor for the writer: a layout bug fails loudly instead
@@ -139,13 +108,13 @@ static unsigned char *wr_take(writer *w, size_t n) {
 static void wr_u32(writer *w, uint32_t v) {
   unsigned char *q = wr_take(w, 4);
   if (q)
-    put_u32(q, v);
+    esmm__put_u32(q, v);
 }
 
 static void wr_u64(writer *w, uint64_t v) {
   unsigned char *q = wr_take(w, 8);
   if (q)
-    put_u64(q, v);
+    esmm__put_u64(q, v);
 }
 
 /* strerror is not thread-safe; the XSI strerror_r is (POSIX 2008). */
@@ -165,6 +134,8 @@ typedef struct layout {
   uint64_t cfg_off, cfg_len, idx_off, idx_len, data_off, data_len, total;
   int ckpt; /* 1: also the optimizer (4) and training (5) sections */
   uint64_t opt_off, opt_len, train_off, train_len;
+  uint64_t meta_off, meta_len; /* metadata (6), when the config has any */
+  int n_sec;
 } layout;
 
 /* Optimizer arrays per block for each kind (Adam: m and v; Adagrad: the
@@ -189,7 +160,8 @@ static int plan(const esmm_model *m, layout *L, int ckpt, const char *func) {
                        L->n_t, MAX_TENSORS);
   /* Size query: the config module answers ESMM_EBUFS with the length. */
   (void)esmm__config_to_text(m->cfg, NULL, 0, &cfg_len);
-  L->cfg_off = header_size(ckpt ? 5 : 3);
+  L->n_sec = (ckpt ? 5 : 3) + (m->cfg->n_meta ? 1 : 0);
+  L->cfg_off = header_size((size_t)L->n_sec);
   L->cfg_len = cfg_len;
   L->idx_off = L->cfg_off + L->cfg_len;
   L->idx_len = 4;
@@ -233,6 +205,13 @@ static int plan(const esmm_model *m, layout *L, int ckpt, const char *func) {
     L->train_len = TRAIN_SIZE;
     L->total = L->train_off + L->train_len;
   }
+  if (m->cfg->n_meta) {
+    L->meta_off = L->total;
+    L->meta_len = 4;
+    for (size_t i = 0; i < m->cfg->n_meta; i++)
+      L->meta_len += 8 + strlen(m->cfg->meta[i].key) + strlen(m->cfg->meta[i].value);
+    L->total += L->meta_len;
+  }
   if (L->total > SIZE_MAX)
     return esmm__error(ESMM_ENOMEM, func, "the model file would take %llu bytes, more than this host can address",
                        (unsigned long long)L->total);
@@ -268,12 +247,17 @@ static int check_finite_opt(const esmm_model *m, const char *func) {
 static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const char *func) {
   writer w = {buf, (size_t)L->total, 0, 1};
   size_t cfg_len = 0;
-  const uint32_t kinds[5] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA,
-                             ESMM__SECTION_OPTIMIZER, ESMM__SECTION_TRAINING};
-  const uint64_t offs[5] = {L->cfg_off, L->idx_off, L->data_off, L->opt_off, L->train_off};
-  const uint64_t lens[5] = {L->cfg_len, L->idx_len, L->data_len, L->opt_len, L->train_len};
-  const int n_sec = L->ckpt ? 5 : 3;
+  uint32_t kinds[6] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA,
+                       ESMM__SECTION_OPTIMIZER, ESMM__SECTION_TRAINING, ESMM__SECTION_META};
+  uint64_t offs[6] = {L->cfg_off, L->idx_off, L->data_off, L->opt_off, L->train_off, L->meta_off};
+  uint64_t lens[6] = {L->cfg_len, L->idx_len, L->data_len, L->opt_len, L->train_len, L->meta_len};
+  const int n_sec = L->n_sec;
   int rc;
+  if (!L->ckpt) { /* metadata right after the three model sections */
+    kinds[3] = kinds[5];
+    offs[3] = offs[5];
+    lens[3] = lens[5];
+  }
 
   memset(buf, 0, (size_t)L->total); /* padding is zero: the loader checks it */
 
@@ -304,7 +288,7 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
     size_t n = L->t[i].rows * L->t[i].cols;
     unsigned char *q = buf + L->data_off + L->t_off[i];
     for (size_t k = 0; k < n; k++)
-      put_u32(q + 4 * k, float_bits(L->t[i].data[k]));
+      esmm__put_u32(q + 4 * k, esmm__f32_bits(L->t[i].data[k]));
   }
 
   if (L->ckpt) {
@@ -328,7 +312,7 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
         unsigned char *q = wr_take(&w, bl->n * 4);
         if (q && src)
           for (size_t k = 0; k < bl->n; k++)
-            put_u32(q + 4 * k, float_bits(src[k]));
+            esmm__put_u32(q + 4 * k, esmm__f32_bits(src[k]));
       }
     }
     esmm__model_get_train_state(m, &st);
@@ -355,8 +339,25 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
       wr_u64(&w, st.rng_epoch.s[k]);
     wr_u64(&w, st.cursor);
     wr_u64(&w, st.perm_n);
-    if (!w.ok || w.pos != L->total)
+    if (!w.ok || w.pos != L->train_off + L->train_len)
       return esmm__error(ESMM_ERROR, func, "internal: the checkpoint sections do not match their planned size");
+  }
+
+  if (L->meta_len) {
+    const esmm_config *cfg = m->cfg;
+    w.pos = (size_t)L->meta_off;
+    wr_u32(&w, (uint32_t)cfg->n_meta);
+    for (size_t i = 0; i < cfg->n_meta; i++)
+      for (int kv = 0; kv < 2; kv++) {
+        const char *t = kv ? cfg->meta[i].value : cfg->meta[i].key;
+        size_t n = strlen(t);
+        unsigned char *q;
+        wr_u32(&w, (uint32_t)n);
+        if ((q = wr_take(&w, n)) != NULL)
+          memcpy(q, t, n);
+      }
+    if (!w.ok || w.pos != L->total)
+      return esmm__error(ESMM_ERROR, func, "internal: the metadata section does not match its planned size");
   }
 
   w.pos = 0;
@@ -365,13 +366,14 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
     if (q)
       memcpy(q, "ESMM", 4);
   }
-  wr_u32(&w, ESMM__FORMAT_VERSION);
+  /* version 1 unless the file needs version 2's metadata section */
+  wr_u32(&w, L->meta_len ? ESMM__FORMAT_VERSION : ESMM__FORMAT_VERSION_1);
   wr_u32(&w, 0); /* flags */
   wr_u32(&w, (uint32_t)n_sec);
   wr_u64(&w, L->total);
   for (int s = 0; s < n_sec; s++) {
     wr_u32(&w, kinds[s]);
-    wr_u32(&w, 0);
+    wr_u32(&w, kinds[s] == ESMM__SECTION_META ? ESMM__SECTION_OPTIONAL : 0u);
     wr_u64(&w, offs[s]);
     wr_u64(&w, lens[s]);
     wr_u32(&w, esmm__crc32(0, buf + offs[s], (size_t)lens[s]));
@@ -483,15 +485,18 @@ static int valid_name(const unsigned char *s, size_t n) {
 
 /* Header, section table, section bounds, gaps and checksums. On success
  * sec[k-1] holds the section of kind k and have[k-1] says whether the file
- * has one (kinds 1-3 always; 4 and 5 in checkpoints). */
-static int check_container(const ldctx *c, const unsigned char *b, size_t len, section sec[5], int have[5]) {
+ * has one (kinds 1-3 always; 4 and 5 in checkpoints; 6 with metadata);
+ * *version_out is the format version. Sections of unknown kinds that
+ * version 2 marks optional are checked (bounds, CRC) and otherwise ignored. */
+static int check_container(const ldctx *c, const unsigned char *b, size_t len, section sec[ESMM__SECTION_KINDS],
+                           int have[ESMM__SECTION_KINDS], uint32_t *version_out) {
   reader r = {b, len, 0, 1};
   section all[MAX_SECTIONS];
   size_t order[MAX_SECTIONS];
   uint32_t version, flags, n;
   uint64_t declared;
   size_t hdr, prev_end;
-  memset(have, 0, 5 * sizeof *have);
+  memset(have, 0, ESMM__SECTION_KINDS * sizeof *have);
 
   if (len < 4)
     return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, a model file has at least %zu", len, header_size(0));
@@ -519,11 +524,12 @@ static int check_container(const ldctx *c, const unsigned char *b, size_t len, s
   hdr = header_size(n);
   if (hdr > len)
     return fail(c, ESMM_ECORRUPT, "truncated: %zu bytes, the header of %u sections needs %zu", len, (unsigned)n, hdr);
-  if (get_u32(b + hdr - 4) != esmm__crc32(0, b, hdr - 4) && CRC_FATAL)
+  if (esmm__get_u32(b + hdr - 4) != esmm__crc32(0, b, hdr - 4) && CRC_FATAL)
     return fail(c, ESMM_ECORRUPT, "header checksum mismatch (stored %08x, computed %08x)",
-                (unsigned)get_u32(b + hdr - 4), (unsigned)esmm__crc32(0, b, hdr - 4));
+                (unsigned)esmm__get_u32(b + hdr - 4), (unsigned)esmm__crc32(0, b, hdr - 4));
   if (flags != 0)
-    return fail(c, ESMM_ECORRUPT, "unknown flags 0x%08x (format version 1 defines none)", (unsigned)flags);
+    return fail(c, ESMM_ECORRUPT, "unknown flags 0x%08x (format versions 1 and 2 define none)", (unsigned)flags);
+  *version_out = version;
 
   for (uint32_t i = 0; i < n; i++) {
     section *s = &all[i];
@@ -536,18 +542,27 @@ static int check_container(const ldctx *c, const unsigned char *b, size_t len, s
     res2 = rd_u32(&r);
     if (!r.ok) /* cannot happen: hdr <= len was checked */
       return fail(c, ESMM_ECORRUPT, "truncated section table");
-    if (res1 != 0 || res2 != 0)
+    /* version 1: the word after the kind is reserved (0); version 2: flags */
+    if ((version == 1 ? res1 != 0 : (res1 & ~ESMM__SECTION_OPTIONAL) != 0) || res2 != 0)
       return fail(c, ESMM_ECORRUPT, "section %u: reserved fields are not zero", (unsigned)i);
-    if (s->kind < ESMM__SECTION_CONFIG || s->kind > ESMM__SECTION_TRAINING)
-      return fail(c, ESMM_ECORRUPT, "section %u has unknown kind %u", (unsigned)i, (unsigned)s->kind);
+    if (s->kind < ESMM__SECTION_CONFIG ||
+        s->kind > (version == 1 ? ESMM__SECTION_TRAINING : ESMM__SECTION_KINDS)) {
+      if (version == 1 || s->kind == 0)
+        return fail(c, ESMM_ECORRUPT, "section %u has unknown kind %u", (unsigned)i, (unsigned)s->kind);
+      if (!(res1 & ESMM__SECTION_OPTIONAL))
+        return fail(c, ESMM_EVERSION, "section %u has kind %u, which this libesmm (%s) does not know and the file "
+                    "marks as required", (unsigned)i, (unsigned)s->kind, ESMM_VERSION_STRING);
+    }
     if (s->off < hdr || s->off > len || s->size > len - s->off)
       return fail(c, ESMM_ECORRUPT, "section %u (kind %u) at [%llu, +%llu) lies outside the file body [%zu, %zu)",
                   (unsigned)i, (unsigned)s->kind, (unsigned long long)s->off, (unsigned long long)s->size, hdr,
                   len);
-    if (have[s->kind - 1])
-      return fail(c, ESMM_ECORRUPT, "section kind %u appears twice", (unsigned)s->kind);
-    have[s->kind - 1] = 1;
-    sec[s->kind - 1] = *s;
+    if (s->kind >= ESMM__SECTION_CONFIG && s->kind <= ESMM__SECTION_KINDS) {
+      if (have[s->kind - 1])
+        return fail(c, ESMM_ECORRUPT, "section kind %u appears twice", (unsigned)s->kind);
+      have[s->kind - 1] = 1;
+      sec[s->kind - 1] = *s;
+    }
     /* insertion sort by offset, for the overlap and gap checks */
     {
       size_t j = i;
@@ -662,7 +677,7 @@ static int check_tensors(const ldctx *c, const unsigned char *b, const section *
     const unsigned char *q = b + off_out[i];
     uint64_t n = want[i].rows * want[i].cols;
     for (uint64_t k = 0; k < n; k++)
-      if (!isfinite(bits_float(get_u32(q + 4 * k))))
+      if (!isfinite(esmm__bits_f32(esmm__get_u32(q + 4 * k))))
         return fail(c, ESMM_ENUMERIC, "parameter %s[%llu] is NaN or infinite", want[i].name, (unsigned long long)k);
   }
   return ESMM_OK;
@@ -735,10 +750,10 @@ static int check_ckpt(const ldctx *c, const unsigned char *b, const section *os,
     const unsigned char *q = v->arrays;
     for (uint32_t k = 0; k < v->n_blocks; k++) {
       const unsigned char *h = v->blocks + (size_t)k * OPT_BLOCK_HEAD;
-      uint64_t n = get_u64(h) * get_u64(h + 8);
+      uint64_t n = esmm__get_u64(h) * esmm__get_u64(h + 8);
       for (uint32_t a = 0; a < v->n_arrays; a++)
         for (uint64_t i = 0; i < n; i++, q += 4) {
-          float f = bits_float(get_u32(q));
+          float f = esmm__bits_f32(esmm__get_u32(q));
           /* Adagrad's accumulator and Adam's v are sums of squares: a
            * negative one would make the update's square root NaN */
           int squares = (v->kind == ESMM_OPTIMIZER_ADAGRAD && a == 0) || (v->kind == ESMM_OPTIMIZER_ADAM && a == 1);
@@ -800,10 +815,10 @@ static int apply_ckpt(const ldctx *c, esmm_model *m, const ckpt_view *v) {
   for (uint32_t k = 0; k < v->n_blocks; k++) {
     const unsigned char *h = v->blocks + (size_t)k * OPT_BLOCK_HEAD;
     size_t rows = 0, cols = 0;
-    if (esmm__optimizer_block_shape(op, blk[k], &rows, &cols) != ESMM_OK || get_u64(h) != rows ||
-        get_u64(h + 8) != cols)
+    if (esmm__optimizer_block_shape(op, blk[k], &rows, &cols) != ESMM_OK || esmm__get_u64(h) != rows ||
+        esmm__get_u64(h + 8) != cols)
       return fail(c, ESMM_ERROR, "internal: checkpoint block %u is %llu x %llu, the model's block %d is %zu x %zu",
-                  (unsigned)k, (unsigned long long)get_u64(h), (unsigned long long)get_u64(h + 8), blk[k], rows, cols);
+                  (unsigned)k, (unsigned long long)esmm__get_u64(h), (unsigned long long)esmm__get_u64(h + 8), blk[k], rows, cols);
   }
   for (uint32_t k = 0; k < v->n_blocks; k++) {
     float *s1 = NULL, *s2 = NULL;
@@ -814,13 +829,172 @@ static int apply_ckpt(const ldctx *c, esmm_model *m, const ckpt_view *v) {
       if (!dst)
         return fail(c, ESMM_ERROR, "internal: optimizer block %u has no array %u", (unsigned)k, (unsigned)a);
       for (size_t i = 0; i < n; i++, q += 4)
-        dst[i] = bits_float(get_u32(q));
+        dst[i] = esmm__bits_f32(esmm__get_u32(q));
     }
   }
   esmm__optimizer_set_steps(op, v->t);
   esmm__model_set_train_state(m, &v->st);
   return ESMM_OK;
 }
+
+/* Apply the metadata section (kind 6) to cfg: u32 count, then count times
+ * u32 key length, key, u32 value length, value. Keys valid and distinct,
+ * values without NUL and within the limits, no byte left over. */
+static int read_meta(const ldctx *c, const unsigned char *p, size_t len, esmm_config *cfg) {
+  reader r = {p, len, 0, 1};
+  uint32_t count = rd_u32(&r);
+  if (!r.ok || count > ESMM__META_MAX)
+    return fail(c, ESMM_ECORRUPT, "metadata section: %s", !r.ok ? "truncated" : "too many entries");
+  for (uint32_t i = 0; i < count; i++) {
+    char key[ESMM__META_KEY_MAX + 1], *value;
+    uint32_t kl = rd_u32(&r), vl;
+    const unsigned char *k = rd_take(&r, kl), *v;
+    vl = rd_u32(&r);
+    v = rd_take(&r, vl);
+    if (!r.ok)
+      return fail(c, ESMM_ECORRUPT, "metadata section: truncated in entry %u", (unsigned)i);
+    if (!esmm__meta_key_ok((const char *)k, kl))
+      return fail(c, ESMM_ECORRUPT, "metadata section: entry %u has an invalid key", (unsigned)i);
+    memcpy(key, k, kl);
+    key[kl] = '\0';
+    if (vl > ESMM__META_VALUE_MAX || memchr(v, '\0', vl))
+      return fail(c, ESMM_ECORRUPT, "metadata section: the value of %s is too long or holds a NUL byte", key);
+    {
+      const char *seen = NULL;
+      (void)esmm_config_meta(cfg, key, &seen);
+      if (seen)
+        return fail(c, ESMM_ECORRUPT, "metadata section: key %s appears twice", key);
+    }
+    if (!(value = malloc((size_t)vl + 1)))
+      return fail(c, ESMM_ENOMEM, "out of memory for the metadata");
+    memcpy(value, v, vl);
+    value[vl] = '\0';
+    if (esmm_config_set_meta(cfg, key, value) != ESMM_OK) {
+      free(value);
+      return fail(c, ESMM_ENOMEM, "out of memory for the metadata");
+    }
+    free(value);
+  }
+  if (r.pos != r.len)
+    return fail(c, ESMM_ECORRUPT, "metadata section: %zu unexpected bytes after the last entry", r.len - r.pos);
+  return ESMM_OK;
+}
+
+/* ---- loading with changed options ------------------------------------------- */
+
+/* Why an option may not change when a checkpoint is resumed, or NULL when
+ * it may. What may change: how the remaining steps update (learning_rate,
+ * l2), how long and until what the run goes (epochs, the fit options), how
+ * further data is read (the reader options but dense_features) and the
+ * distributed check interval. */
+static const char *why_fixed_on_resume(esmm_opt o) {
+  switch (o) {
+  case ESMM_OPT_LEARNING_RATE:
+  case ESMM_OPT_L2:
+  case ESMM_OPT_EPOCHS:
+  case ESMM_OPT_INIT_SCALE:
+  case ESMM_OPT_DATA_UNKNOWN_FIELD:
+  case ESMM_OPT_DATA_VALUES:
+  case ESMM_OPT_DATA_ON_ERROR:
+  case ESMM_OPT_DATA_CONV_NO_CLICK:
+  case ESMM_OPT_DATA_MAX_ERRORS:
+  case ESMM_OPT_DIST_CHECK_EVERY:
+    return NULL;
+  case ESMM_OPT_OPTIMIZER:
+  case ESMM_OPT_ADAM_BETA1:
+  case ESMM_OPT_ADAM_BETA2:
+  case ESMM_OPT_ADAM_EPS:
+  case ESMM_OPT_ADAGRAD_INIT:
+    return "it defines the optimizer state the checkpoint holds";
+  case ESMM_OPT_BATCH_SIZE:
+  case ESMM_OPT_SHUFFLE:
+  case ESMM_OPT_SEED:
+    return "it defines the order and the size of the steps, which the checkpoint's position in the epoch counts";
+  case ESMM_OPT_NUM_THREADS:
+    return "the thread count comes from the hooks config";
+  case ESMM_OPT_LOSS_WEIGHT_CTR:
+  case ESMM_OPT_LOSS_WEIGHT_CTCVR:
+  case ESMM_OPT_CVR_CLICK_WEIGHT:
+  case ESMM_OPT_LAMBDA_C:
+  case ESMM_OPT_PROPENSITY_CLIP:
+  case ESMM_OPT_PROPENSITY_STOP_GRAD:
+    return "it defines the loss the run minimises (start a new run from the model instead)";
+  default:
+    if ((int)o >= 700 && (int)o < 800)
+      return NULL; /* the fit options */
+    return "it defines the shape of the saved parameters";
+  }
+}
+
+/* Copy option o from src to dst (dst validated it already: same table). */
+static int copy_option(esmm_config *dst, const esmm_config *src, esmm_opt o) {
+  int type;
+  ESMM__TRY(esmm_config_option_type(o, &type));
+  if (type == ESMM_OPT_TYPE_LIST) {
+    int64_t v[ESMM__MAX_LAYERS];
+    size_t n = 0;
+    ESMM__TRY(esmm_config_get_ints(src, o, v, ESMM__MAX_LAYERS, &n));
+    return esmm_config_set_ints(dst, o, v, n);
+  }
+  if (type == ESMM_OPT_TYPE_FLOAT) {
+    double d;
+    ESMM__TRY(esmm_config_get_float(src, o, &d));
+    return esmm_config_set_float(dst, o, d);
+  }
+  {
+    int64_t i;
+    ESMM__TRY(esmm_config_get_int(src, o, &i));
+    return esmm_config_set_int(dst, o, i);
+  }
+}
+
+/* Options a loader takes from the caller instead of the file. */
+typedef struct changes {
+  const esmm_config *cfg;
+  const esmm_opt *opts;
+  size_t n;
+} changes;
+
+static int same_shapes(const esmm__tensor *a, size_t na, const esmm__tensor *b, size_t nb) {
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (strcmp(a[i].name, b[i].name) != 0 || a[i].rows != b[i].rows || a[i].cols != b[i].cols)
+      return 0;
+  return 1;
+}
+
+/* Apply ch to the file's config: a checkpoint accepts the options that
+ * may change on resume; a model any option that keeps the parameters'
+ * shapes (want[0 .. n_want), from the file's config). EINVAL names the
+ * option and says why it cannot change. */
+static int apply_changes(const ldctx *c, esmm_config *cfg, const changes *ch, int ckpt, const esmm__tensor *want,
+                         size_t n_want) {
+  esmm__tensor now[MAX_TENSORS];
+  if (!ch || ch->n == 0)
+    return ESMM_OK;
+  for (size_t i = 0; i < ch->n; i++) {
+    const char *name = esmm_config_option_name(ch->opts[i]), *why;
+    size_t n_now;
+    if (!name)
+      return esmm__error(ESMM_EINVAL, c->func, "changes: unknown option %d", (int)ch->opts[i]);
+    if (ckpt && (why = why_fixed_on_resume(ch->opts[i])) != NULL)
+      return esmm__error(ESMM_EINVAL, c->func, "%s cannot change when a checkpoint is resumed: %s", name, why);
+    if (!ckpt && ch->opts[i] == ESMM_OPT_NUM_THREADS)
+      return esmm__error(ESMM_EINVAL, c->func, "%s cannot be changed here: the thread count comes from the hooks "
+                         "config", name);
+    ESMM__TRY(copy_option(cfg, ch->cfg, ch->opts[i]));
+    n_now = esmm__model_tensor_shapes(cfg, NULL, 0);
+    if (n_now <= MAX_TENSORS)
+      (void)esmm__model_tensor_shapes(cfg, now, MAX_TENSORS);
+    if (n_now > MAX_TENSORS || !same_shapes(now, n_now, want, n_want))
+      return esmm__error(ESMM_EINVAL, c->func, "%s cannot change when a model is loaded: it changes the shape of "
+                         "the saved parameters", name);
+  }
+  return ESMM_OK;
+}
+
+/* ---- loading ------------------------------------------------------------------ */
 
 /* The hooks config supplies only how the model runs on this host. Without
  * hooks the defaults apply (including 1 thread: the thread count of the
@@ -833,74 +1007,103 @@ static void apply_hooks(esmm_config *cfg, const esmm_config *hooks) {
   (void)esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, hooks ? esmm__config_int(hooks, ESMM_OPT_NUM_THREADS) : 0);
 }
 
-static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks,
-                     int ckpt) {
-  section sec[5];
-  int have[5];
-  ckpt_view cv;
+/* Everything a model file says, validated, before any model is built. */
+typedef struct parsed {
+  uint32_t version;
+  section sec[ESMM__SECTION_KINDS];
+  int have[ESMM__SECTION_KINDS];
+  esmm_config *cfg; /* owned */
   esmm__tensor want[MAX_TENSORS];
+  size_t n_want;
   uint64_t off[MAX_TENSORS];
-  esmm__tensor got[MAX_TENSORS];
-  esmm_config *cfg = NULL;
-  esmm_model *m = NULL;
-  size_t n_want, n_got;
-  int rc;
+  int ckpt; /* the checkpoint sections were validated into cv */
+  ckpt_view cv;
+} parsed;
 
-  ESMM__TRY(check_container(c, b, len, sec, have));
-  if (ckpt && (!have[ESMM__SECTION_OPTIMIZER - 1] || !have[ESMM__SECTION_TRAINING - 1]))
+/* Validate the file b[0 .. len): container, config (+ metadata), the
+ * tensors the config implies, and with ckpt 1 the checkpoint sections
+ * (which must be there); with ckpt -1 they are validated when present. */
+static int parse_file(const ldctx *c, const unsigned char *b, size_t len, int ckpt, const changes *ch,
+                      parsed *P) {
+  int rc;
+  memset(P, 0, sizeof *P);
+  ESMM__TRY(check_container(c, b, len, P->sec, P->have, &P->version));
+  if (ckpt < 0)
+    ckpt = P->have[ESMM__SECTION_OPTIMIZER - 1] && P->have[ESMM__SECTION_TRAINING - 1];
+  if (ckpt && (!P->have[ESMM__SECTION_OPTIMIZER - 1] || !P->have[ESMM__SECTION_TRAINING - 1]))
     return fail(c, ESMM_ECORRUPT, "not a checkpoint: the %s section is missing (a plain model file? load it with "
-                "esmm_model_load)", !have[ESMM__SECTION_OPTIMIZER - 1] ? "optimizer" : "training");
-  ESMM__TRY(read_config(c, b + sec[0].off, (size_t)sec[0].size, &cfg));
+                "esmm_model_load)", !P->have[ESMM__SECTION_OPTIMIZER - 1] ? "optimizer" : "training");
+  ESMM__TRY(read_config(c, b + P->sec[0].off, (size_t)P->sec[0].size, &P->cfg));
+  rc = P->have[ESMM__SECTION_META - 1]
+           ? read_meta(c, b + P->sec[ESMM__SECTION_META - 1].off, (size_t)P->sec[ESMM__SECTION_META - 1].size, P->cfg)
+           : ESMM_OK;
   /* The tensors a model built from this config will have, computed
    * without allocating (the file is not trusted enough yet to allocate a
    * table of the size it declares); the count first, so that no array
    * here can overflow whatever the config says. */
-  n_want = esmm__model_tensor_shapes(cfg, NULL, 0);
-  if (n_want == 0 || n_want > MAX_TENSORS) {
-    esmm_config_free(cfg);
-    return fail(c, ESMM_ECORRUPT, "config section: implies %zu tensors, at most %d are supported", n_want,
+  if (rc == ESMM_OK) {
+    P->n_want = esmm__model_tensor_shapes(P->cfg, NULL, 0);
+    if (P->n_want == 0 || P->n_want > MAX_TENSORS)
+      rc = fail(c, ESMM_ECORRUPT, "config section: implies %zu tensors, at most %d are supported", P->n_want,
                 MAX_TENSORS);
   }
-  (void)esmm__model_tensor_shapes(cfg, want, MAX_TENSORS);
-  rc = check_tensors(c, b, &sec[1], &sec[2], want, n_want, off);
-  if (rc == ESMM_OK && ckpt)
-    rc = check_ckpt(c, b, &sec[3], &sec[4], cfg, want, n_want, &cv);
-  if (rc != ESMM_OK) {
-    esmm_config_free(cfg);
-    return rc;
+  if (rc == ESMM_OK) {
+    (void)esmm__model_tensor_shapes(P->cfg, P->want, MAX_TENSORS);
+    rc = check_tensors(c, b, &P->sec[1], &P->sec[2], P->want, P->n_want, P->off);
   }
+  if (rc == ESMM_OK && ckpt) {
+    rc = check_ckpt(c, b, &P->sec[3], &P->sec[4], P->cfg, P->want, P->n_want, &P->cv);
+    P->ckpt = rc == ESMM_OK;
+  }
+  if (rc == ESMM_OK)
+    rc = apply_changes(c, P->cfg, ch, ckpt, P->want, P->n_want);
+  if (rc != ESMM_OK) {
+    esmm_config_free(P->cfg);
+    P->cfg = NULL;
+  }
+  return rc;
+}
 
+static int load_impl(const ldctx *c, esmm_model **out, const unsigned char *b, size_t len, const esmm_config *hooks,
+                     int ckpt, const changes *ch) {
+  parsed P;
+  esmm__tensor got[MAX_TENSORS];
+  esmm_model *m = NULL;
+  size_t n_got;
+  int rc;
+
+  ESMM__TRY(parse_file(c, b, len, ckpt, ch, &P));
   /* Everything is validated: only now build (and allocate) the model. */
-  apply_hooks(cfg, hooks);
-  rc = esmm__model_create(&m, cfg, c->func);
+  apply_hooks(P.cfg, hooks);
+  rc = esmm__model_create(&m, P.cfg, c->func);
   if (rc != ESMM_OK) {
     char why[512];
     snprintf(why, sizeof why, "%s", esmm_last_error());
-    esmm_config_free(cfg);
+    esmm_config_free(P.cfg);
     if (rc == ESMM_ENOMEM)
       return rc;
     return fail(c, ESMM_ECORRUPT, "the file's configuration cannot build a model: %s", why);
   }
-  esmm_config_free(cfg);
+  esmm_config_free(P.cfg);
 
   n_got = esmm__model_tensors(m, got, MAX_TENSORS);
-  if (n_got != n_want) {
+  if (n_got != P.n_want) {
     esmm_model_free(m);
-    return fail(c, ESMM_ERROR, "internal: the model has %zu tensors, the loader expected %zu", n_got, n_want);
+    return fail(c, ESMM_ERROR, "internal: the model has %zu tensors, the loader expected %zu", n_got, P.n_want);
   }
   for (size_t i = 0; i < n_got; i++)
-    if (strcmp(got[i].name, want[i].name) != 0 || got[i].rows != want[i].rows || got[i].cols != want[i].cols) {
+    if (strcmp(got[i].name, P.want[i].name) != 0 || got[i].rows != P.want[i].rows || got[i].cols != P.want[i].cols) {
       esmm_model_free(m);
       return fail(c, ESMM_ERROR, "internal: model tensor %zu (%s %zu x %zu) differs from the loader's %s", i,
-                  got[i].name, got[i].rows, got[i].cols, want[i].name);
+                  got[i].name, got[i].rows, got[i].cols, P.want[i].name);
     }
   for (size_t i = 0; i < n_got; i++) {
-    const unsigned char *q = b + off[i];
+    const unsigned char *q = b + P.off[i];
     size_t n = got[i].rows * got[i].cols;
     for (size_t k = 0; k < n; k++)
-      got[i].data[k] = bits_float(get_u32(q + 4 * k));
+      got[i].data[k] = esmm__bits_f32(esmm__get_u32(q + 4 * k));
   }
-  if (ckpt && (rc = apply_ckpt(c, m, &cv)) != ESMM_OK) {
+  if (ckpt && (rc = apply_ckpt(c, m, &P.cv)) != ESMM_OK) {
     esmm_model_free(m);
     return rc;
   }
@@ -913,7 +1116,7 @@ int esmm_model_load_buffer(esmm_model **out, const void *buf, size_t len, const 
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(buf);
-  return load_impl(&c, out, buf, len, hooks, 0);
+  return load_impl(&c, out, buf, len, hooks, 0, NULL);
 }
 
 int esmm_model_load_checkpoint_buffer(esmm_model **out, const void *buf, size_t len, const esmm_config *hooks) {
@@ -921,48 +1124,41 @@ int esmm_model_load_checkpoint_buffer(esmm_model **out, const void *buf, size_t 
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(buf);
-  return load_impl(&c, out, buf, len, hooks, 1);
+  return load_impl(&c, out, buf, len, hooks, 1, NULL);
 }
 
-static int load_file(esmm_model **out, const char *path, const esmm_config *hooks, int ckpt, const char *func) {
-  ldctx c = {func, path};
-  const esmm__allocator *a = hooks ? &hooks->alloc : NULL;
+/* Read a whole file into memory from allocator a. */
+static int read_whole(const ldctx *c, const esmm__allocator *a, unsigned char **buf_out, size_t *len_out) {
   unsigned char *buf;
   struct stat st;
   size_t size, got = 0;
   char eb[128];
-  int fd, rc, e;
-
-  if (!out)
-    return esmm__error(ESMM_EINVAL, func, "invalid argument: out");
-  *out = NULL;
-  if (!path)
-    return esmm__error(ESMM_EINVAL, func, "invalid argument: path");
+  int fd, e;
   do
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(c->path, O_RDONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     e = errno;
-    return fail(&c, ESMM_EIO, "open failed: %s", errtext(e, eb, sizeof eb));
+    return fail(c, ESMM_EIO, "open failed: %s", errtext(e, eb, sizeof eb));
   }
   if (fstat(fd, &st) != 0) {
     e = errno;
     close(fd);
-    return fail(&c, ESMM_EIO, "fstat failed: %s", errtext(e, eb, sizeof eb));
+    return fail(c, ESMM_EIO, "fstat failed: %s", errtext(e, eb, sizeof eb));
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return fail(&c, ESMM_EIO, "not a regular file");
+    return fail(c, ESMM_EIO, "not a regular file");
   }
   if (st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX) {
     close(fd);
-    return fail(&c, ESMM_ENOMEM, "a file of %lld bytes does not fit in memory", (long long)st.st_size);
+    return fail(c, ESMM_ENOMEM, "a file of %lld bytes does not fit in memory", (long long)st.st_size);
   }
   size = (size_t)st.st_size;
-  buf = esmm__alloc(a, size);
+  buf = esmm__alloc(a, size ? size : 1);
   if (!buf) {
     close(fd);
-    return fail(&c, ESMM_ENOMEM, "out of memory for a file of %zu bytes", size);
+    return fail(c, ESMM_ENOMEM, "out of memory for a file of %zu bytes", size);
   }
   /* A file that shrinks while being read gives fewer bytes: the loader then
    * reports the truncation. */
@@ -974,22 +1170,227 @@ static int load_file(esmm_model **out, const char *path, const esmm_config *hook
       e = errno;
       close(fd);
       esmm__free(a, buf);
-      return fail(&c, ESMM_EIO, "read failed: %s", errtext(e, eb, sizeof eb));
+      return fail(c, ESMM_EIO, "read failed: %s", errtext(e, eb, sizeof eb));
     }
     if (k == 0)
       break;
     got += (size_t)k;
   }
   close(fd);
-  rc = load_impl(&c, out, buf, got, hooks, ckpt);
+  *buf_out = buf;
+  *len_out = got;
+  return ESMM_OK;
+}
+
+static int load_file(esmm_model **out, const char *path, const esmm_config *hooks, int ckpt, const changes *ch,
+                     const char *func) {
+  ldctx c = {func, path};
+  const esmm__allocator *a = hooks ? &hooks->alloc : NULL;
+  unsigned char *buf;
+  size_t len;
+  int rc;
+
+  if (!out)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: out");
+  *out = NULL;
+  if (!path)
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: path");
+  ESMM__TRY(read_whole(&c, a, &buf, &len));
+  rc = load_impl(&c, out, buf, len, hooks, ckpt, ch);
   esmm__free(a, buf);
   return rc;
 }
 
 int esmm_model_load(esmm_model **out, const char *path, const esmm_config *hooks) {
-  return load_file(out, path, hooks, 0, __func__);
+  return load_file(out, path, hooks, 0, NULL, __func__);
 }
 
 int esmm_model_load_checkpoint(esmm_model **out, const char *path, const esmm_config *hooks) {
-  return load_file(out, path, hooks, 1, __func__);
+  return load_file(out, path, hooks, 1, NULL, __func__);
+}
+
+static int check_changes(const esmm_config *cfg, const esmm_opt *opts, size_t n, const char *func) {
+  if (n && (!cfg || !opts))
+    return esmm__error(ESMM_EINVAL, func, "invalid argument: %s is NULL with n_opts %zu", !cfg ? "changes" : "opts",
+                       n);
+  return ESMM_OK;
+}
+
+int esmm_model_load_v2(esmm_model **out, const char *path, const esmm_config *hooks, const esmm_config *changes_cfg,
+                       const esmm_opt *opts, size_t n_opts) {
+  changes ch = {changes_cfg, opts, n_opts};
+  if (out)
+    *out = NULL;
+  ESMM__TRY(check_changes(changes_cfg, opts, n_opts, __func__));
+  return load_file(out, path, hooks, 0, &ch, __func__);
+}
+
+int esmm_model_load_checkpoint_v2(esmm_model **out, const char *path, const esmm_config *hooks,
+                                  const esmm_config *changes_cfg, const esmm_opt *opts, size_t n_opts) {
+  changes ch = {changes_cfg, opts, n_opts};
+  if (out)
+    *out = NULL;
+  ESMM__TRY(check_changes(changes_cfg, opts, n_opts, __func__));
+  return load_file(out, path, hooks, 1, &ch, __func__);
+}
+
+/* ---- metadata of a model ------------------------------------------------------ */
+
+int esmm_model_set_meta(esmm_model *m, const char *key, const char *value) {
+  ESMM__CHECK_ARG(m && key);
+  return esmm_config_set_meta(m->cfg, key, value);
+}
+
+int esmm_model_meta(const esmm_model *m, const char *key, const char **out) {
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(m && key);
+  return esmm_config_meta(m->cfg, key, out);
+}
+
+/* ---- model file information --------------------------------------------------- */
+
+struct esmm_model_info {
+  int64_t stat[ESMM_INFO_OPTIMIZER_STEPS + 1];
+  size_t n_sec;
+  section sec[MAX_SECTIONS];
+  esmm__tensor t[MAX_TENSORS];
+  size_t n_t;
+  esmm_config *cfg;
+  char *cfg_text; /* the config section as stored, NUL-terminated */
+  size_t cfg_len;
+};
+
+static int info_impl(const ldctx *c, esmm_model_info **out, const unsigned char *b, size_t len) {
+  parsed P;
+  esmm_model_info *info;
+  double params = 0;
+  ESMM__TRY(parse_file(c, b, len, -1, NULL, &P));
+  info = calloc(1, sizeof *info);
+  if (info)
+    info->cfg_text = malloc((size_t)P.sec[0].size + 1);
+  if (!info || !info->cfg_text) {
+    free(info);
+    esmm_config_free(P.cfg);
+    return fail(c, ESMM_ENOMEM, "out of memory");
+  }
+  memcpy(info->cfg_text, b + P.sec[0].off, (size_t)P.sec[0].size);
+  info->cfg_text[P.sec[0].size] = '\0';
+  info->cfg_len = (size_t)P.sec[0].size;
+  info->cfg = P.cfg;
+  info->n_t = P.n_want;
+  memcpy(info->t, P.want, P.n_want * sizeof *P.want);
+  for (size_t i = 0; i < P.n_want; i++)
+    params += (double)P.want[i].rows * (double)P.want[i].cols;
+  /* the table, in file order (check_container validated it) */
+  info->n_sec = esmm__get_u32(b + 12);
+  for (size_t i = 0; i < info->n_sec; i++) {
+    const unsigned char *e = b + FIXED_HEADER + ENTRY_SIZE * i;
+    info->sec[i].kind = esmm__get_u32(e);
+    info->sec[i].off = esmm__get_u64(e + 8);
+    info->sec[i].size = esmm__get_u64(e + 16);
+    info->sec[i].crc = esmm__get_u32(e + 24);
+  }
+  info->stat[ESMM_INFO_FORMAT_VERSION] = P.version;
+  info->stat[ESMM_INFO_BYTES] = (int64_t)len;
+  info->stat[ESMM_INFO_CHECKPOINT] = P.ckpt;
+  info->stat[ESMM_INFO_SECTIONS] = (int64_t)info->n_sec;
+  info->stat[ESMM_INFO_TENSORS] = (int64_t)P.n_want;
+  info->stat[ESMM_INFO_PARAMETERS] = (int64_t)params;
+  if (P.ckpt) {
+    info->stat[ESMM_INFO_STEP] = P.cv.st.step;
+    info->stat[ESMM_INFO_EPOCH] = P.cv.st.epoch;
+    info->stat[ESMM_INFO_SAMPLES] = P.cv.st.samples;
+    info->stat[ESMM_INFO_EPOCH_POSITION] = (int64_t)P.cv.st.cursor;
+    info->stat[ESMM_INFO_EPOCH_ROWS] = (int64_t)P.cv.st.perm_n;
+    info->stat[ESMM_INFO_OPTIMIZER_STEPS] = P.cv.t;
+  }
+  *out = info;
+  return ESMM_OK;
+}
+
+int esmm_model_info_open_buffer(esmm_model_info **out, const void *buf, size_t len) {
+  ldctx c = {__func__, NULL};
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(buf);
+  return info_impl(&c, out, buf, len);
+}
+
+int esmm_model_info_open(esmm_model_info **out, const char *path) {
+  ldctx c = {__func__, path};
+  unsigned char *buf;
+  size_t len;
+  int rc;
+  ESMM__CHECK_ARG(out);
+  *out = NULL;
+  ESMM__CHECK_ARG(path);
+  ESMM__TRY(read_whole(&c, NULL, &buf, &len));
+  rc = info_impl(&c, out, buf, len);
+  esmm__free(NULL, buf);
+  return rc;
+}
+
+void esmm_model_info_free(esmm_model_info *info) {
+  if (!info)
+    return;
+  esmm_config_free(info->cfg);
+  free(info->cfg_text);
+  free(info);
+}
+
+int esmm_model_info_stat(const esmm_model_info *info, int key, int64_t *out) {
+  ESMM__CHECK_ARG(info && out);
+  if (key < 0 || key > ESMM_INFO_OPTIMIZER_STEPS)
+    return ESMM__ERR(ESMM_EINVAL, "unknown key %d", key);
+  *out = info->stat[key];
+  return ESMM_OK;
+}
+
+int esmm_model_info_section(const esmm_model_info *info, size_t i, uint32_t *kind_out, uint64_t *offset_out,
+                            uint64_t *size_out, uint32_t *crc_out) {
+  ESMM__CHECK_ARG(info);
+  if (i >= info->n_sec)
+    return ESMM__ERR(ESMM_EINVAL, "section %zu out of range [0, %zu)", i, info->n_sec);
+  if (kind_out)
+    *kind_out = info->sec[i].kind;
+  if (offset_out)
+    *offset_out = info->sec[i].off;
+  if (size_out)
+    *size_out = info->sec[i].size;
+  if (crc_out)
+    *crc_out = info->sec[i].crc;
+  return ESMM_OK;
+}
+
+const char *esmm_model_info_section_name(uint32_t kind) {
+  static const char *const names[] = {"config",          "tensor index",   "tensor data",
+                                      "optimizer state", "training state", "metadata"};
+  return kind >= 1 && kind <= ESMM__SECTION_KINDS ? names[kind - 1] : NULL;
+}
+
+int esmm_model_info_tensor(const esmm_model_info *info, size_t i, const char **name_out, uint64_t *rows_out,
+                           uint64_t *cols_out) {
+  ESMM__CHECK_ARG(info);
+  if (i >= info->n_t)
+    return ESMM__ERR(ESMM_EINVAL, "tensor %zu out of range [0, %zu)", i, info->n_t);
+  if (name_out)
+    *name_out = info->t[i].name;
+  if (rows_out)
+    *rows_out = info->t[i].rows;
+  if (cols_out)
+    *cols_out = info->t[i].cols;
+  return ESMM_OK;
+}
+
+int esmm_model_info_config(const esmm_model_info *info, const esmm_config **cfg_out, const char **text_out,
+                           size_t *len_out) {
+  ESMM__CHECK_ARG(info);
+  if (cfg_out)
+    *cfg_out = info->cfg;
+  if (text_out)
+    *text_out = info->cfg_text;
+  if (len_out)
+    *len_out = info->cfg_len;
+  return ESMM_OK;
 }

@@ -20,6 +20,7 @@
  * with the same model seed, so differences between variants within a cell
  * are the variants' own. */
 #include "cli.h"
+#include "svg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -310,67 +311,11 @@ static void cell_ms(FILE *f, plan *p, int c, int l, int v, int k, int digits, do
 
 /* ---- SVG ----------------------------------------------------------------- */
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"};
-
-typedef struct svg_axes {
-  double x0, y0, w, h; /* plot area in pixels */
-  double xmax, ymax;   /* data range [0, max] */
-} svg_axes;
-
-static double sx(const svg_axes *a, double x) { return a->x0 + a->w * x / a->xmax; }
-static double sy(const svg_axes *a, double y) { return a->y0 + a->h - a->h * y / a->ymax; }
-
-/* A round upper bound for an axis. */
-static double nice_max(double v) {
-  double e = pow(10.0, floor(log10(v > 0 ? v : 1e-3))), m = v / e;
-  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * e;
-}
-
-static void svg_axes_draw(FILE *f, const svg_axes *a, const char *xl, const char *yl, const char *title) {
-  fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n", a->x0,
-          a->y0, a->w, a->h);
-  for (int i = 0; i <= 5; i++) {
-    double vx = a->xmax * i / 5, vy = a->ymax * i / 5;
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", sx(a, vx), a->y0,
-            sx(a, vx), a->y0 + a->h);
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", a->x0, sy(a, vy),
-            a->x0 + a->w, sy(a, vy));
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%.3g</text>\n", sx(a, vx),
-            a->y0 + a->h + 15, vx);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", a->x0 - 5,
-            sy(a, vy) + 4, vy);
-  }
-  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">%s</text>\n", a->x0 + a->w / 2,
-          a->y0 + a->h + 32, xl);
-  fprintf(f,
-          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f "
-          "%.1f)\">%s</text>\n",
-          a->x0 - 45, a->y0 + a->h / 2, a->x0 - 45, a->y0 + a->h / 2, yl);
-  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" font-weight=\"bold\">%s</text>\n",
-          a->x0 + a->w / 2, a->y0 - 10, title);
-}
-
-static FILE *svg_open(const char *path, int w, int h) {
-  FILE *f = fopen(path, "w");
-  if (!f)
-    return NULL;
-  fprintf(f,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-          "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-          w, h, w, h);
-  return f;
-}
-
-static int svg_close(FILE *f) {
-  fprintf(f, "</svg>\n");
-  return fclose(f);
-}
-
 /* Reliability diagram: mean truth against mean pCVR per decile of pCVR,
  * averaged over seeds, one line per variant, the diagonal for reference. */
 static int svg_reliability(plan *p, const char *path, int c, int l, int t) {
   FILE *f = svg_open(path, 620, 440);
-  svg_axes a = {70, 40, 360, 340, 0, 0};
+  svg_axes a = {70, 40, 360, 340, 0, 0, 0, 0};
   char title[160];
   double mx = 0;
   if (!f)
@@ -385,24 +330,24 @@ static int svg_reliability(plan *p, const char *path, int c, int l, int t) {
       }
       mx = fmax(mx, fmax(xp, yt) / p->n_seeds);
     }
-  a.xmax = a.ymax = nice_max(mx);
+  a.xmax = a.ymax = svg_nice_max(mx);
   snprintf(title, sizeof title, "%s vs pCVR (confounding %g, CTR %g)", truth_label[t], p->conf[c], p->ctr[l]);
   svg_axes_draw(f, &a, "mean pCVR in the decile", truth_label[t], title);
   fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n",
-          sx(&a, 0), sy(&a, 0), sx(&a, a.xmax), sy(&a, a.ymax));
+          svg_x(&a, 0), svg_y(&a, 0), svg_x(&a, a.xmax), svg_y(&a, a.ymax));
   for (int v = 0; v < p->n_var; v++) {
-    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", palette[v % 7]);
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", svg_palette[v % 7]);
     for (int b = 0; b < ESMM_DIAG_BINS; b++) {
       double xp = 0, yt = 0;
       for (int s = 0; s < p->n_seeds; s++) {
         xp += run_at(p, c, l, s, v)->bin_pred[t][b];
         yt += run_at(p, c, l, s, v)->bin_truth[t][b];
       }
-      fprintf(f, "%.1f,%.1f ", sx(&a, xp / p->n_seeds), sy(&a, yt / p->n_seeds));
+      fprintf(f, "%.1f,%.1f ", svg_x(&a, xp / p->n_seeds), svg_y(&a, yt / p->n_seeds));
     }
     fprintf(f, "\"/>\n");
     fprintf(f, "<line x1=\"445\" y1=\"%d\" x2=\"465\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>", 60 + 20 * v,
-            60 + 20 * v, palette[v % 7]);
+            60 + 20 * v, svg_palette[v % 7]);
     fprintf(f, "<text x=\"470\" y=\"%d\" font-size=\"12\">%s</text>\n", 64 + 20 * v, p->var[v]->label);
   }
   fprintf(f, "<text x=\"445\" y=\"%d\" font-size=\"11\" fill=\"#666\">dashed: perfect calibration</text>\n",
@@ -413,7 +358,7 @@ static int svg_reliability(plan *p, const char *path, int c, int l, int t) {
 /* Grouped bars of a value per variant, one group per confounding level. */
 static int svg_bars(plan *p, const char *path, int l, int k, const char *what, double lo, double hi) {
   FILE *f = svg_open(path, 640, 420);
-  svg_axes a = {70, 40, 400, 320, 1, hi - lo};
+  svg_axes a = {70, 40, 400, 320, 1, hi - lo, 0, 0};
   char title[160];
   double gw;
   if (!f)
@@ -423,10 +368,10 @@ static int svg_bars(plan *p, const char *path, int l, int k, const char *what, d
           a.y0, a.w, a.h);
   for (int i = 0; i <= 5; i++) {
     double vy = (hi - lo) * i / 5;
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", a.x0, sy(&a, vy),
-            a.x0 + a.w, sy(&a, vy));
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", a.x0, svg_y(&a, vy),
+            a.x0 + a.w, svg_y(&a, vy));
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", a.x0 - 5,
-            sy(&a, vy) + 4, lo + vy);
+            svg_y(&a, vy) + 4, lo + vy);
   }
   fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" font-weight=\"bold\">%s</text>\n",
           a.x0 + a.w / 2, a.y0 - 10, title);
@@ -438,16 +383,16 @@ static int svg_bars(plan *p, const char *path, int l, int k, const char *what, d
     for (int v = 0; v < p->n_var; v++) {
       double m, sd, x = a.x0 + gw * c + gw * 0.1 + bw * v, top;
       stat_of(p, c, l, v, k, &m, &sd);
-      top = sy(&a, fmax(0.0, fmin(m - lo, hi - lo)));
+      top = svg_y(&a, fmax(0.0, fmin(m - lo, hi - lo)));
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, top, bw * 0.9,
-              a.y0 + a.h - top, palette[v % 7]);
+              a.y0 + a.h - top, svg_palette[v % 7]);
       fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", x + bw * 0.45,
-              sy(&a, fmin(hi - lo, fmax(0.0, m - sd - lo))), x + bw * 0.45,
-              sy(&a, fmin(hi - lo, fmax(0.0, m + sd - lo))));
+              svg_y(&a, fmin(hi - lo, fmax(0.0, m - sd - lo))), x + bw * 0.45,
+              svg_y(&a, fmin(hi - lo, fmax(0.0, m + sd - lo))));
     }
   }
   for (int v = 0; v < p->n_var; v++) {
-    fprintf(f, "<rect x=\"485\" y=\"%d\" width=\"14\" height=\"10\" fill=\"%s\"/>", 52 + 20 * v, palette[v % 7]);
+    fprintf(f, "<rect x=\"485\" y=\"%d\" width=\"14\" height=\"10\" fill=\"%s\"/>", 52 + 20 * v, svg_palette[v % 7]);
     fprintf(f, "<text x=\"504\" y=\"%d\" font-size=\"12\">%s</text>\n", 62 + 20 * v, p->var[v]->label);
   }
   return svg_close(f);
@@ -513,11 +458,11 @@ static int write_doc(plan *p, const char *path, const char *img_dir, const char 
   if (seconds >= 0)
     fprintf(f, "*Generated by `esmm experiment` (`make experiment`) in %.0f s on this machine with %d worker "
                "thread(s); rerun it to regenerate this page and its plots. Do not edit by hand: edit "
-               "`examples/cli/cmd_experiment.c`; the last section is `what-pcvr-estimates.reading.md`.*\n\n",
+               "`cli/cmd_experiment.c`; the last section is `what-pcvr-estimates.reading.md`.*\n\n",
             seconds, p->workers);
   else
     fprintf(f, "*Generated by `esmm experiment` (`make experiment`; this copy rewritten from its saved per-run "
-               "results with `--set from_raw=`). Do not edit by hand: edit `examples/cli/cmd_experiment.c`; the "
+               "results with `--set from_raw=`). Do not edit by hand: edit `cli/cmd_experiment.c`; the "
                "last section is `what-pcvr-estimates.reading.md`.*\n\n");
   fprintf(f,
           "ESMM's paper reads the CVR tower as p(z=1|y=1,x); a widely read critique (the seed of this "
@@ -901,7 +846,7 @@ int cmd_experiment(const opts *o) {
       p.model_set[p.n_model_set++] = kv;
   }
   if (p.n_seeds < 1 || p.n_seeds > MAX_SEEDS || p.workers < 1 || p.workers > 16)
-    return cli_usage("experiment: seeds must be in [1, 32], workers in [1, 16]");
+    return cli_usage("seeds must be in [1, 32], workers in [1, 16]");
   p.cvr = 0.1;
   if (p.quick) {
     /* the two worlds where the main effects are largest, the variants whose

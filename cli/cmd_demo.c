@@ -36,7 +36,7 @@ int cmd_demo(const opts *o) {
   double t0 = cli_now(), t_train;
   int rc;
 
-  if ((rc = cli_make_config(o, &cfg)) || (rc = cli_make_sim(o, &sim)))
+  if ((rc = cli_make_config(o, SET_TRAIN, &cfg)) || (rc = cli_make_sim(o, &sim)))
     goto done;
   if ((rc = demo_defaults(o, cfg)))
     goto done;

@@ -88,6 +88,9 @@ int cmd_diagnose(const opts *o) {
   if (o->model || o->data) {
     if (!o->model || !o->data)
       return cli_usage("diagnose needs both --model FILE and --data FILE, or neither (simulate and train)");
+    for (int i = 0; i < o->n_cfg; i++)
+      if ((rc = cli_check_set(o->cfg_set[i], SET_READ)) != 0)
+        return rc;
     if ((rc = esmm_model_load(&m, o->model, NULL)) != 0) {
       rc = cli_fail("load", rc);
       goto done;
@@ -96,11 +99,11 @@ int cmd_diagnose(const opts *o) {
       rc = cli_fail("config", rc);
       goto done;
     }
-    if ((rc = cli_read_data(o->data, cfg, &test)) != 0)
+    if ((rc = cli_apply_sets(o, SET_READ, cfg)) != 0 || (rc = cli_read_data(o, o->data, cfg, &test)) != 0)
       goto done;
   } else {
     size_t rows = o->rows ? o->rows : 300000, test_rows = o->test_rows ? o->test_rows : 100000;
-    if ((rc = cli_make_config(o, &cfg)) || (rc = cli_make_sim(o, &sim)))
+    if ((rc = cli_make_config(o, SET_TRAIN, &cfg)) || (rc = cli_make_sim(o, &sim)))
       goto done;
     if ((rc = esmm_sim_generate(sim, rows, 0, &train)) || (rc = esmm_sim_generate(sim, test_rows, 1, &test))) {
       rc = cli_fail("simulate", rc);
