@@ -574,6 +574,7 @@ int main(int argc, char **argv) {
     static char a[16384], b[4096], c[16384];
     double t0 = now_sec();
     const char *core = openblas_get_corename();
+    __builtin_cpu_init(); /* needed here: libgcc's own initialiser may not have run for this object */
     /* OpenBLAS 0.3.21 runs its AVX2 kernels on AVX-512 CPUs it does not
      * know (AMD Zen 4/5): measure its AVX-512 kernels as well, the way a
      * host selects them (OPENBLAS_CORETYPE), when they apply */

@@ -71,6 +71,7 @@ size_t esmm__blas_threads(void) {
 const char *esmm__blas_hint(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
   const char *core = openblas_get_corename ? openblas_get_corename() : NULL;
+  __builtin_cpu_init(); /* idempotent; the CPU model may not be filled in yet for this object */
   if (core && (!strcmp(core, "Haswell") || !strcmp(core, "Zen")) && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq"))

@@ -78,8 +78,28 @@ void esmm_optimizer_free(esmm_optimizer *opt) {
   for (int i = 0; i < opt->n_blocks; i++) {
     esmm__free(&a, opt->blocks[i].s1);
     esmm__free(&a, opt->blocks[i].s2);
+    esmm__free(&a, opt->blocks[i].touched);
   }
   esmm__free(&a, opt);
+}
+
+/* Blocks of at least this many rows track which rows were written
+ * (esmm__opt_block.touched): embedding tables, not tower layers. */
+#define TOUCH_ROWS 4096
+
+/* A row's first update writes its state before reading it (optimizer.h). */
+static inline void first_touch(const esmm__opt_block *b, size_t row) {
+  if (b->touched && !b->touched[row]) {
+    memset(b->s1 + row * b->cols, 0, b->cols * sizeof(float));
+    memset(b->s2 + row * b->cols, 0, b->cols * sizeof(float));
+    b->touched[row] = 1;
+  }
+}
+
+/* A dense update writes every row. */
+static void all_touched(const esmm__opt_block *b, size_t lo, size_t hi) {
+  if (b->touched && lo < hi)
+    memset(b->touched + lo / b->cols, 1, (hi - 1) / b->cols - lo / b->cols + 1);
 }
 
 int esmm_optimizer_add_block(esmm_optimizer *opt, size_t rows, size_t cols, int *id_out) {
@@ -100,9 +120,12 @@ int esmm_optimizer_add_block(esmm_optimizer *opt, size_t rows, size_t cols, int 
   case ESMM_OPTIMIZER_ADAM:
     b.s1 = esmm__calloc(&opt->alloc, b.n, sizeof(float));
     b.s2 = esmm__calloc(&opt->alloc, b.n, sizeof(float));
-    if (!b.s1 || !b.s2) {
+    if (rows >= TOUCH_ROWS)
+      b.touched = esmm__calloc(&opt->alloc, rows, 1);
+    if (!b.s1 || !b.s2 || (rows >= TOUCH_ROWS && !b.touched)) {
       esmm__free(&opt->alloc, b.s1);
       esmm__free(&opt->alloc, b.s2);
+      esmm__free(&opt->alloc, b.touched);
       return ESMM__ERR(ESMM_ENOMEM, "out of memory for Adam state of %zu x %zu", rows, cols);
     }
     break;
@@ -188,6 +211,7 @@ int esmm_optimizer_update_dense(esmm_optimizer *opt, int id, float *param, const
   ESMM__CHECK_ARG(grad);
   ESMM__TRY(check_update(opt, id, __func__));
   b = &opt->blocks[id];
+  all_touched(b, 0, b->n);
   update_span(opt, param, grad, b->s1, b->s2, b->n);
   return ESMM_OK;
 }
@@ -211,6 +235,7 @@ int esmm_optimizer_update_rows(esmm_optimizer *opt, int id, float *param, size_t
   /* Rows are documented as distinct; a repeated row is simply updated twice. */
   for (size_t r = 0; r < n_rows; r++) {
     size_t off = (size_t)rows[r] * cols;
+    first_touch(b, (size_t)rows[r]);
     update_span(opt, param + off, grads + r * cols, b->s1 ? b->s1 + off : NULL,
                 b->s2 ? b->s2 + off : NULL, cols);
   }
@@ -231,6 +256,7 @@ int esmm__optimizer_check(const esmm_optimizer *o, int id, size_t n_rows, const 
 void esmm__optimizer_dense_range(const esmm_optimizer *o, int id, float *param, const float *grad, size_t lo,
                                  size_t hi) {
   const esmm__opt_block *b = &o->blocks[id];
+  all_touched(b, lo, hi);
   if (lo < hi)
     update_span(o, param + lo, grad + lo, b->s1 ? b->s1 + lo : NULL, b->s2 ? b->s2 + lo : NULL, hi - lo);
 }
@@ -241,6 +267,7 @@ void esmm__optimizer_rows_range(const esmm_optimizer *o, int id, float *param, c
   size_t cols = b->cols;
   for (size_t r = lo; r < hi; r++) {
     size_t off = (size_t)rows[r] * cols;
+    first_touch(b, (size_t)rows[r]);
     update_span(o, param + off, grads + r * cols, b->s1 ? b->s1 + off : NULL, b->s2 ? b->s2 + off : NULL, cols);
   }
 }
@@ -249,6 +276,8 @@ int esmm__optimizer_state(esmm_optimizer *o, int id, float **s1, float **s2, siz
   ESMM__CHECK_ARG(o);
   if (id < 0 || id >= o->n_blocks)
     return ESMM__ERR(ESMM_EINVAL, "block %d unknown (have %d)", id, o->n_blocks);
+  if (o->blocks[id].touched)
+    memset(o->blocks[id].touched, 1, o->blocks[id].rows);
   if (s1)
     *s1 = o->blocks[id].s1;
   if (s2)

@@ -22,6 +22,17 @@ typedef struct esmm__opt_block {
   size_t n;  /* rows * cols */
   float *s1; /* Adam m / Adagrad accumulator; NULL for SGD */
   float *s2; /* Adam v; NULL otherwise */
+  /* Adam blocks of many rows (embedding tables): 1 for each row whose state
+   * has been written, else NULL. The state arrays come zeroed from calloc
+   * and stay unmapped until used, so a table's moments cost memory only
+   * for rows a model updates; a row updated for the first time is first
+   * written with zeros. Writing first matters: the update reads m and v,
+   * and a first read would map the kernel's zero page, so the write after
+   * it would take a copy-on-write fault and a TLB shootdown across the
+   * training threads (measured: +1.4 ms per step at 2 threads, wide
+   * towers, 1,000 steps). One byte per row, not a bit: parts of a step
+   * update distinct rows concurrently. */
+  unsigned char *touched;
 } esmm__opt_block;
 
 struct esmm_optimizer {
@@ -46,7 +57,8 @@ struct esmm_optimizer {
  * *out is NULL on failure. */
 int esmm__optimizer_create(esmm_optimizer **out, const esmm_config *cfg);
 
-/* Borrow a block's state arrays: *s1 and *s2 as in esmm__opt_block (NULL when
+/* Borrow a block's state arrays (which marks every row as written: the
+ * caller may fill them, e.g. a checkpoint restore): *s1 and *s2 as in esmm__opt_block (NULL when
  * the kind has none), *n = rows * cols elements per non-NULL array. Any out
  * pointer may be NULL. Writing the arrays (checkpoint restore) is allowed.
  * Returns ESMM_OK or ESMM_EINVAL (NULL o, unknown id). */
