@@ -298,7 +298,7 @@ START_TEST(conv_no_click_policies) {
     int rc = esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1);
     if (p == 3) {
       ck_assert_int_eq(rc, ESMM_EFORMAT);
-      ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_aliccp_buffer: <skeleton>:1: conversion 1 without a click");
+      ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_aliccp_buffer: <skeleton>:1: conversion 1 without a click (conv_no_click=error)");
       ck_assert_int_eq(esmm_config_set_by_name(c, "on_error", "skip"), ESMM_OK);
       ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
       ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 2);

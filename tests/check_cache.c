@@ -102,8 +102,8 @@ static esmm_dataset *make(esmm_config **cfg_out) {
   ck_assert_int_eq(esmm_dataset_add_common(ds, 3, f, id, v, &ci), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, y, z, com, off, f, id, v), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_set_dense(ds, 0, 3, dense), ESMM_OK);
-  ds->read_stat[0] = 5; /* reader counts travel with the cache */
-  ds->read_stat[3] = 2;
+  ds->rep.stat[0] = 5; /* reader counts travel with the cache */
+  ds->rep.stat[3] = 2;
   *cfg_out = c;
   return ds;
 }
@@ -280,7 +280,7 @@ START_TEST(refuses_damage) {
     ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
     ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: dense input not finite (element 0)");
     memcpy(bad, img, len);
-    wr32(bad + 8, 2); /* newer version */
+    wr32(bad + 8, 3); /* newer version */
     reseal(bad);
     ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_EVERSION);
     memcpy(bad, img, len);

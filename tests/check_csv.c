@@ -143,7 +143,7 @@ START_TEST(spec_and_row_errors) {
   char buf[256];
   fail_csv(c, hdr, "click=y", ESMM_EINVAL, P "column spec: \"click=\" and \"conversion=\" are required");
   fail_csv(c, hdr, "click=y;conversion=z;bogus=n", ESMM_EINVAL,
-           P "column spec: unknown key \"bogus\" (click, conversion, cat, num, group, user, skip)");
+           P "column spec: unknown key \"bogus\" (click, conversion, cat, num, group, user, skip, id, columns, sep)");
   fail_csv(c, hdr, "click=y,z;conversion=z", ESMM_EINVAL, P "column spec: \"click\" takes exactly one column");
   fail_csv(c, hdr, "click=y;conversion=z;group=101", ESMM_EINVAL,
            P "column spec: \"group=\" and \"user=\" go together");
@@ -166,9 +166,10 @@ START_TEST(spec_and_row_errors) {
   snprintf(buf, sizeof buf, "%s1,0,5,0.5x\n", hdr);
   fail_csv(c, buf, "click=y;conversion=z;num=n;cat=*", ESMM_EFORMAT,
            P "t.csv:2:7: numeric cell \"0.5x\" is not a number");
-  snprintf(buf, sizeof buf, "%s1,0,\"5\",1\n", hdr);
-  fail_csv(c, buf, "click=y;conversion=z;num=n;cat=*", ESMM_EFORMAT, P "t.csv:2:5: quoted cells are not supported");
-  fail_csv(c, "", "click=y;conversion=z", ESMM_EFORMAT, P "t.csv: no header line");
+  snprintf(buf, sizeof buf, "%s1,0,\"5\"x,1\n", hdr);
+  fail_csv(c, buf, "click=y;conversion=z;num=n;cat=*", ESMM_EFORMAT, P "t.csv:2:8: text after a closing quote");
+  fail_csv(c, "", "click=y;conversion=z", ESMM_EFORMAT,
+           P "t.csv: no header line (for a file without one, name the columns with columns=NAME,...)");
   fail_csv(NULL, "1,1,0,101:1,bad\n", "tokens", ESMM_EFORMAT, P "t.csv:1:13: token \"bad\" has no ':'");
   fail_csv(NULL, "1,1\n", "tokens", ESMM_EFORMAT, P "t.csv:1: expected sample_id,click,conversion,features...");
   esmm_config_free(c);

@@ -93,7 +93,7 @@ START_TEST(stats_rows_commons) {
     ck_assert_int_eq(esmm_dataset_stat(ds, k, &v), ESMM_OK);
     ck_assert_int_eq(v, expect[k]);
   }
-  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_MAPPED + 1, &v), ESMM_EINVAL); /* first unknown key */
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_SKIPPED_LISTED + 1, &v), ESMM_EINVAL); /* first unknown key */
   ck_assert_int_eq(esmm_dataset_stat(ds, -1, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(NULL, 0, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(ds, 0, NULL), ESMM_EINVAL);
