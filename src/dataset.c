@@ -552,8 +552,8 @@ int esmm_dataset_row_source(const esmm_dataset *ds, size_t i, int64_t *line_out,
     return ESMM__ERR(ESMM_EINVAL, "row %zu out of range (%zu rows)", i, ds->n_rows);
   if (line_out)
     *line_out = ds->line ? ds->line[i] : 0;
-  if (id_out)
-    *id_out = ds->key_off ? ds->key + ds->key_off[i] : NULL;
+  if (id_out) /* key is NULL while every id so far is empty */
+    *id_out = !ds->key_off ? NULL : ds->key ? ds->key + ds->key_off[i] : "";
   if (id_len_out)
     *id_len_out = ds->key_off ? (size_t)(ds->key_off[i + 1] - ds->key_off[i]) : 0;
   return ESMM_OK;

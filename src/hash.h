@@ -1,6 +1,7 @@
 /*
  * hash.h (internal) - the pinned string hash of the readers and its public
- * face (esmm/hash.h): FNV-1a 64 of the bytes, and the categorical id rule
+ * face (esmm/hash.h): FNV-1a 64 of the bytes (a non-standard, pinned
+ * offset basis), and the categorical id rule
  * of the CSV and token readers (an unsigned decimal below 2^64 is used as
  * it is, any other non-empty text is hashed). Pinned: ids derived from
  * strings must never change between releases (a test holds the vectors).
@@ -14,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Not the standard FNV-1a offset basis (14695981039346656037): a digit
+ * short since 1.0, and pinned (esmm/hash.h). */
 #define ESMM__FNV_OFFSET 1469598103934665603ULL
 #define ESMM__FNV_PRIME 1099511628211ULL
 

@@ -477,7 +477,7 @@ static int csv_row(csv *C, const char *p, size_t len) {
     return rc;
   }
   if (C->si.has_group) {
-    if (C->group_idx < 0 || gn != C->prev_len || memcmp(gk, C->prev_group, gn) != 0) {
+    if (C->group_idx < 0 || gn != C->prev_len || (gn && memcmp(gk, C->prev_group, gn) != 0)) {
       /* a new group: its common list is this row's user columns */
       if (gn > C->prev_cap) {
         size_t nc = gn < 64 ? 64 : 2 * gn;
