@@ -292,6 +292,40 @@ static void ids_are(const esmm_dataset *ds, size_t i, size_t n, const uint64_t *
     ck_assert_uint_eq(id[k], want[k]);
 }
 
+/* The reader's batch grows from a few rows to thousands: dense inputs,
+ * ids and lines stay with their rows across every growth and flush. */
+START_TEST(batch_growth_keeps_rows) {
+  enum { N = 9000 };
+  esmm_config *c = cfg_dense(2);
+  esmm_dataset *ds;
+  char *buf = malloc((size_t)N * 48 + 32);
+  size_t len = (size_t)sprintf(buf, "s,y,z,a,b,101\n");
+  float d[2];
+  for (int i = 0; i < N; i++)
+    len += (size_t)sprintf(buf + len, "k%d,%d,0,%d.5,-%d,%d\n", i, i % 2, i, i, i);
+  ck_assert_int_eq(esmm_dataset_read_csv_buffer(&ds, c, buf, len, NULL, "id=s;click=y;conversion=z;num=a,b;cat=101"),
+                   ESMM_OK);
+  ck_assert_int_eq(st(ds, ESMM_DS_ROWS), N);
+  for (int i = 0; i < N; i++) {
+    char want[16];
+    int64_t line;
+    const char *id;
+    size_t n;
+    uint64_t fid = (uint64_t)i;
+    ck_assert_int_eq(esmm_dataset_dense(ds, (size_t)i, 1, d), ESMM_OK);
+    ck_assert(d[0] == (float)i + 0.5f && d[1] == (float)-i);
+    ck_assert_int_eq(esmm_dataset_row_source(ds, (size_t)i, &line, &id, &n), ESMM_OK);
+    ck_assert_int_eq(line, i + 2);
+    snprintf(want, sizeof want, "k%d", i);
+    ck_assert(n == strlen(want) && memcmp(id, want, n) == 0);
+    ids_are(ds, (size_t)i, 1, &fid);
+  }
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+  free(buf);
+}
+END_TEST
+
 START_TEST(hash_vectors) {
   uint64_t h;
   /* pinned since 1.0: FNV-1a 64 with the offset basis 1469598103934665603
@@ -606,6 +640,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, spec_and_row_errors);
   tcase_add_test(tc, layout_hashing_and_skips);
   tcase_add_test(tc, hash_vectors);
+  tcase_add_test(tc, batch_growth_keeps_rows);
   tcase_add_test(tc, headerless_columns);
   tcase_add_test(tc, quoted_cells);
   tcase_add_test(tc, crlf_bom_and_separators);

@@ -125,8 +125,8 @@ static int grow_rows(esmm__rd *rd, size_t rcap) {
     float *d;
     if (!esmm__mul_ok(rcap, rd->n_dense * sizeof *d, &bytes) || !(d = esmm__calloc(a, 1, bytes)))
       return esmm__error(ESMM_ENOMEM, rd->func, "out of memory");
-    if (rd->dense)
-      memcpy(d, rd->dense, (used + 1) * rd->n_dense * sizeof *d); /* the row being parsed too */
+    if (rd->dense && used) /* between rows: the next row has no dense input yet */
+      memcpy(d, rd->dense, used * rd->n_dense * sizeof *d);
     esmm__free(a, rd->dense);
     rd->dense = d;
   }
