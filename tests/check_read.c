@@ -61,6 +61,9 @@ START_TEST(detection) {
   ck_assert_int_eq(detect("", "data.tsv"), ESMM_FORMAT_CSV);
   ck_assert_int_eq(detect("", NULL), ESMM_FORMAT_TEXT);
   ck_assert_int_eq(detect("garbage\n", NULL), ESMM_FORMAT_TEXT); /* the text reader says what is wrong */
+  /* a first line longer than the prefix: the cut token does not count */
+  ck_assert_int_eq(detect("s1,1,0,101:5,205:7,20", NULL), ESMM_FORMAT_TOKENS);
+  ck_assert_int_eq(detect("1 0 101:5 205:7 20", NULL), ESMM_FORMAT_TEXT);
   {
     int f;
     ck_assert_int_eq(esmm_dataset_detect_format(NULL, 0, NULL, &f), ESMM_OK);

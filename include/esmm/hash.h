@@ -23,8 +23,12 @@
 ESMM_BEGIN_DECLS
 
 /**
- * FNV-1a 64 of the n bytes at s (offset basis 14695981039346656037, prime
- * 1099511628211): esmm_hash_string("a", 1) = 0xaf63dc4c8601ec8c.
+ * FNV-1a 64 of the n bytes at s: h = 1469598103934665603, then for each
+ * byte h = (h XOR byte) * 1099511628211 mod 2^64. Mind the offset basis:
+ * it is not the standard FNV one (14695981039346656037, one digit more);
+ * the readers have used this value since 1.0 and ids are pinned, so it
+ * stays. Vectors: "" -> 0x14650fb0739d0383, "a" -> 0x44bd8ad473cd9906,
+ * "foobar" -> 0x88fad7c0a8ff07f2.
  * @param s     the bytes (need not be NUL-terminated; may be NULL when n is 0).
  * @param n     their number.
  * @param[out] out  the hash.

@@ -102,6 +102,11 @@ static int detect(const char *head, size_t n, const char *name) {
   line = first_line(head, n, &len, &complete);
   if (!line)
     return ends_with(name, ".csv") || ends_with(name, ".tsv") ? ESMM_FORMAT_CSV : ESMM_FORMAT_TEXT;
+  if (!complete) { /* a line longer than the prefix: judge the tokens that are whole */
+    while (len > 0 && line[len - 1] != ' ' && line[len - 1] != '\t' && line[len - 1] != ',')
+      len--;
+    len -= len > 0; /* and the separator before the cut one */
+  }
   if ((memchr(line, '\x02', len) || memchr(line, '\x01', len)) && memchr(line, ',', len))
     return ESMM_FORMAT_ALICCP;
   if (token_shaped(line, len))
