@@ -3,7 +3,8 @@
  * model's batch assembly. Owns row storage (labels, CSR features, common
  * lists, dense inputs, truths) and what a reader found (report, source
  * lines, row ids, skipped rows); knows nothing of models nor of file
- * formats: readers hand rows in as esmm__rows batches.
+ * formats: readers hand rows in as esmm__rows batches. dataset.c stores,
+ * dataset_report.c reads back what a reader found.
  *
  * Storage is columnar and CSR: row r owns features
  * [row_off[r], row_off[r+1]) of field/id/value and references common list
