@@ -23,6 +23,7 @@
  * Little-endian only: the columns are used in place, so a big-endian host
  * would need a converting loader; until one exists such hosts get
  * ESMM_ERROR rather than garbage. */
+#include "cache.h"
 #include "cache_format.h"
 #include "config.h"
 #include "crc32.h"

@@ -11,8 +11,6 @@
 
 #include "sink.h"
 
-#define ESMM__CACHE_VERSION 2u
-
 /* A cache writer for path, as a sink: its finish writes the file
  * atomically. Free it with esmm__cw_abort in every case (after a finish it
  * only releases memory; before, it also removes the temporaries). */

@@ -6,9 +6,11 @@
 #ifndef ESMM__IO_CACHE_FORMAT_H
 #define ESMM__IO_CACHE_FORMAT_H
 
-#include "cache.h"
+#include "dataset.h"
 
 #include <stdint.h>
+
+#define ESMM__CACHE_VERSION 2u /* format written; 1 and 2 are read */
 
 #define NCOL1 12 /* columns of format 1, table at OFF_TABLE */
 #define NCOL 17  /* columns of format 2: 5 more, table after the names */

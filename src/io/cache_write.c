@@ -5,6 +5,7 @@
  * end, so a conversion's memory is a few buffers whatever the input size.
  * Either way the file is written atomically (io/atomic.h). */
 #include "atomic.h"
+#include "cache.h"
 #include "cache_format.h"
 #include "crc32.h"
 #include "le.h"
