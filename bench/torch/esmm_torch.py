@@ -306,6 +306,8 @@ class TextParser:
         for j in other:  # exponents, inf, nan, over-long mantissas: strtod's job
             t = self._tok(buf, vs[j], ve[j])
             try:
+                if "_" in t:  # float() takes "1_0"; strtod does not
+                    raise ValueError(t)
                 v[j] = float(t)
             except ValueError:
                 self._fail(self.line0 + vline[j] + 1, "value %r is not a number" % t)
@@ -547,6 +549,9 @@ def main(argv):
     row_len = np.diff(row_off)
     click, conv = tr["click"].astype(bool), tr["conv"].astype(bool)
     bags = np.arange(bsz * nf, dtype=np.int64)
+    if mode == "lazy":
+        slot = np.full(len(table), -1, dtype=np.int32)  # distinct-row number of each table row
+        seq = np.arange(1 << 16, dtype=np.int32)
     rng = np.random.default_rng(args.seed)
 
     def batch(sel):
@@ -566,14 +571,24 @@ def main(argv):
         out = [torch.from_numpy(r.astype(np.int64)), torch.from_numpy(w), torch.from_numpy(offs),
                torch.from_numpy(click[sel]), torch.from_numpy(click[sel] & conv[sel])]
         if mode == "lazy":
-            order = np.argsort(r)
-            rs = r[order]
-            first = np.empty(tot, dtype=bool)
-            first[0] = True
-            np.not_equal(rs[1:], rs[:-1], out=first[1:])
-            u_off = np.flatnonzero(first)
+            # distinct rows through a per-row slot table, as libesmm's
+            # scatter does: O(tokens), no sort of the row numbers
+            if tot > len(seq):
+                seq.resize(2 * tot, refcheck=False)
+                seq[:] = np.arange(len(seq), dtype=np.int32)
+            ar = seq[:tot]
+            slot[r] = ar  # the last token of each row wins
+            uniq = r[slot[r] == ar]
+            nu = len(uniq)
+            slot[uniq] = seq[:nu]
+            inv = slot[r]  # distinct-row number of each token
+            slot[uniq] = -1
+            # tokens grouped by distinct row (radix sort when the count fits 16 bits)
+            order = np.argsort(inv.astype(np.uint16) if nu <= 65536 else inv, kind="stable")
+            u_off = np.zeros(nu, dtype=np.int64)
+            np.cumsum(np.bincount(inv, minlength=nu)[:-1], out=u_off[1:])
             tok_bag = np.repeat(bags[:len(bl)], bl)[order]
-            out += [torch.from_numpy(rs[u_off].astype(np.int64)), torch.from_numpy(tok_bag),
+            out += [torch.from_numpy(uniq.astype(np.int64)), torch.from_numpy(tok_bag),
                     torch.from_numpy(u_off), torch.from_numpy(w[order])]
         return out
 
