@@ -57,6 +57,9 @@ def parse_args(argv):
                         "(same update); dense = dense gradients + torch.optim.Adam")
     p.add_argument("--malloc", choices=("keep", "default"), default="keep",
                    help="keep: mallopt so that step temporaries stay in the heap (default)")
+    p.add_argument("--omp-wait", choices=("passive", "active", "default"), default="passive",
+                   help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default passive; "
+                        "default = leave the environment as it is)")
     p.add_argument("--max-steps", type=int, default=0, help="stop training after N steps (0: full epochs)")
     p.add_argument("--towers", choices=("fused", "separate"), default="fused",
                    help="fused: both towers' layers as one GEMM (first layer) and batched GEMMs "
@@ -508,6 +511,12 @@ def main(argv):
     args = parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy and torch load OpenBLAS
+    if args.omp_wait != "default":
+        # PyTorch's own ops run on OpenMP threads, its GEMMs on OpenBLAS's
+        # pthreads: two pools. Idle OpenMP threads that spin take the cores
+        # the GEMM threads need (badly so on a loaded machine); PASSIVE
+        # makes them sleep.
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait.upper()
     heap = keep_heap() if args.malloc == "keep" else False
     import numpy as np
     if args.dump_rows:
@@ -631,7 +640,8 @@ def main(argv):
     table = table.detach()
 
     out = {"tool": "pytorch", "torch": torch.__version__, "threads": args.threads, "emb_optim": mode,
-           "towers": args.towers, "malloc": "keep" if heap else "default", "train": args.train, "rows": n,
+           "towers": args.towers, "malloc": "keep" if heap else "default",
+           "omp_wait": os.environ.get("OMP_WAIT_POLICY", ""), "train": args.train, "rows": n,
            "steps": steps, "train_loss": round(loss_sum / max(steps, 1), 6),
            "parse_train_s": round(parse_train, 2), "train_s": round(train_s, 2),
            "samples_per_sec": round(seen / train_s)}

@@ -47,6 +47,7 @@ def last_json(text):
 
 def esmm_run(args, threads):
     model = os.path.join(os.path.dirname(args.train), "m.esmm")
+    load = os.getloadavg()[0]
     sets = []
     for s in ESMM_SETS + ["threads=%d" % threads] + args.esmm_set:
         sets += ["--set", s]
@@ -57,7 +58,8 @@ def esmm_run(args, threads):
     return {"tool": "libesmm", "threads": threads, "samples_per_sec": tr["samples_per_sec"],
             "train_loss": tr["train_loss"], "wall_s": round(w1 + w2, 2), "train_process_s": round(w1, 2),
             "eval_process_s": round(w2, 2), "peak_rss_mb": round(max(r1, r2)),
-            "ctr_auc": met["ctr_auc"], "cvr_auc_clicked": met["cvr_auc_clicked"], "ctcvr_auc": met["ctcvr_auc"]}
+            "ctr_auc": met["ctr_auc"], "cvr_auc_clicked": met["cvr_auc_clicked"], "ctcvr_auc": met["ctcvr_auc"],
+            "load_before": round(load, 2)}
 
 
 def torch_run(args, threads, mode):
@@ -65,8 +67,10 @@ def torch_run(args, threads, mode):
            "--threads", str(threads), "--emb-optim", mode] + args.torch_arg
     if mode == "dense" and args.dense_steps:
         cmd += ["--max-steps", str(args.dense_steps)]
+    load = os.getloadavg()[0]
     out, wall, rss = run(cmd)
     r = last_json(out)
+    r["load_before"] = round(load, 2)
     r["process_wall_s"] = round(wall, 2)
     r["process_peak_rss_mb"] = round(rss)
     return r
@@ -133,7 +137,9 @@ def main():
     ws = [max(len(c[0]), 10) for c in cols]
     reps = sorted({r["runs"] for r in results})
     print()
-    print("median of %s run(s) each; %s, %s" % ("/".join(map(str, reps)), args.train, args.test))
+    print("median of %s run(s) each; %s, %s; 1-minute load average before the runs: %s"
+          % ("/".join(map(str, reps)), args.train, args.test,
+             ", ".join("%.1f" % r["load_before"] for r in results)))
     print("| " + " " * w0 + " | " + " | ".join(c[0].rjust(w) for c, w in zip(cols, ws)) + " |")
     print("|" + "-" * (w0 + 2) + "|" + "|".join("-" * (w + 1) + ":" for w in ws) + "|")
     for name, f in rows:
