@@ -15,8 +15,12 @@ Same data, same model, same parameters as libesmm's defaults:
   * loss = BCE(pCTR, y) + BCE(pCTR * pCVR, y*z), from the logits in log
     space (log(1 - pCTR*pCVR) = logaddexp(logsig(-a), logsig(a) + logsig(-b)),
     the identity libesmm uses too), mean over the batch;
-  * Adam lr 1e-3 (SparseAdam over sparse embedding gradients, or dense Adam:
-    --emb-optim), batch 1,024, one epoch over a row shuffle.
+  * Adam lr 1e-3, batch 1,024, one epoch over a row shuffle. Embeddings
+    (--emb-optim): "lazy" (default, the fastest) = Adam on the rows the
+    batch touched, the update of torch.optim.SparseAdam and of libesmm,
+    with a hand-written embedding backward; "sparse" = the textbook
+    EmbeddingBag(sparse=True) + SparseAdam; "dense" = dense gradients +
+    torch.optim.Adam (every row moves every step; ~1.6 s a step here).
 
 Prints one JSON line: parse seconds, training samples/s (the training loop
 only, shuffle included, like libesmm's samples_per_sec), wall seconds of
@@ -26,7 +30,10 @@ impressions, CTCVR), computed like src/metrics.c (Mann-Whitney, ties half).
 Needs python3-torch and python3-numpy (Debian). The thread count is fixed
 before torch and numpy load OpenBLAS: OMP_NUM_THREADS (PyTorch's own
 intra-op threads) and OPENBLAS_NUM_THREADS (the GEMMs) are both set to
---threads, then torch.set_num_threads(--threads).
+--threads, then torch.set_num_threads(--threads); OMP_WAIT_POLICY=PASSIVE
+(--omp-wait). glibc is told to keep freed memory (--malloc).
+
+Check that the reader and hash agree with libesmm: make bench-torch-check.
 """
 import argparse
 import json

@@ -45,6 +45,16 @@ def last_json(text):
     sys.exit("run_bench: no JSON line in output:\n" + text)
 
 
+def count_rows(path):
+    """Lines of a text file that hold a row (not blank, not '#')."""
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            t = line.strip()
+            n += bool(t) and not t.startswith(b"#")
+    return n
+
+
 def esmm_run(args, threads):
     model = os.path.join(os.path.dirname(args.train), "m.esmm")
     load = os.getloadavg()[0]
@@ -55,7 +65,7 @@ def esmm_run(args, threads):
     tr = last_json(out)
     out, w2, r2 = run([args.esmm, "eval", "--model", model, "--data", args.test, "--json"])
     met = last_json(out)["metrics"]
-    return {"tool": "libesmm", "threads": threads, "samples_per_sec": tr["samples_per_sec"],
+    return {"tool": "libesmm", "threads": threads, "rows": args.train_rows, "samples_per_sec": tr["samples_per_sec"],
             "train_loss": tr["train_loss"], "wall_s": round(w1 + w2, 2), "train_process_s": round(w1, 2),
             "eval_process_s": round(w2, 2), "peak_rss_mb": round(max(r1, r2)),
             "ctr_auc": met["ctr_auc"], "cvr_auc_clicked": met["cvr_auc_clicked"], "ctcvr_auc": met["ctcvr_auc"],
@@ -104,12 +114,17 @@ def main():
                    help="dense mode: stop after N steps (an epoch of dense Adam takes about half an hour)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each configuration (median reported)")
     p.add_argument("--skip-esmm", action="store_true")
+    p.add_argument("--table-from", metavar="LOG", help="print the table of the JSON lines of an earlier run")
     p.add_argument("--esmm-set", action="append", default=[], help="extra --set for bin/esmm train")
     p.add_argument("--torch-arg", action="append", default=[], help="extra argument for esmm_torch.py")
     args = p.parse_args()
     threads = [int(t) for t in args.threads.split(",") if t]
     modes = [m for m in args.torch_modes.split(",") if m]
 
+    if args.table_from:
+        print_table(args, table_from(args.table_from))
+        return
+    args.train_rows = count_rows(args.train) if not args.skip_esmm else 0
     results = []
     for t in threads:
         configs = ([("libesmm", None)] if not args.skip_esmm else []) + [("pytorch", m) for m in modes]
@@ -120,13 +135,29 @@ def main():
                 print(json.dumps(r), flush=True)
                 runs.append(r)
             results.append(median_of(runs))
+    print_table(args, results)
 
+
+def table_from(path):
+    """Medians of the JSON lines of an earlier run, per (tool, mode, threads), in their order."""
+    groups = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                r = json.loads(line)
+                groups.setdefault((r["tool"], r.get("emb_optim"), r["threads"]), []).append(r)
+    return [median_of(g) for g in groups.values()]
+
+
+def print_table(args, results):
     cols = []
     for r in results:
         name = "libesmm" if r["tool"] == "libesmm" else "PyTorch %s" % r["emb_optim"]
         cols.append(("%s T=%d" % (name, r["threads"]), r))
     rows = [("training samples/s", lambda r: fmt(r["samples_per_sec"], ",.0f")),
             ("wall s, parse+train+eval", lambda r: fmt(r.get("process_wall_s", r["wall_s"]), ".1f")),
+            ("  of which training s", lambda r: fmt(r.get("rows", 1000000) / r["samples_per_sec"]
+                                                    if r["tool"] == "libesmm" else r["train_s"], ".1f")),
             ("  of which parsing s", lambda r: fmt(None if r["tool"] == "libesmm"
                                                    else r["parse_train_s"] + r["parse_test_s"], ".1f")),
             ("peak RSS MB", lambda r: fmt(r.get("process_peak_rss_mb", r["peak_rss_mb"]), ",.0f")),
