@@ -175,9 +175,10 @@ def print_table(args, results):
     print("|" + "-" * (w0 + 2) + "|" + "|".join("-" * (w + 1) + ":" for w in ws) + "|")
     for name, f in rows:
         print("| " + name.ljust(w0) + " | " + " | ".join(f(c[1]).rjust(w) for c, w in zip(cols, ws)) + " |")
-    if any(r["tool"] == "pytorch" and r["emb_optim"] == "dense" and r["steps"] * 1024 < r["rows"]
-           for r in results):
-        print("(dense: samples/s over the first %d steps; its AUCs are of that partial epoch)" % args.dense_steps)
+    part = [r for r in results if r["tool"] == "pytorch" and r["steps"] * 1024 < r["rows"]]
+    if part:
+        print("(%s: samples/s over the first %d steps only; the AUCs are of that partial epoch)"
+              % (part[0]["emb_optim"], part[0]["steps"]))
 
 
 if __name__ == "__main__":
