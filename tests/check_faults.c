@@ -29,7 +29,8 @@
 #include <esmm/esmm.h>
 #include <esmm/io.h>
 
-#include "model.h" /* esmm__model_tensors: compare parameters exactly */
+#include "io/atomic.h" /* esmm__atomic_*: a live save held open */
+#include "model.h"     /* esmm__model_tensors: compare parameters exactly */
 
 /* Fewer repetitions under valgrind/sanitizers (set by mk/reliability.mk). */
 static int slow_tool(void) { return getenv("ESMM_TEST_UNDER_TOOL") != NULL; }
@@ -652,22 +653,26 @@ END_TEST
 
 /* ---- crash consistency ---------------------------------------------------- */
 
-/* Fork a child that saves m to path and SIGKILL it at a point the test
- * chooses: before call k (1-based) of the save's wrapped system calls, or,
- * for k = 0, after the save returned. Writes move at most write_max bytes
- * each, so that kills land between the pieces of the file too. Returns the
- * name of the call the child was stopped at ("done" for k = 0). */
-static const char *kill_saver_at(const esmm_model *m, const char *path, long k, size_t write_max) {
-  static char stopped[16];
-  int report[2], hold[2], status;
-  ssize_t got;
+/* A child saving m to path, stopped before call k (1-based) of the save's
+ * wrapped system calls, or, for k = 0, after the save returned. Writes move
+ * at most write_max bytes each, so that kills land between the pieces of
+ * the file too. */
+typedef struct saver {
   pid_t pid;
+  int hold; /* the parent's end of the child's hold pipe */
+  char stopped[16]; /* the call the child stopped at ("done" for k = 0) */
+} saver;
+
+static saver start_saver(const esmm_model *m, const char *path, long k, size_t write_max) {
+  saver sv;
+  int report[2], hold[2];
+  ssize_t got;
   ck_assert_int_eq(pipe(report), 0);
   ck_assert_int_eq(pipe(hold), 0);
   fflush(stdout); /* nothing buffered for the child to print twice */
-  pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
+  sv.pid = fork();
+  ck_assert_int_ge(sv.pid, 0);
+  if (sv.pid == 0) {
     __real_close(report[0]);
     __real_close(hold[1]);
     io_arm(0, 0);
@@ -681,17 +686,24 @@ static const char *kill_saver_at(const esmm_model *m, const char *path, long k, 
   }
   __real_close(report[1]);
   __real_close(hold[0]);
-  memset(stopped, 0, sizeof stopped);
+  sv.hold = hold[1];
+  memset(sv.stopped, 0, sizeof sv.stopped);
   do
-    got = read(report[0], stopped, sizeof stopped - 1);
+    got = read(report[0], sv.stopped, sizeof sv.stopped - 1);
   while (got < 0 && errno == EINTR);
   __real_close(report[0]);
-  ck_assert_int_eq(kill(pid, SIGKILL), 0);
-  __real_close(hold[1]);
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert_msg(got > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                "stop before call %ld: the saving child ended by itself (status 0x%x)", k, status);
-  return stopped;
+  ck_assert_msg(got > 0, "stop before call %ld: the saving child ended before it", k);
+  return sv;
+}
+
+/* SIGKILL a stopped saver and reap it. */
+static void kill_saver(saver *sv) {
+  int status;
+  ck_assert_int_eq(kill(sv->pid, SIGKILL), 0);
+  __real_close(sv->hold);
+  ck_assert_int_eq(waitpid(sv->pid, &status, 0), sv->pid);
+  ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the saving child ended by itself (status 0x%x)",
+                status);
 }
 
 /* Files in dir whose name starts with "<name>.tmp.": temporaries of saves
@@ -716,7 +728,9 @@ static int count_temps(const char *dir, const char *name) {
  * tried, once over an existing file and once onto a fresh path; the child
  * stops at the chosen call and tells the parent, which kills it there, so
  * the outcome of each point is known in advance and nothing depends on
- * timing or load. The random-moment campaign is make check-crash. */
+ * timing or load. After each kill, the next save of the path must remove
+ * the temporary the killed one left. The random-moment campaign is make
+ * check-crash. */
 START_TEST(crash_consistency) {
   esmm_model *old_m, *new_m;
   unsigned char *old_b, *new_b;
@@ -760,10 +774,13 @@ START_TEST(crash_consistency) {
       int after_rename = k > rename_at, has, which, temps;
       const char *want_call = k <= n_calls ? names[k - 1] : "done";
       const char *call;
+      saver sv;
       clean_dir(dir, NULL);
       if (existing)
         ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
-      call = kill_saver_at(new_m, path, k <= n_calls ? k : 0, write_max);
+      sv = start_saver(new_m, path, k <= n_calls ? k : 0, write_max);
+      kill_saver(&sv);
+      call = sv.stopped;
       ck_assert_msg(strcmp(call, want_call) == 0, "kill point %ld: the child stopped at %s, the trace says %s", k,
                     call, want_call);
       kills++;
@@ -780,13 +797,172 @@ START_TEST(crash_consistency) {
                     "killed before call %ld (%s): %d temporaries", k, call, temps);
       temps_seen += temps;
       ck_assert_int_eq(dir_entries(dir, "model.esmm", &has), (which ? 1 : 0) + temps);
+      /* The next save of the path removes what the killed one left. */
+      ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+      ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+      ck_assert_msg(count_temps(dir, "model.esmm") == 0, "killed before call %ld (%s): the next save left %d temporaries",
+                    k, call, count_temps(dir, "model.esmm"));
     }
   }
   ck_assert_int_gt(saw[1], 0);
   ck_assert_int_gt(saw[2], 0);
   printf("faults: crash consistency: %d SIGKILLs at chosen points of a save, path held nothing/old/new %d/%d/%d "
-         "times, %d temporaries left by killed saves\n",
+         "times, %d temporaries left by killed saves (each removed by the next save)\n",
          kills, saw[0], saw[1], saw[2], temps_seen);
+  clean_dir(dir, NULL);
+  rmdir(dir);
+  free(old_b);
+  free(new_b);
+  esmm_model_free(old_m);
+  esmm_model_free(new_m);
+}
+END_TEST
+
+/* An empty regular file dir/name. */
+static void touch(const char *dir, const char *name) {
+  char p[512];
+  int fd;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  fd = __real_open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ck_assert_msg(fd >= 0, "cannot create %s", p);
+  __real_close(fd);
+}
+
+static int exists(const char *dir, const char *name) {
+  char p[512];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return lstat(p, &st) == 0;
+}
+
+/* The name of the one entry of dir that starts with prefix and is not in
+ * the NULL-terminated list known. */
+static void new_entry(const char *dir, const char *prefix, const char *const *known, char *out, size_t cap) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL) {
+    int seen = 0;
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+      continue;
+    for (const char *const *k = known; *k; k++)
+      seen |= strcmp(*k, e->d_name) == 0;
+    if (!seen) {
+      snprintf(out, cap, "%s", e->d_name);
+      n++;
+    }
+  }
+  closedir(d);
+  ck_assert_int_eq(n, 1);
+}
+
+/* Stale temporaries (the rule is in io/atomic.h): a save removes the
+ * temporaries of its path that no live save owns, and nothing else: not a
+ * live save's, in another process or in this one; not a file that only
+ * resembles a temporary; not a symlink, its target, a directory or a FIFO
+ * with a temporary's name. */
+START_TEST(stale_temporaries) {
+  esmm_model *old_m, *new_m;
+  unsigned char *old_b, *new_b;
+  size_t old_l, new_l;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64], p[512], child_tmp[256], own_tmp[256];
+  const char *dead[] = {"model.esmm.tmp.12345.0badc0de", "model.esmm.tmp.1.00000000",
+                        "model.esmm.tmp.4294967295.ffffffff", NULL};
+  /* names that only resemble a temporary of model.esmm */
+  const char *resembling[] = {"model.esmm.tmp.12345.c0",           /* a cache writer's column spool */
+                              "model.esmm.tmp.x",                  "model.esmm.tmp.12345.0badc0de.bak",
+                              "model.esmm.tmp.12345.0BADC0DE",     "model.esmm.tmp..0badc0de",
+                              "model.esmm.tmp.12345.0badc0d",      "model.esmm.tmp.12345.0badc0de0",
+                              "model.esmm.tmp.12345678901.0badc0de", "model.esmm.tmp.-1.0badc0de",
+                              "other.esmm.tmp.12345.0badc0de",     "model.esm.tmp.12345.0badc0de",
+                              "xmodel.esmm.tmp.12345.0badc0de",    "model.esmm.tmp",
+                              "target",                            NULL};
+  const char *not_files[] = {"model.esmm.tmp.2.00000000", "model.esmm.tmp.3.00000000",
+                             "model.esmm.tmp.5.00000000", NULL}; /* a directory, a symlink, a FIFO */
+  const char *known[4];
+  long rename_at = 0, n_calls;
+  int nk = 0;
+  saver sv;
+  esmm__atomic own;
+  esmm__allocator alloc = esmm__allocator_default();
+  two_models(&old_m, &new_m);
+  old_b = model_bytes(old_m, &old_l);
+  new_b = model_bytes(new_m, &new_l);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.esmm", dir);
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  /* where a save over an existing file renames: its temporary written,
+   * synced and closed (the lock is then held by the second descriptor) */
+  io_arm(0, 0);
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  io_disarm();
+  n_calls = io.n;
+  for (long k = 1; k <= n_calls; k++)
+    if (strcmp(io.trace[k - 1], "rename") == 0)
+      rename_at = k;
+  ck_assert_int_gt(rename_at, 0);
+
+  /* A live save in another process, stopped just before its rename. */
+  sv = start_saver(new_m, path, rename_at, 0);
+  ck_assert_str_eq(sv.stopped, "rename");
+  known[nk++] = "model.esmm";
+  known[nk] = NULL;
+  new_entry(dir, "model.esmm.tmp.", known, child_tmp, sizeof child_tmp);
+  known[nk++] = child_tmp;
+  known[nk] = NULL;
+  /* A live one of this process (as another thread's save would hold). */
+  ck_assert_int_eq(esmm__atomic_open(&own, &alloc, "stale_temporaries", path), ESMM_OK);
+  new_entry(dir, "model.esmm.tmp.", known, own_tmp, sizeof own_tmp);
+  /* Then the dead saves' temporaries, the look-alikes and the other kinds
+   * of file, all made by hand. */
+  for (const char *const *n = dead; *n; n++)
+    touch(dir, *n);
+  for (const char *const *n = resembling; *n; n++)
+    touch(dir, *n);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[0]);
+  ck_assert_int_eq(mkdir(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[1]);
+  ck_assert_int_eq(symlink("target", p), 0);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[2]);
+  ck_assert_int_eq(mkfifo(p, 0644), 0);
+
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  for (const char *const *n = dead; *n; n++)
+    ck_assert_msg(!exists(dir, *n), "the dead save's temporary %s survived", *n);
+  for (const char *const *n = resembling; *n; n++)
+    ck_assert_msg(exists(dir, *n), "%s, not a temporary of model.esmm, was removed", *n);
+  for (const char *const *n = not_files; *n; n++)
+    ck_assert_msg(exists(dir, *n), "%s, not a regular file, was removed", *n);
+  ck_assert_msg(exists(dir, child_tmp), "the live save's temporary %s (another process) was removed", child_tmp);
+  ck_assert_msg(exists(dir, own_tmp), "the live save's temporary %s (this process) was removed", own_tmp);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+
+  /* The live save of this process completes normally; the child is let
+   * die without finishing its save... */
+  ck_assert_int_eq(esmm__atomic_write(&own, new_b, new_l), ESMM_OK);
+  ck_assert_int_eq(esmm__atomic_commit(&own), ESMM_OK);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 2);
+  ck_assert(!exists(dir, own_tmp));
+  __real_close(sv.hold); /* (it finds end of file and exits) */
+  {
+    int status;
+    ck_assert_int_eq(waitpid(sv.pid, &status, 0), sv.pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+  }
+  /* ... leaving its temporary, now without an owner: the next save
+   * removes it. */
+  ck_assert(exists(dir, child_tmp));
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  ck_assert_msg(!exists(dir, child_tmp), "the temporary of a save that died (%s) survived", child_tmp);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+  for (const char *const *n = resembling; *n; n++)
+    ck_assert(exists(dir, *n));
+  printf("faults: stale temporaries: %d dead saves' ones removed, 2 live saves' ones kept, %d look-alikes kept\n",
+         (int)(sizeof dead / sizeof *dead) - 1 + 1, (int)(sizeof resembling / sizeof *resembling) - 1 + 3);
+
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[0]);
+  rmdir(p);
   clean_dir(dir, NULL);
   rmdir(dir);
   free(old_b);
@@ -814,14 +990,16 @@ static double now(void) {
  * in turn and reports each completed save on a pipe; the parent waits for
  * 1-3 of them, then kills the child after a random delay of up to ~1.5
  * saves. Where the kill lands depends on the machine; what is asserted does
- * not: after every kill the path loads as exactly one of the two models. */
+ * not: after every kill the path loads as exactly one of the two models and
+ * holds at most one temporary (the next save removes it); after a final
+ * good save no temporary remains. */
 START_TEST(crash_campaign) {
   esmm_config *cfg = small_config(NULL);
   esmm_model *a, *b;
   unsigned char *ab, *bb;
   size_t al, bl;
   char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
-  int kills = atoi(getenv("ESMM_CRASH_KILLS")), leftovers = 0, saw[3] = {0, 0, 0};
+  int kills = atoi(getenv("ESMM_CRASH_KILLS")), leftovers = 0, temps, has, saw[3] = {0, 0, 0};
   double t0, per_save;
   uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
   int64_t buckets = 4096;
@@ -883,10 +1061,19 @@ START_TEST(crash_campaign) {
     ck_assert_msg(which == 1 || which == 2, "kill %d: the path holds %s", k,
                   which == 0 ? "nothing" : "neither model");
     saw[which]++;
-    leftovers += clean_dir(dir, "model.esmm");
+    /* The child's first save removed what earlier kills left: what is
+     * there now is this kill's. */
+    temps = count_temps(dir, "model.esmm");
+    ck_assert_int_le(temps, 1);
+    leftovers += temps;
   }
+  /* A final good save leaves no temporary at all. */
+  ck_assert_int_eq(esmm_model_save(a, path), ESMM_OK);
+  ck_assert_int_eq(file_is(path, ab, al, bb, bl), 1);
+  ck_assert_int_eq(count_temps(dir, "model.esmm"), 0);
+  ck_assert_int_eq(dir_entries(dir, "model.esmm", &has), 1);
   printf("faults: crash campaign: %d SIGKILLs at random moments (%.1f ms per save), path held model a/b %d/%d "
-         "times, %d temporaries left by killed saves\n",
+         "times, %d temporaries left by killed saves, 0 after the final save\n",
          kills, per_save * 1e3, saw[1], saw[2], leftovers);
   clean_dir(dir, NULL);
   rmdir(dir);
@@ -1088,6 +1275,7 @@ static Suite *suite(void) {
   tcase_add_test(alloc, alloc_predict);
   tcase_add_test(iofail, io_fail_each_call);
   tcase_add_test(crash, crash_consistency);
+  tcase_add_test(crash, stale_temporaries);
   if (getenv("ESMM_CRASH_KILLS")) { /* make check-crash: docs/reliability.md */
     TCase *campaign = tcase_create("campaign");
     tcase_add_test(campaign, crash_campaign);
