@@ -12,6 +12,8 @@
 #   make check-asan         the unit suite built with ASan+UBSan, no recover
 #   make check-valgrind     the unit suite under valgrind (CK_FORK=no)
 #   make check-tsan         the unit suite built with TSan
+#   make check-crash CRASH_RUNS=N  N SIGKILLs of a saving process at random
+#                           moments (check_faults' campaign; default 1000)
 #   make abi-check          abidiff against abi/libesmm.so.1.abi
 #   make abi-baseline       regenerate that baseline (deliberately, at a release)
 #
@@ -19,7 +21,7 @@
 # LLVMFuzzerTestOneInput, with seeds in tests/fuzz/corpus/<name>/.
 
 .PHONY: fuzz fuzz-build fuzz-merge fuzz-seeds check-fuzz-replay check-asan check-valgrind check-tsan \
-        abi-check abi-baseline reliability-clean
+        check-crash abi-check abi-baseline reliability-clean
 
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SECONDS ?= 60
@@ -40,6 +42,13 @@ FAULTS_WRAP := $(foreach f,open write fsync close rename fchmod,-Wl,--wrap=$(f))
 build/tests/check_faults: tests/check_faults.c $(TEST_COMMON) $(wildcard tests/support/*.h) $(STATIC)
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(TEST_CFLAGS_REL) -o $@ $< $(TEST_COMMON) $(FAULTS_WRAP) $(STATIC) $(CHECK_LIBS) $(LIB_LIBS)
+
+# The random-moment kill campaign: not part of make check (where each kill
+# lands depends on the machine). make check runs the deterministic kill
+# points of check_faults' crash_consistency instead.
+CRASH_RUNS ?= 1000
+check-crash: build/tests/check_faults
+	ESMM_CRASH_KILLS=$(CRASH_RUNS) CK_RUN_CASE=campaign build/tests/check_faults
 
 # ---- corpus replay (part of make check) -------------------------------------
 

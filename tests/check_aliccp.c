@@ -277,6 +277,37 @@ START_TEST(skip_and_count) {
   ck_assert_int_eq(stat_of(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK), 1); /* policy keep */
   ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES_IGNORED), 1);
   ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES), 0);
+  { /* the report: every row accounted for, the skipped ones by line */
+    static const char *const want_skip = "2:label,3:malformed,4:missing_common,5:missing_common,8:malformed";
+    static const int64_t kept_lines[3] = {1, 6, 7};
+    char got[256] = "";
+    esmm_data_report r;
+    const char *m;
+    ck_assert_int_eq(esmm_dataset_report(ds, &r, sizeof r), ESMM_OK);
+    ck_assert_int_eq(r.rows_read, r.rows_kept + r.skipped);
+    ck_assert_int_eq(r.common_lines, 3);
+    ck_assert_int_eq(r.common_skipped, 1);
+    ck_assert_int_eq(r.commons, 2);
+    ck_assert_str_eq(r.source, "<skeleton>");
+    ck_assert_int_eq(r.messages, 5); /* the first five of six: the common row's comes first */
+    ck_assert_int_eq(esmm_dataset_report_message(ds, 0, &m), ESMM_OK);
+    ck_assert_str_eq(m, "<skeleton>:2:3: click must be 0 or 1, got \"2\"");
+    ck_assert_int_eq(esmm_dataset_report_message(ds, 3, &m), ESMM_OK);
+    ck_assert_ptr_nonnull(strstr(m, "<common>:3:"));
+    for (int64_t k = 0; k < stat_of(ds, ESMM_DS_SKIPPED_LISTED); k++) {
+      int64_t line;
+      int reason;
+      ck_assert_int_eq(esmm_dataset_skipped_row(ds, (size_t)k, &line, &reason), ESMM_OK);
+      snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld:%s", k ? "," : "", (long long)line,
+               esmm_skip_reason_name(reason));
+    }
+    ck_assert_str_eq(got, want_skip);
+    for (size_t i = 0; i < 3; i++) {
+      int64_t line;
+      ck_assert_int_eq(esmm_dataset_row_source(ds, i, &line, NULL, NULL), ESMM_OK);
+      ck_assert_int_eq(line, kept_lines[i]);
+    }
+  }
   esmm_dataset_free(ds);
   /* max_errors: the 6th bad row is one too many with max 4 */
   ck_assert_int_eq(esmm_config_set_by_name(c, "max_errors", "4"), ESMM_OK);
@@ -298,7 +329,7 @@ START_TEST(conv_no_click_policies) {
     int rc = esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1);
     if (p == 3) {
       ck_assert_int_eq(rc, ESMM_EFORMAT);
-      ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_aliccp_buffer: <skeleton>:1: conversion 1 without a click");
+      ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_aliccp_buffer: <skeleton>:1: conversion 1 without a click (conv_no_click=error)");
       ck_assert_int_eq(esmm_config_set_by_name(c, "on_error", "skip"), ESMM_OK);
       ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
       ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 2);

@@ -1,9 +1,10 @@
 /* check_cache.c - the binary cache: save/open round trips (mapped and from
- * a buffer) with commons, dense inputs and reader counts; a streaming
- * conversion byte-identical to saving the loaded dataset; read-only mapped
- * datasets; refusal of every truncation, of a flipped byte anywhere, of
- * crafted files with valid checksums but out-of-range content, of newer
- * versions and of mismatching configs. */
+ * a buffer) with commons, dense inputs and reader counts; the data report,
+ * source lines, row ids and skipped rows travel with it (format 2); format 1
+ * files still open; a streaming conversion byte-identical to saving the
+ * loaded dataset; read-only mapped datasets; refusal of every truncation,
+ * of a flipped byte anywhere, of crafted files with valid checksums but
+ * out-of-range content, of newer versions and of mismatching configs. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -102,8 +103,8 @@ static esmm_dataset *make(esmm_config **cfg_out) {
   ck_assert_int_eq(esmm_dataset_add_common(ds, 3, f, id, v, &ci), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, y, z, com, off, f, id, v), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_set_dense(ds, 0, 3, dense), ESMM_OK);
-  ds->read_stat[0] = 5; /* reader counts travel with the cache */
-  ds->read_stat[3] = 2;
+  ds->rep.stat[0] = 5; /* reader counts travel with the cache */
+  ds->rep.stat[3] = 2;
   *cfg_out = c;
   return ds;
 }
@@ -212,16 +213,213 @@ static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p
 /* Re-seal a modified image: column CRCs then the header CRC (independent
  * reimplementation of the layout in docs/data.md). */
 static void reseal(unsigned char *img) {
-  uint64_t hb = rd64(img + 16);
+  uint64_t hb = rd64(img + 16), nf = rd64(img + 56);
+  int ncol = rd32(img + 8) >= 2 ? 17 : 12;
   uint32_t crc;
-  for (int k = 0; k < 12; k++) {
-    const unsigned char *e = img + 200 + 24 * k;
-    wr32(img + 200 + 24 * k + 16, esmm__crc32(0, img + rd64(e), (size_t)rd64(e + 8)));
+  for (int k = 0; k < ncol; k++) {
+    unsigned char *e = img + (k < 12 ? 200 + 24 * (uint64_t)k : 512 + 64 * nf + 8 + 24 * (uint64_t)(k - 12));
+    wr32(e + 16, esmm__crc32(0, img + rd64(e), (size_t)rd64(e + 8)));
   }
   crc = esmm__crc32(0, img, 488);
   crc = esmm__crc32(crc, img + 512, (size_t)(hb - 512));
   wr32(img + 488, crc);
 }
+
+/* Table entry of column k (format 2). */
+static unsigned char *entry(unsigned char *img, int k) {
+  uint64_t nf = rd64(img + 56);
+  return img + (k < 12 ? 200 + 24 * (uint64_t)k : 512 + 64 * nf + 8 + 24 * (uint64_t)(k - 12));
+}
+
+/* The same dataset as a format 1 file: version 1, the header without the
+ * table of the five format 2 columns, the first twelve columns. */
+static unsigned char *as_format1(unsigned char *img, size_t *len) {
+  uint64_t nf = rd64(img + 56), hb1 = (512 + 64 * nf + 63) & ~(uint64_t)63, off = hb1;
+  unsigned char *v1 = calloc(1, *len);
+  memcpy(v1, img, 512 + 64 * nf);
+  wr32(v1 + 8, 1);
+  v1[16] = (unsigned char)hb1, v1[17] = (unsigned char)(hb1 >> 8);
+  memset(v1 + 72 + 8 * 10, 0, 8 * 6); /* format 1 wrote 10 counts */
+  for (int k = 0; k < 12; k++) {
+    unsigned char *e = entry(img, k), *e1 = v1 + 200 + 24 * k;
+    uint64_t b = rd64(e + 8);
+    memcpy(v1 + off, img + rd64(e), (size_t)b);
+    for (int i = 0; i < 8; i++)
+      e1[i] = (unsigned char)(off >> (8 * i));
+    off = (off + b + 63) & ~(uint64_t)63;
+  }
+  *len = (size_t)off;
+  reseal(v1);
+  return v1;
+}
+
+/* A dataset read by the CSV reader with everything a report holds: ids,
+ * lines, two skipped rows (a drop and a malformed row), messages. */
+static esmm_dataset *read_rich(esmm_config **cfg_out) {
+  static const char data[] = "sid,y,z,101,n\nr1,1,0,5,0.5\nr2,0,1,6,1\n\nr3,1,1,x,2,9\n\"r,4\",0,0,7,3\n";
+  esmm_config *c;
+  esmm_dataset *ds;
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, 1), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_by_name(c, "on_error", "skip"), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_by_name(c, "conv_no_click", "drop"), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_read_csv_buffer(&ds, c, data, sizeof data - 1, "rich.csv",
+                                                "id=sid;click=y;conversion=z;num=n;cat=101"),
+                   ESMM_OK);
+  *cfg_out = c;
+  return ds;
+}
+
+/* Reports, messages, sources and skipped rows equal. */
+static void same_provenance(const esmm_dataset *a, const esmm_dataset *b) {
+  esmm_data_report ra, rb;
+  ck_assert_int_eq(esmm_dataset_report(a, &ra, sizeof ra), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_report(b, &rb, sizeof rb), ESMM_OK);
+  ck_assert_str_eq(ra.source, rb.source);
+  ra.source = rb.source = NULL;
+  ck_assert_int_eq(memcmp(&ra, &rb, sizeof ra), 0);
+  for (size_t k = 0; k < (size_t)ra.messages; k++) {
+    const char *ma, *mb;
+    ck_assert_int_eq(esmm_dataset_report_message(a, k, &ma), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_report_message(b, k, &mb), ESMM_OK);
+    ck_assert_str_eq(ma, mb);
+  }
+  for (int key = ESMM_DS_CONV_NO_CLICK_ZEROED; key <= ESMM_DS_SKIPPED_LISTED; key++)
+    ck_assert_int_eq(st(a, key), st(b, key));
+  for (size_t i = 0; i < (size_t)ra.rows_kept; i++) {
+    int64_t la, lb;
+    const char *ia, *ib;
+    size_t na, nb;
+    ck_assert_int_eq(esmm_dataset_row_source(a, i, &la, &ia, &na), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_row_source(b, i, &lb, &ib, &nb), ESMM_OK);
+    ck_assert(la == lb && na == nb && (na == 0 || memcmp(ia, ib, na) == 0));
+  }
+  for (size_t k = 0; k < (size_t)st(a, ESMM_DS_SKIPPED_LISTED); k++) {
+    int64_t la, lb;
+    int qa, qb;
+    ck_assert_int_eq(esmm_dataset_skipped_row(a, k, &la, &qa), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_skipped_row(b, k, &lb, &qb), ESMM_OK);
+    ck_assert(la == lb && qa == qb);
+  }
+}
+
+START_TEST(report_and_provenance_travel) {
+  esmm_config *c;
+  esmm_dataset *ds = read_rich(&c), *m, *v;
+  char path[128], csv[128], conv[128];
+  unsigned char *img, *v1, *a, *b;
+  size_t len, la, lb;
+  esmm_data_report r;
+  int64_t line;
+  const char *id;
+  size_t n;
+  ck_assert_int_eq(esmm_dataset_report(ds, &r, sizeof r), ESMM_OK);
+  ck_assert_int_eq(r.rows_read, 4);
+  ck_assert_int_eq(r.rows_kept, 2);
+  ck_assert_int_eq(r.messages, 1);
+  snprintf(path, sizeof path, "%s/r.cache", dir);
+  ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_open_cache(&m, c, path), ESMM_OK);
+  same(ds, m);
+  same_provenance(ds, m);
+  ck_assert_int_eq(esmm_dataset_row_source(m, 1, &line, &id, &n), ESMM_OK);
+  ck_assert_int_eq(line, 6);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_int_eq(memcmp(id, "r,4", 3), 0);
+  /* the streaming conversion of the same file writes the same bytes */
+  {
+    static const char data[] = "sid,y,z,101,n\nr1,1,0,5,0.5\nr2,0,1,6,1\n\nr3,1,1,x,2,9\n\"r,4\",0,0,7,3\n";
+    FILE *f;
+    esmm_dataset *rd;
+    snprintf(csv, sizeof csv, "%s/rich.csv", dir);
+    snprintf(conv, sizeof conv, "%s/conv.cache", dir);
+    f = fopen(csv, "wb");
+    ck_assert_uint_eq(fwrite(data, 1, sizeof data - 1, f), sizeof data - 1);
+    fclose(f);
+    ck_assert_int_eq(esmm_dataset_convert_v2(c, csv, ESMM_FORMAT_CSV, NULL, "id=sid;click=y;conversion=z;num=n;cat=101", conv),
+                     ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_read(&rd, c, csv, ESMM_FORMAT_CSV, NULL, "id=sid;click=y;conversion=z;num=n;cat=101"),
+                     ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_save_cache(rd, path), ESMM_OK);
+    a = slurp(conv, &la);
+    b = slurp(path, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(a, b, la), 0);
+    free(a);
+    free(b);
+    esmm_dataset_free(rd);
+  }
+  /* format 1: the same rows, the 1.0 counts, no report text, no provenance */
+  img = slurp(path, &len);
+  v1 = as_format1(img, &len);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&v, c, v1, len), ESMM_OK);
+  same(m, v);
+  ck_assert_int_eq(esmm_dataset_report(v, &r, sizeof r), ESMM_OK);
+  ck_assert_int_eq(r.rows_read, 4);
+  ck_assert_int_eq(r.skipped_conv_no_click, 1);
+  ck_assert_int_eq(r.messages, 0);
+  ck_assert_int_eq(r.conv_no_click_policy, -1);
+  ck_assert_int_eq(r.on_error_policy, -1);
+  ck_assert_str_eq(r.source, "");
+  ck_assert_int_eq(st(v, ESMM_DS_ROW_LINES), 0);
+  ck_assert_int_eq(st(v, ESMM_DS_ROW_IDS), 0);
+  ck_assert_int_eq(st(v, ESMM_DS_SKIPPED_LISTED), 0);
+  ck_assert_int_eq(esmm_dataset_row_source(v, 1, &line, &id, &n), ESMM_OK);
+  ck_assert(line == 0 && id == NULL && n == 0);
+  esmm_dataset_free(v);
+  free(v1);
+  free(img);
+  esmm_dataset_free(m);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
+
+START_TEST(refuses_bad_provenance) {
+  esmm_config *c;
+  esmm_dataset *ds = read_rich(&c), *out = (esmm_dataset *)1;
+  char path[128];
+  unsigned char *img, *bad;
+  size_t len;
+  snprintf(path, sizeof path, "%s/r.cache", dir);
+  ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
+  img = slurp(path, &len);
+  bad = malloc(len);
+  memcpy(bad, img, len);
+  bad[rd64(entry(bad, 12)) + 7] = 0x80; /* line of row 0 negative */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: negative source line (element 0)");
+  memcpy(bad, img, len);
+  bad[rd64(entry(bad, 13)) + 8] = 9; /* id offsets past the ids */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  memcpy(bad, img, len);
+  bad[rd64(entry(bad, 15)) + 8] = 7; /* skipped-row reason 7 */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: bad skipped-row record (element 0)");
+  memcpy(bad, img, len);
+  bad[rd64(entry(bad, 16)) + rd64(entry(bad, 16) + 8) - 1] = 'x'; /* report text not terminated */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: the report column is malformed");
+  memcpy(bad, img, len);
+  bad[72 + 8 * 11] = 9; /* conv_no_click policy 8 */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: unknown reader policy");
+  memcpy(bad, img, len);
+  bad[72 + 8 * 2 + 7] = 0x80; /* a negative count */
+  reseal(bad);
+  ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
+  ck_assert_ptr_null(out);
+  free(bad);
+  free(img);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+}
+END_TEST
 
 START_TEST(refuses_damage) {
   esmm_config *c;
@@ -280,7 +478,7 @@ START_TEST(refuses_damage) {
     ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_ECORRUPT);
     ck_assert_str_eq(esmm_last_error(), "esmm_dataset_open_cache_buffer: <buffer>: dense input not finite (element 0)");
     memcpy(bad, img, len);
-    wr32(bad + 8, 2); /* newer version */
+    wr32(bad + 8, 3); /* newer version */
     reseal(bad);
     ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, c, bad, len), ESMM_EVERSION);
     memcpy(bad, img, len);
@@ -370,6 +568,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, round_trip_mapped_and_buffer);
   tcase_add_test(tc, convert_equals_save);
   tcase_add_test(tc, refuses_damage);
+  tcase_add_test(tc, report_and_provenance_travel);
+  tcase_add_test(tc, refuses_bad_provenance);
   tcase_add_test(tc, dense_api);
   tcase_add_test(tc, fast_crc_matches_reference);
   suite_add_tcase(s, tc);

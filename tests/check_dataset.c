@@ -1,5 +1,8 @@
 /* check_dataset.c - rows, commons, stats, labels, truths, validation with
- * nothing appended on failure, growth, allocator hooks. */
+ * nothing appended on failure, growth (doubling and reserved), allocator
+ * hooks; the data report of a dataset built in memory and its (pointer,
+ * size) contract; rows added after a read keep the provenance columns
+ * aligned. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -93,7 +96,7 @@ START_TEST(stats_rows_commons) {
     ck_assert_int_eq(esmm_dataset_stat(ds, k, &v), ESMM_OK);
     ck_assert_int_eq(v, expect[k]);
   }
-  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_MAPPED + 1, &v), ESMM_EINVAL); /* first unknown key */
+  ck_assert_int_eq(esmm_dataset_stat(ds, ESMM_DS_SKIPPED_LISTED + 1, &v), ESMM_EINVAL); /* first unknown key */
   ck_assert_int_eq(esmm_dataset_stat(ds, -1, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(NULL, 0, &v), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_stat(ds, 0, NULL), ESMM_EINVAL);
@@ -513,6 +516,110 @@ START_TEST(dense_grows_with_rows) {
 }
 END_TEST
 
+START_TEST(report_in_memory_and_size_contract) {
+  esmm_dataset *ds = small();
+  esmm_data_report r;
+  unsigned char big[sizeof r + 16];
+  int64_t line = -1, v;
+  const char *id = "x", *m;
+  size_t n = 9;
+  memset(&r, 0x55, sizeof r);
+  ck_assert_int_eq(esmm_dataset_report(ds, &r, sizeof r), ESMM_OK);
+  ck_assert_int_eq(r.rows_read, 0); /* no reader */
+  ck_assert_int_eq(r.rows_kept, 4);
+  ck_assert_int_eq(r.clicks, 2);
+  ck_assert_int_eq(r.conversions, 2);
+  ck_assert_int_eq(r.clicked_conversions, 1);
+  ck_assert_int_eq(r.commons, 2);
+  ck_assert_int_eq(r.skipped, 0);
+  ck_assert_int_eq(r.messages, 0);
+  ck_assert_int_eq(r.conv_no_click_policy, -1);
+  ck_assert_int_eq(r.on_error_policy, -1);
+  ck_assert_str_eq(r.source, "");
+  ck_assert_int_eq(esmm_dataset_report_message(ds, 0, &m), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_row_source(ds, 3, &line, &id, &n), ESMM_OK);
+  ck_assert(line == 0 && id == NULL && n == 0);
+  ck_assert_int_eq(esmm_dataset_row_source(ds, 4, &line, &id, &n), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_skipped_row(ds, 0, &line, NULL), ESMM_EINVAL);
+  for (int k = ESMM_DS_ROW_LINES; k <= ESMM_DS_SKIPPED_LISTED; k++) {
+    ck_assert_int_eq(esmm_dataset_stat(ds, k, &v), ESMM_OK);
+    ck_assert_int_eq(v, 0);
+  }
+  /* an older, shorter struct gets its prefix; a newer, longer one zeros beyond */
+  memset(big, 0xaa, sizeof big);
+  ck_assert_int_eq(esmm_dataset_report(ds, (esmm_data_report *)big, 16), ESMM_OK);
+  ck_assert_int_eq(memcmp(big, &r, 16), 0);
+  ck_assert_uint_eq(big[16], 0xaa);
+  ck_assert_int_eq(esmm_dataset_report(ds, (esmm_data_report *)big, sizeof big), ESMM_OK);
+  ck_assert_int_eq(memcmp(big, &r, sizeof r), 0);
+  for (size_t k = sizeof r; k < sizeof big; k++)
+    ck_assert_uint_eq(big[k], 0);
+  ck_assert_int_eq(esmm_dataset_report(ds, &r, 4), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_report(ds, NULL, sizeof r), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_report(NULL, &r, sizeof r), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_skip_reason_name(ESMM_SKIP_MALFORMED), "malformed");
+  ck_assert_str_eq(esmm_skip_reason_name(ESMM_SKIP_LABEL), "label");
+  ck_assert_str_eq(esmm_skip_reason_name(ESMM_SKIP_MISSING_COMMON), "missing_common");
+  ck_assert_str_eq(esmm_skip_reason_name(ESMM_SKIP_CONV_NO_CLICK), "conv_no_click");
+  ck_assert_ptr_null(esmm_skip_reason_name(4));
+  ck_assert_ptr_null(esmm_skip_reason_name(-1));
+  esmm_dataset_free(ds);
+}
+END_TEST
+
+/* A read dataset with ids, then rows added in memory: they have line 0 and
+ * an empty id, and the earlier rows keep theirs across the regrowth. */
+START_TEST(rows_added_after_a_read) {
+  static const char csv[] = "s,y,z,101\nA,1,0,5\nBB,0,0,6\n";
+  esmm_dataset *ds;
+  int y[100], z[100];
+  int64_t off[101];
+  for (int i = 0; i < 100; i++)
+    y[i] = i & 1, z[i] = 0, off[i] = 0;
+  off[100] = 0;
+  ck_assert_int_eq(esmm_dataset_read_csv_buffer(&ds, NULL, csv, sizeof csv - 1, NULL, "id=s;click=y;conversion=z;cat=*"),
+                   ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_add_rows(ds, 100, y, z, NULL, off, NULL, NULL, NULL), ESMM_OK); /* regrows */
+  for (size_t i = 0; i < 102; i++) {
+    int64_t line;
+    const char *id;
+    size_t n;
+    ck_assert_int_eq(esmm_dataset_row_source(ds, i, &line, &id, &n), ESMM_OK);
+    ck_assert_int_eq(line, i < 2 ? (int64_t)i + 2 : 0);
+    ck_assert_uint_eq(n, i == 0 ? 1 : i == 1 ? 2 : 0);
+    if (i < 2)
+      ck_assert_int_eq(memcmp(id, i ? "BB" : "A", n), 0);
+  }
+  esmm_dataset_free(ds);
+}
+END_TEST
+
+/* Reserving (what readers do from the input size) changes no content and
+ * keeps appends working past the reserved size. */
+START_TEST(reserve_keeps_content) {
+  esmm_dataset *ds = small(), *ref = small();
+  int click[3] = {1, 0, 1}, conv[3] = {0, 0, 1};
+  int64_t off[4] = {0, 1, 1, 2};
+  int f[2] = {3, 4};
+  uint64_t id[2] = {9, 8};
+  ck_assert_int_eq(esmm__dataset_reserve(ds, 1000, 5000, 300, 4000), ESMM_OK);
+  ck_assert_uint_ge(ds->cap_rows, 1000);
+  ck_assert_uint_ge(ds->cap_nnz, 5000);
+  ck_assert_uint_ge(ds->cap_common, 300);
+  ck_assert_uint_ge(ds->cap_com_nnz, 4000);
+  same(take(ds), take(ref));
+  ck_assert_int_eq(esmm__dataset_reserve(ds, 1, 1, 1, 1), ESMM_OK); /* never shrinks */
+  ck_assert_uint_ge(ds->cap_rows, 1000);
+  for (int k = 0; k < 400; k++) {
+    ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, click, conv, NULL, off, f, id, NULL), ESMM_OK);
+    ck_assert_int_eq(esmm_dataset_add_rows(ref, 3, click, conv, NULL, off, f, id, NULL), ESMM_OK);
+  }
+  same(take(ds), take(ref));
+  esmm_dataset_free(ds);
+  esmm_dataset_free(ref);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("dataset");
   TCase *tc = tcase_create("core");
@@ -525,6 +632,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, growth_matches_reference);
   tcase_add_test(tc, allocator_hook_and_enomem);
   tcase_add_test(tc, dense_grows_with_rows);
+  tcase_add_test(tc, report_in_memory_and_size_contract);
+  tcase_add_test(tc, rows_added_after_a_read);
+  tcase_add_test(tc, reserve_keeps_content);
   suite_add_tcase(s, tc);
   return s;
 }

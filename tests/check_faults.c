@@ -1,7 +1,8 @@
 /* check_faults.c - the library under failure: every allocation of model
  * creation, model loading, dataset reading, a training step and prediction
  * failed in turn; every system call of a save failed in turn; a saving
- * process SIGKILLed at random moments; a model file truncated at every
+ * process SIGKILLed before each of its system calls (and at random moments
+ * in the campaign of make check-crash); a model file truncated at every
  * offset and with every byte flipped; many threads predicting on one model.
  * docs/reliability.md states the promises these tests hold the library to.
  *
@@ -28,7 +29,8 @@
 #include <esmm/esmm.h>
 #include <esmm/io.h>
 
-#include "model.h" /* esmm__model_tensors: compare parameters exactly */
+#include "io/atomic.h" /* esmm__atomic_*: a live save held open */
+#include "model.h"     /* esmm__model_tensors: compare parameters exactly */
 
 /* Fewer repetitions under valgrind/sanitizers (set by mk/reliability.mk). */
 static int slow_tool(void) { return getenv("ESMM_TEST_UNDER_TOOL") != NULL; }
@@ -382,8 +384,24 @@ static struct {
   int err;
   size_t write_max; /* > 0: writes transfer at most this many bytes */
   int write_zero;   /* writes return 0 (no progress, no error) */
+  long stop_at;     /* > 0: stop before armed call stop_at (crash tests) */
+  int stop_fd;      /* where a stopped process reports the call it stopped at */
+  int hold_fd;      /* what a stopped process then blocks on */
   const char *trace[MAX_TRACE];
 } io;
+
+/* A forked saver stops here, before a system call chosen by the test: it
+ * tells the parent which call (its name, on stop_fd), then blocks until the
+ * parent SIGKILLs it. Should the parent die instead, hold_fd reaches end of
+ * file and the child exits rather than linger. Only unwrapped calls here. */
+static void stop_here(const char *name) {
+  char c;
+  if (__real_write(io.stop_fd, name, strlen(name) + 1) < 0)
+    _exit(4);
+  while (read(io.hold_fd, &c, 1) < 0 && errno == EINTR)
+    ;
+  _exit(5);
+}
 
 /* Count an armed call; 1 when this one must fail. */
 static int io_fault(const char *name) {
@@ -392,6 +410,8 @@ static int io_fault(const char *name) {
   if (io.n < MAX_TRACE)
     io.trace[io.n] = name;
   io.n++;
+  if (io.n == io.stop_at)
+    stop_here(name);
   return io.n == io.fail_at;
 }
 
@@ -633,6 +653,325 @@ END_TEST
 
 /* ---- crash consistency ---------------------------------------------------- */
 
+/* A child saving m to path, stopped before call k (1-based) of the save's
+ * wrapped system calls, or, for k = 0, after the save returned. Writes move
+ * at most write_max bytes each, so that kills land between the pieces of
+ * the file too. */
+typedef struct saver {
+  pid_t pid;
+  int hold; /* the parent's end of the child's hold pipe */
+  char stopped[16]; /* the call the child stopped at ("done" for k = 0) */
+} saver;
+
+static saver start_saver(const esmm_model *m, const char *path, long k, size_t write_max) {
+  saver sv;
+  int report[2], hold[2];
+  ssize_t got;
+  ck_assert_int_eq(pipe(report), 0);
+  ck_assert_int_eq(pipe(hold), 0);
+  fflush(stdout); /* nothing buffered for the child to print twice */
+  sv.pid = fork();
+  ck_assert_int_ge(sv.pid, 0);
+  if (sv.pid == 0) {
+    __real_close(report[0]);
+    __real_close(hold[1]);
+    io_arm(0, 0);
+    io.write_max = write_max;
+    io.stop_at = k;
+    io.stop_fd = report[1];
+    io.hold_fd = hold[0];
+    if (esmm_model_save(m, path) != ESMM_OK)
+      _exit(2); /* the parent sees an exit instead of a stop */
+    stop_here("done");
+  }
+  __real_close(report[1]);
+  __real_close(hold[0]);
+  sv.hold = hold[1];
+  memset(sv.stopped, 0, sizeof sv.stopped);
+  do
+    got = read(report[0], sv.stopped, sizeof sv.stopped - 1);
+  while (got < 0 && errno == EINTR);
+  __real_close(report[0]);
+  ck_assert_msg(got > 0, "stop before call %ld: the saving child ended before it", k);
+  return sv;
+}
+
+/* SIGKILL a stopped saver and reap it. */
+static void kill_saver(saver *sv) {
+  int status;
+  ck_assert_int_eq(kill(sv->pid, SIGKILL), 0);
+  __real_close(sv->hold);
+  ck_assert_int_eq(waitpid(sv->pid, &status, 0), sv->pid);
+  ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the saving child ended by itself (status 0x%x)",
+                status);
+}
+
+/* Files in dir whose name starts with "<name>.tmp.": temporaries of saves
+ * of dir/name. */
+static int count_temps(const char *dir, const char *name) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t nl = strlen(name);
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, name, nl) == 0 && strncmp(e->d_name + nl, ".tmp.", 5) == 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+/* A saving process SIGKILLed between any two of its system calls (and
+ * between the pieces of its writes) leaves the path holding exactly the old
+ * model (nothing, on a fresh path) up to the rename and exactly the new one
+ * after it: never a torn or unloadable file. Every kill point of a save is
+ * tried, once over an existing file and once onto a fresh path; the child
+ * stops at the chosen call and tells the parent, which kills it there, so
+ * the outcome of each point is known in advance and nothing depends on
+ * timing or load. After each kill, the next save of the path must remove
+ * the temporary the killed one left. The random-moment campaign is make
+ * check-crash. */
+START_TEST(crash_consistency) {
+  esmm_model *old_m, *new_m;
+  unsigned char *old_b, *new_b;
+  size_t old_l, new_l, write_max;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
+  int kills = 0, temps_seen = 0, saw[3] = {0, 0, 0};
+  two_models(&old_m, &new_m);
+  old_b = model_bytes(old_m, &old_l);
+  new_b = model_bytes(new_m, &new_l);
+  write_max = new_l / 7 + 1; /* the file in 7 pieces, a kill between each */
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.esmm", dir);
+
+  for (int existing = 1; existing >= 0; existing--) {
+    long n_calls, rename_at = 0, tmp_open_at = 0, opens = 0, writes = 0;
+    const char *names[MAX_TRACE];
+    /* A clean save, traced: its calls are the kill points. */
+    clean_dir(dir, NULL);
+    if (existing)
+      ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+    io_arm(0, 0);
+    io.write_max = write_max;
+    ck_assert_int_eq(esmm_model_save(new_m, path), ESMM_OK);
+    io_disarm();
+    n_calls = io.n;
+    ck_assert_int_le(n_calls, MAX_TRACE);
+    memcpy(names, io.trace, sizeof names);
+    for (long k = 1; k <= n_calls; k++) {
+      if (strcmp(names[k - 1], "open") == 0 && ++opens == 2)
+        tmp_open_at = k; /* the directory first, then the temporary */
+      if (strcmp(names[k - 1], "rename") == 0)
+        rename_at = k;
+      writes += strcmp(names[k - 1], "write") == 0;
+    }
+    ck_assert_int_gt(tmp_open_at, 0);
+    ck_assert_int_gt(rename_at, tmp_open_at);
+    ck_assert_int_ge(writes, 7);
+
+    /* k = 1..n_calls: before call k; k = n_calls + 1: after the save */
+    for (long k = 1; k <= n_calls + 1; k++) {
+      int after_rename = k > rename_at, has, which, temps;
+      const char *want_call = k <= n_calls ? names[k - 1] : "done";
+      const char *call;
+      saver sv;
+      clean_dir(dir, NULL);
+      if (existing)
+        ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+      sv = start_saver(new_m, path, k <= n_calls ? k : 0, write_max);
+      kill_saver(&sv);
+      call = sv.stopped;
+      ck_assert_msg(strcmp(call, want_call) == 0, "kill point %ld: the child stopped at %s, the trace says %s", k,
+                    call, want_call);
+      kills++;
+      which = file_is(path, old_b, old_l, new_b, new_l);
+      ck_assert_msg(which == (after_rename ? 2 : existing ? 1 : 0),
+                    "killed before call %ld (%s) of %ld%s: the path holds %s", k, call, n_calls,
+                    existing ? " over an existing file" : " onto a fresh path",
+                    which == -1 ? "a file that is neither model" : which == 0 ? "nothing" : which == 1 ? "the old model" : "the new model");
+      saw[which]++;
+      /* The temporary exists from its creation to the rename: a kill in
+       * that span leaves it behind. */
+      temps = count_temps(dir, "model.esmm");
+      ck_assert_msg(temps == (k > tmp_open_at && !after_rename ? 1 : 0),
+                    "killed before call %ld (%s): %d temporaries", k, call, temps);
+      temps_seen += temps;
+      ck_assert_int_eq(dir_entries(dir, "model.esmm", &has), (which ? 1 : 0) + temps);
+      /* The next save of the path removes what the killed one left. */
+      ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+      ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+      ck_assert_msg(count_temps(dir, "model.esmm") == 0, "killed before call %ld (%s): the next save left %d temporaries",
+                    k, call, count_temps(dir, "model.esmm"));
+    }
+  }
+  ck_assert_int_gt(saw[1], 0);
+  ck_assert_int_gt(saw[2], 0);
+  printf("faults: crash consistency: %d SIGKILLs at chosen points of a save, path held nothing/old/new %d/%d/%d "
+         "times, %d temporaries left by killed saves (each removed by the next save)\n",
+         kills, saw[0], saw[1], saw[2], temps_seen);
+  clean_dir(dir, NULL);
+  rmdir(dir);
+  free(old_b);
+  free(new_b);
+  esmm_model_free(old_m);
+  esmm_model_free(new_m);
+}
+END_TEST
+
+/* An empty regular file dir/name. */
+static void touch(const char *dir, const char *name) {
+  char p[512];
+  int fd;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  fd = __real_open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ck_assert_msg(fd >= 0, "cannot create %s", p);
+  __real_close(fd);
+}
+
+static int exists(const char *dir, const char *name) {
+  char p[512];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return lstat(p, &st) == 0;
+}
+
+/* The name of the one entry of dir that starts with prefix and is not in
+ * the NULL-terminated list known. */
+static void new_entry(const char *dir, const char *prefix, const char *const *known, char *out, size_t cap) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL) {
+    int seen = 0;
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+      continue;
+    for (const char *const *k = known; *k; k++)
+      seen |= strcmp(*k, e->d_name) == 0;
+    if (!seen) {
+      snprintf(out, cap, "%s", e->d_name);
+      n++;
+    }
+  }
+  closedir(d);
+  ck_assert_int_eq(n, 1);
+}
+
+/* Stale temporaries (the rule is in io/atomic.h): a save removes the
+ * temporaries of its path that no live save owns, and nothing else: not a
+ * live save's, in another process or in this one; not a file that only
+ * resembles a temporary; not a symlink, its target, a directory or a FIFO
+ * with a temporary's name. */
+START_TEST(stale_temporaries) {
+  esmm_model *old_m, *new_m;
+  unsigned char *old_b, *new_b;
+  size_t old_l, new_l;
+  char dir[] = "/tmp/esmm-faults-XXXXXX", path[64], p[512], child_tmp[256], own_tmp[256];
+  const char *dead[] = {"model.esmm.tmp.12345.0badc0de", "model.esmm.tmp.1.00000000",
+                        "model.esmm.tmp.4294967295.ffffffff", NULL};
+  /* names that only resemble a temporary of model.esmm */
+  const char *resembling[] = {"model.esmm.tmp.12345.c0",           /* a cache writer's column spool */
+                              "model.esmm.tmp.x",                  "model.esmm.tmp.12345.0badc0de.bak",
+                              "model.esmm.tmp.12345.0BADC0DE",     "model.esmm.tmp..0badc0de",
+                              "model.esmm.tmp.12345.0badc0d",      "model.esmm.tmp.12345.0badc0de0",
+                              "model.esmm.tmp.12345678901.0badc0de", "model.esmm.tmp.-1.0badc0de",
+                              "other.esmm.tmp.12345.0badc0de",     "model.esm.tmp.12345.0badc0de",
+                              "xmodel.esmm.tmp.12345.0badc0de",    "model.esmm.tmp",
+                              "target",                            NULL};
+  const char *not_files[] = {"model.esmm.tmp.2.00000000", "model.esmm.tmp.3.00000000",
+                             "model.esmm.tmp.5.00000000", NULL}; /* a directory, a symlink, a FIFO */
+  const char *known[4];
+  long rename_at = 0, n_calls;
+  int nk = 0;
+  saver sv;
+  esmm__atomic own;
+  esmm__allocator alloc = esmm__allocator_default();
+  two_models(&old_m, &new_m);
+  old_b = model_bytes(old_m, &old_l);
+  new_b = model_bytes(new_m, &new_l);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.esmm", dir);
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  /* where a save over an existing file renames: its temporary written,
+   * synced and closed (the lock is then held by the second descriptor) */
+  io_arm(0, 0);
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  io_disarm();
+  n_calls = io.n;
+  for (long k = 1; k <= n_calls; k++)
+    if (strcmp(io.trace[k - 1], "rename") == 0)
+      rename_at = k;
+  ck_assert_int_gt(rename_at, 0);
+
+  /* A live save in another process, stopped just before its rename. */
+  sv = start_saver(new_m, path, rename_at, 0);
+  ck_assert_str_eq(sv.stopped, "rename");
+  known[nk++] = "model.esmm";
+  known[nk] = NULL;
+  new_entry(dir, "model.esmm.tmp.", known, child_tmp, sizeof child_tmp);
+  known[nk++] = child_tmp;
+  known[nk] = NULL;
+  /* A live one of this process (as another thread's save would hold). */
+  ck_assert_int_eq(esmm__atomic_open(&own, &alloc, "stale_temporaries", path), ESMM_OK);
+  new_entry(dir, "model.esmm.tmp.", known, own_tmp, sizeof own_tmp);
+  /* Then the dead saves' temporaries, the look-alikes and the other kinds
+   * of file, all made by hand. */
+  for (const char *const *n = dead; *n; n++)
+    touch(dir, *n);
+  for (const char *const *n = resembling; *n; n++)
+    touch(dir, *n);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[0]);
+  ck_assert_int_eq(mkdir(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[1]);
+  ck_assert_int_eq(symlink("target", p), 0);
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[2]);
+  ck_assert_int_eq(mkfifo(p, 0644), 0);
+
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  for (const char *const *n = dead; *n; n++)
+    ck_assert_msg(!exists(dir, *n), "the dead save's temporary %s survived", *n);
+  for (const char *const *n = resembling; *n; n++)
+    ck_assert_msg(exists(dir, *n), "%s, not a temporary of model.esmm, was removed", *n);
+  for (const char *const *n = not_files; *n; n++)
+    ck_assert_msg(exists(dir, *n), "%s, not a regular file, was removed", *n);
+  ck_assert_msg(exists(dir, child_tmp), "the live save's temporary %s (another process) was removed", child_tmp);
+  ck_assert_msg(exists(dir, own_tmp), "the live save's temporary %s (this process) was removed", own_tmp);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+
+  /* The live save of this process completes normally; the child is let
+   * die without finishing its save... */
+  ck_assert_int_eq(esmm__atomic_write(&own, new_b, new_l), ESMM_OK);
+  ck_assert_int_eq(esmm__atomic_commit(&own), ESMM_OK);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 2);
+  ck_assert(!exists(dir, own_tmp));
+  __real_close(sv.hold); /* (it finds end of file and exits) */
+  {
+    int status;
+    ck_assert_int_eq(waitpid(sv.pid, &status, 0), sv.pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+  }
+  /* ... leaving its temporary, now without an owner: the next save
+   * removes it. */
+  ck_assert(exists(dir, child_tmp));
+  ck_assert_int_eq(esmm_model_save(old_m, path), ESMM_OK);
+  ck_assert_msg(!exists(dir, child_tmp), "the temporary of a save that died (%s) survived", child_tmp);
+  ck_assert_int_eq(file_is(path, old_b, old_l, new_b, new_l), 1);
+  for (const char *const *n = resembling; *n; n++)
+    ck_assert(exists(dir, *n));
+  printf("faults: stale temporaries: %d dead saves' ones removed, 2 live saves' ones kept, %d look-alikes kept\n",
+         (int)(sizeof dead / sizeof *dead) - 1 + 1, (int)(sizeof resembling / sizeof *resembling) - 1 + 3);
+
+  snprintf(p, sizeof p, "%s/%s", dir, not_files[0]);
+  rmdir(p);
+  clean_dir(dir, NULL);
+  rmdir(dir);
+  free(old_b);
+  free(new_b);
+  esmm_model_free(old_m);
+  esmm_model_free(new_m);
+}
+END_TEST
+
 static uint64_t xorshift(uint64_t *s) {
   *s ^= *s << 13;
   *s ^= *s >> 7;
@@ -646,22 +985,26 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A child saves two models to one path in a loop; it is SIGKILLed at a
- * random moment, many times. After every kill the path must load as
- * exactly one of the two models. Temporaries a killed save leaves behind
- * are counted (evidence that kills landed inside saves) and removed. */
-START_TEST(crash_consistency) {
+/* The long campaign (make check-crash CRASH_RUNS=N; registered only when
+ * ESMM_CRASH_KILLS is set): a child saves two ~800 KB models to one path
+ * in turn and reports each completed save on a pipe; the parent waits for
+ * 1-3 of them, then kills the child after a random delay of up to ~1.5
+ * saves. Where the kill lands depends on the machine; what is asserted does
+ * not: after every kill the path loads as exactly one of the two models and
+ * holds at most one temporary (the next save removes it); after a final
+ * good save no temporary remains. */
+START_TEST(crash_campaign) {
   esmm_config *cfg = small_config(NULL);
   esmm_model *a, *b;
   unsigned char *ab, *bb;
   size_t al, bl;
   char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
-  const char *env = getenv("ESMM_CRASH_KILLS"); /* more for a long run: docs/reliability.md */
-  int kills = env ? atoi(env) : slow_tool() ? 10 : 50, leftovers = 0, saw[3] = {0, 0, 0};
+  int kills = atoi(getenv("ESMM_CRASH_KILLS")), leftovers = 0, temps, has, saw[3] = {0, 0, 0};
   double t0, per_save;
   uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
   int64_t buckets = 4096;
-  /* ~1 MB files: a save takes long enough for kills to land inside it */
+  ck_assert_int_gt(kills, 0);
+  /* ~800 KB files: a save takes long enough for kills to land inside it */
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_HASH_BUCKETS, buckets), ESMM_OK);
   {
     const char *names[] = {"a", "b", "c"};
@@ -684,49 +1027,54 @@ START_TEST(crash_consistency) {
   per_save = (now() - t0) / 4;
 
   for (int k = 0; k < kills; k++) {
-    int pipefd[2], status, which;
-    char go;
+    int pipefd[2], status, which, wait_saves = 1 + (int)(xorshift(&seed) % 3);
+    char done;
     pid_t pid;
     double delay;
     ck_assert_int_eq(pipe(pipefd), 0);
+    fflush(stdout);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
       __real_close(pipefd[0]);
-      if (__real_write(pipefd[1], "g", 1) != 1)
-        _exit(3);
-      for (unsigned long i = 0;; i++)
+      for (unsigned long i = 0;; i++) {
         if (esmm_model_save(i % 2 ? a : b, path) != ESMM_OK)
           _exit(2); /* the parent sees an exit instead of its SIGKILL */
+        if (__real_write(pipefd[1], "s", 1) != 1)
+          _exit(3);
+      }
     }
     __real_close(pipefd[1]);
-    ck_assert_int_eq(read(pipefd[0], &go, 1), 1);
-    __real_close(pipefd[0]);
-    /* anywhere within the first few saves */
-    delay = per_save * 3.0 * (double)(xorshift(&seed) % 10000) / 10000.0;
+    for (int s = 0; s < wait_saves; s++)
+      ck_assert_int_eq(read(pipefd[0], &done, 1), 1);
+    delay = per_save * 1.5 * (double)(xorshift(&seed) % 10000) / 10000.0;
     {
       struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
       nanosleep(&ts, NULL);
     }
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    __real_close(pipefd[0]);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the saving child exited by itself (%d)",
                   status);
     which = file_is(path, ab, al, bb, bl);
     ck_assert_msg(which == 1 || which == 2, "kill %d: the path holds %s", k,
                   which == 0 ? "nothing" : "neither model");
     saw[which]++;
-    leftovers += clean_dir(dir, "model.esmm");
+    /* The child's first save removed what earlier kills left: what is
+     * there now is this kill's. */
+    temps = count_temps(dir, "model.esmm");
+    ck_assert_int_le(temps, 1);
+    leftovers += temps;
   }
-  printf("faults: crash consistency: %d SIGKILLs (%.1f ms per save), path held the old/new model %d/%d times, "
-         "%d temporaries left by killed saves\n",
+  /* A final good save leaves no temporary at all. */
+  ck_assert_int_eq(esmm_model_save(a, path), ESMM_OK);
+  ck_assert_int_eq(file_is(path, ab, al, bb, bl), 1);
+  ck_assert_int_eq(count_temps(dir, "model.esmm"), 0);
+  ck_assert_int_eq(dir_entries(dir, "model.esmm", &has), 1);
+  printf("faults: crash campaign: %d SIGKILLs at random moments (%.1f ms per save), path held model a/b %d/%d "
+         "times, %d temporaries left by killed saves, 0 after the final save\n",
          kills, per_save * 1e3, saw[1], saw[2], leftovers);
-  /* both models were seen: the kills did land at different moments (with
-   * few kills, as under valgrind, one model may be missed by chance) */
-  if (kills >= 40) {
-    ck_assert_int_gt(saw[1], 0);
-    ck_assert_int_gt(saw[2], 0);
-  }
   clean_dir(dir, NULL);
   rmdir(dir);
   free(ab);
@@ -927,6 +1275,13 @@ static Suite *suite(void) {
   tcase_add_test(alloc, alloc_predict);
   tcase_add_test(iofail, io_fail_each_call);
   tcase_add_test(crash, crash_consistency);
+  tcase_add_test(crash, stale_temporaries);
+  if (getenv("ESMM_CRASH_KILLS")) { /* make check-crash: docs/reliability.md */
+    TCase *campaign = tcase_create("campaign");
+    tcase_add_test(campaign, crash_campaign);
+    tcase_set_timeout(campaign, 0); /* as long as the requested kills take */
+    suite_add_tcase(s, campaign);
+  }
   tcase_add_test(corrupt, corrupt_model_file);
   tcase_add_test(corrupt, corrupt_model_path);
   tcase_add_test(threads, concurrent_predict);
@@ -944,9 +1299,19 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
+int main(int argc, char **argv) {
+  SRunner *sr;
   int failed;
+  /* concurrent_predict runs 8 predicting threads; with OpenBLAS's own
+   * threads beside them, its busy-waiting on a loaded 2-core machine made
+   * that one test take 108 s instead of 1 s (measured at load average 9),
+   * close to its timeout. The library never sets OpenBLAS's threads (a
+   * process-wide setting, the host's business), so this host does, the only
+   * way that works: in the environment before OpenBLAS initialises. */
+  (void)argc;
+  if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+    execv("/proc/self/exe", argv); /* on failure, run as is */
+  sr = srunner_create(suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

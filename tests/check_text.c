@@ -1,6 +1,9 @@
 /* check_text.c - the text format: round trips, tolerated layout (CRLF,
- * comments, no final newline, lines across read chunks), every kind of
- * malformed line with its exact message, I/O failures, locale. */
+ * comments, no final newline, lines across read chunks, a byte-order mark),
+ * every kind of malformed line with its exact message, I/O failures,
+ * locale; since 1.1 the reader options like every other reader (skip and
+ * count by reason with the report and the skipped lines, max_errors,
+ * conv_no_click, unknown_field, feature_values). */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -451,6 +454,99 @@ START_TEST(custom_and_large_field_lists) {
 }
 END_TEST
 
+static int64_t stat_of(const esmm_dataset *ds, int key) {
+  int64_t v = -1;
+  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
+  return v;
+}
+
+static esmm_config *cfg_with(const char *k1, const char *v1, const char *k2, const char *v2) {
+  esmm_config *c;
+  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
+  if (k1)
+    ck_assert_int_eq(esmm_config_set_by_name(c, k1, v1), ESMM_OK);
+  if (k2)
+    ck_assert_int_eq(esmm_config_set_by_name(c, k2, v2), ESMM_OK);
+  return c;
+}
+
+START_TEST(reader_options_honoured) {
+  static const char text[] = "\xef\xbb\xbf# a header comment after a BOM\n"
+                             "1 0 101:1\n"             /* line 2: kept */
+                             "2 0 101:1\n"             /* 3: label */
+                             "0 1 101:2\n"             /* 4: click 0, conversion 1 */
+                             "1 1 999:5 205:3:0.5\n"   /* 5: unknown field */
+                             "1 0 101:x\n"             /* 6: malformed id */
+                             "\n"
+                             "0 0 205:4:nan\n";        /* 8: value not finite */
+  esmm_config *c = cfg_with("on_error", "skip", NULL, NULL);
+  esmm_dataset *ds;
+  esmm_data_report r;
+  const char *m;
+  int64_t line;
+  int reason;
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, text, sizeof text - 1, "t.txt"), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_report(ds, &r, sizeof r), ESMM_OK);
+  ck_assert_int_eq(r.rows_read, 6);
+  ck_assert_int_eq(r.rows_kept, 2);
+  ck_assert_int_eq(r.skipped, 4);
+  ck_assert_int_eq(r.skipped_label, 1);
+  ck_assert_int_eq(r.skipped_malformed, 3);
+  ck_assert_int_eq(r.conv_no_click_read, 1);
+  ck_assert_int_eq(r.conv_no_click_kept, 1);
+  ck_assert_int_eq(r.messages, 4);
+  ck_assert_int_eq(r.on_error_policy, ESMM_ON_ERROR_SKIP);
+  ck_assert_int_eq(esmm_dataset_report_message(ds, 0, &m), ESMM_OK);
+  ck_assert_str_eq(m, "t.txt:3: click must be 0 or 1, got \"2\"");
+  ck_assert_int_eq(esmm_dataset_report_message(ds, 1, &m), ESMM_OK);
+  ck_assert_str_eq(m, "t.txt:5: unknown field \"999\"");
+  ck_assert_int_eq(esmm_dataset_report_message(ds, 3, &m), ESMM_OK);
+  ck_assert_str_eq(m, "t.txt:8: value \"nan\" is not finite");
+  ck_assert_int_eq(esmm_dataset_report_message(ds, 4, &m), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_dataset_row_source(ds, 1, &line, NULL, NULL), ESMM_OK);
+  ck_assert_int_eq(line, 4);
+  ck_assert_int_eq(esmm_dataset_skipped_row(ds, 0, &line, &reason), ESMM_OK);
+  ck_assert(line == 3 && reason == ESMM_SKIP_LABEL);
+  ck_assert_int_eq(esmm_dataset_skipped_row(ds, 3, &line, &reason), ESMM_OK);
+  ck_assert(line == 8 && reason == ESMM_SKIP_MALFORMED);
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+
+  /* unknown fields ignored and counted; values ignored; the conversion zeroed */
+  c = cfg_with("unknown_field", "ignore", "feature_values", "ignore");
+  ck_assert_int_eq(esmm_config_set_by_name(c, "conv_no_click", "zero"), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "0 1 999:5 205:3:0.5 205:4:oops\n", 31, "t.txt"), ESMM_OK);
+  {
+    int f[2] = {13, 13};
+    uint64_t id[2] = {3, 4};
+    float v[2] = {1, 1};
+    ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES_IGNORED), 1);
+    ck_assert_int_eq(stat_of(ds, ESMM_DS_CONV_NO_CLICK_ZEROED), 1);
+    expect_row(ds, 0, 0, 0, 2, f, id, v);
+  }
+  esmm_dataset_free(ds);
+  esmm_config_free(c);
+
+  /* drop; then error with fail-fast; then max_errors */
+  c = cfg_with("conv_no_click", "drop", NULL, NULL);
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "0 1 101:1\n1 1 101:1\n", 20, "t.txt"), ESMM_OK);
+  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 1);
+  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_CONV_NO_CLICK), 1);
+  ck_assert_int_eq(stat_of(ds, ESMM_DS_MESSAGES), 0);
+  esmm_dataset_free(ds);
+  ck_assert_int_eq(esmm_config_set_by_name(c, "conv_no_click", "error"), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "1 1\n0 1 101:1\n", 14, "t.txt"), ESMM_EFORMAT);
+  ck_assert_str_eq(esmm_last_error(),
+                   "esmm_dataset_read_text_buffer: t.txt:2: conversion 1 without a click (conv_no_click=error)");
+  ck_assert_int_eq(esmm_config_set_by_name(c, "on_error", "skip"), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_by_name(c, "max_errors", "1"), ESMM_OK);
+  ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "0 1\nx\n1 1\n", 10, "t.txt"), ESMM_EFORMAT);
+  ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_text_buffer: more than 1 bad rows; the last: t.txt:2: click "
+                                      "must be 0 or 1, got \"x\"");
+  esmm_config_free(c);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("text");
   TCase *tc = tcase_create("core");
@@ -463,6 +559,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, io_failures);
   tcase_add_test(tc, numbers_ignore_locale);
   tcase_add_test(tc, custom_and_large_field_lists);
+  tcase_add_test(tc, reader_options_honoured);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -52,8 +52,73 @@ typedef enum {
   ESMM_DS_FEATURES_IGNORED = 18,          /* features of fields the field list lacks, ignored */
   ESMM_DS_COMMON_LINES = 19,              /* common-feature rows read */
   ESMM_DS_COMMON_SKIPPED = 20,            /* common-feature rows skipped as malformed */
-  ESMM_DS_MAPPED = 21                     /* 1 when the dataset is a read-only mapped cache */
+  ESMM_DS_MAPPED = 21,                    /* 1 when the dataset is a read-only mapped cache */
+  /* @since 1.1: the rest of the data report (esmm_dataset_report) and
+   * where the rows came from (esmm_dataset_row_source). */
+  ESMM_DS_CONV_NO_CLICK_ZEROED = 22,      /* rows read with click 0, conversion 1 and kept with
+                                             the conversion set to 0 (conv_no_click=zero) */
+  ESMM_DS_CONV_NO_CLICK_POLICY = 23,      /* the esmm_conv_no_click in force when the rows were
+                                             read; -1 when no reader filled the dataset */
+  ESMM_DS_ON_ERROR_POLICY = 24,           /* the esmm_on_error in force; -1 likewise */
+  ESMM_DS_MESSAGES = 25,                  /* messages kept (esmm_dataset_report_message) */
+  ESMM_DS_ROW_LINES = 26,                 /* 1 when the rows know their source line */
+  ESMM_DS_ROW_IDS = 27,                   /* 1 when the rows carry ids (CSV spec clause id=) */
+  ESMM_DS_SKIPPED_LISTED = 28             /* skipped rows listed with their line
+                                             (esmm_dataset_skipped_row); equals ESMM_DS_SKIPPED
+                                             for a dataset a 1.1 reader filled */
 } esmm_dataset_stat_key;
+
+/* Why a reader skipped a row (esmm_dataset_skipped_row). Pinned,
+ * append-only; names from esmm_skip_reason_name. */
+typedef enum {
+  ESMM_SKIP_MALFORMED = 0,      /* "malformed": syntax, numbers, column count, quotes, NUL bytes */
+  ESMM_SKIP_LABEL = 1,          /* "label": a label outside {0,1} */
+  ESMM_SKIP_MISSING_COMMON = 2, /* "missing_common": an absent or malformed common row */
+  ESMM_SKIP_CONV_NO_CLICK = 3   /* "conv_no_click": click 0, conversion 1 under conv_no_click=drop,
+                                   or =error with on_error=skip */
+} esmm_skip_reason;
+
+/* Messages a read keeps (the first ones, in file order). */
+#define ESMM_REPORT_MESSAGES 5
+
+/**
+ * What a read found: every row of the input accounted for. Filled by
+ * esmm_dataset_report; passed as (pointer, sizeof), so the struct only
+ * grows at its end and a caller built against an older header keeps
+ * working. A "row" is one data line of the input (one record of a CSV with
+ * quoted line breaks); header, blank and comment lines are not rows.
+ * rows_read = rows_kept + skipped for a dataset a reader filled. Counts of
+ * a dataset built in memory are 0 except the ones computed from its rows
+ * (rows_kept, clicks, conversions, clicked_conversions, commons); the
+ * policies are then -1 and source is "".
+ * @since 1.1
+ */
+typedef struct esmm_data_report {
+  int64_t rows_read;              /* data rows read (ESMM_DS_LINES) */
+  int64_t rows_kept;              /* rows in the dataset (ESMM_DS_ROWS) */
+  int64_t clicks;                 /* kept rows with click 1 */
+  int64_t conversions;            /* kept rows with conversion 1 */
+  int64_t clicked_conversions;    /* kept rows with click 1 and conversion 1 */
+  int64_t conv_no_click_read;     /* rows read with click 0 and conversion 1, whatever the
+                                     policy (ESMM_DS_CONV_NO_CLICK_READ) */
+  int64_t conv_no_click_kept;     /* of those: kept as read (conv_no_click=keep) */
+  int64_t conv_no_click_zeroed;   /* kept with the conversion set to 0 (=zero) */
+  int64_t conv_no_click_skipped;  /* not kept (=drop, or =error with on_error=skip) */
+  int64_t skipped;                /* rows read and not kept, every reason */
+  int64_t skipped_malformed;      /* by reason (esmm_skip_reason) ... */
+  int64_t skipped_label;
+  int64_t skipped_missing_common;
+  int64_t skipped_conv_no_click;
+  int64_t commons;                /* common lists stored (ESMM_DS_COMMONS) */
+  int64_t common_lines;           /* common-feature rows read (Ali-CCP common file) */
+  int64_t common_skipped;         /* common-feature rows skipped as malformed */
+  int64_t features_ignored;       /* features of fields the field list lacks (unknown_field=ignore) */
+  int64_t messages;               /* messages kept (at most ESMM_REPORT_MESSAGES) */
+  int64_t conv_no_click_policy;   /* esmm_conv_no_click in force, -1 when no reader filled the dataset */
+  int64_t on_error_policy;        /* esmm_on_error in force, -1 likewise */
+  const char *source;             /* the input's name ("-" for standard input, "" for none);
+                                     borrowed from the dataset */
+} esmm_data_report;
 
 /* Per-row ground truths known to the simulator. Pinned, append-only. */
 typedef enum {
@@ -185,6 +250,63 @@ ESMM_API int esmm_dataset_set_dense(esmm_dataset *ds, size_t first, size_t n, co
  * Thread safety: concurrent reads are safe. @since 1.0
  */
 ESMM_API int esmm_dataset_dense(const esmm_dataset *ds, size_t first, size_t n, float *out);
+
+/**
+ * The data report of a dataset: what the reader that filled it read, kept
+ * and skipped (by reason), the policies in force, common lists, ignored
+ * features. Travels with the dataset into a cache file (esmm_dataset_convert,
+ * esmm_dataset_save_cache) and out of it (esmm_dataset_open_cache); caches
+ * written by 1.0 give the counts of 1.0 and no messages.
+ * @param ds    the dataset.
+ * @param[out] out   the report (source is borrowed: valid until ds is freed).
+ * @param size  sizeof *out as the caller was compiled (>= 8): the library
+ *              writes min(size, its own size) bytes and zero-fills the rest.
+ * @return ESMM_OK; ESMM_EINVAL (NULL argument, size below 8).
+ * Thread safety: concurrent reads of ds are safe. @since 1.1
+ */
+ESMM_API int esmm_dataset_report(const esmm_dataset *ds, esmm_data_report *out, size_t size);
+
+/**
+ * Message k (0 <= k < ESMM_DS_MESSAGES) of the read: the first
+ * ESMM_REPORT_MESSAGES bad rows in file order, each
+ * "<file>:<line>[:<byte column>]: <reason>" (as esmm_last_error gives them
+ * under on_error=fail, without the function name; cut at 319 bytes).
+ * @param[out] out  borrowed, NUL-terminated, valid until ds is freed.
+ * @return ESMM_OK; ESMM_EINVAL (NULL argument, k out of range).
+ * Thread safety: concurrent reads of ds are safe. @since 1.1
+ */
+ESMM_API int esmm_dataset_report_message(const esmm_dataset *ds, size_t k, const char **out);
+
+/**
+ * Short name of an esmm_skip_reason ("malformed", "label",
+ * "missing_common", "conv_no_click"), NULL when unknown. Static storage.
+ * Thread safety: safe. @since 1.1
+ */
+ESMM_API const char *esmm_skip_reason_name(int reason);
+
+/**
+ * Where row i came from, so that outputs join back to inputs: its line in
+ * the file it was read from (1-based, the first line of a record that
+ * spans lines; 0 when unknown: rows built in memory, caches written by
+ * 1.0) and its id (the cell of the CSV spec's id= column, unquoted; NULL
+ * and 0 when the rows carry none). Any output may be NULL.
+ * @param[out] id_out      borrowed, NOT NUL-terminated: id_len_out bytes;
+ *                         valid until rows are added or ds is freed.
+ * @return ESMM_OK; ESMM_EINVAL (NULL ds, i out of range).
+ * Thread safety: concurrent reads of ds are safe. @since 1.1
+ */
+ESMM_API int esmm_dataset_row_source(const esmm_dataset *ds, size_t i, int64_t *line_out, const char **id_out,
+                                     size_t *id_len_out);
+
+/**
+ * Skipped row k (0 <= k < ESMM_DS_SKIPPED_LISTED) in file order: its line
+ * (as for esmm_dataset_row_source) and its esmm_skip_reason. With the
+ * kept rows' lines this gives one entry per input row, so that a
+ * prediction file can show the skipped rows too.
+ * @return ESMM_OK; ESMM_EINVAL (NULL ds, k out of range). Any output may
+ * be NULL. Thread safety: concurrent reads of ds are safe. @since 1.1
+ */
+ESMM_API int esmm_dataset_skipped_row(const esmm_dataset *ds, size_t k, int64_t *line_out, int *reason_out);
 
 ESMM_END_DECLS
 

@@ -12,15 +12,15 @@
  * sink is a dataset (they are part of the dataset), plus one batch of rows;
  * with a cache writer as the sink the common lists are spooled to disk too. */
 #include "atomic.h"
-#include "cache.h"
+#include "hash.h"
 #include "numparse.h"
 #include "reader.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SEP_FEAT '\x01'
@@ -132,7 +132,7 @@ static int com_index_line(void *ctx, const char *p, size_t len, uint64_t off) {
   len = strip_cr(p, len);
   if (len == 0)
     return ESMM_OK;
-  rd->stat[ESMM__RS_COMMON_LINES]++;
+  rd->rep.stat[ESMM__RS_COMMON_LINES]++;
   comma = memchr(p, ',', len);
   if (!comma)
     return esmm__rd_bad(rd, ESMM__RS_COMMON_SKIPPED, 0, "expected 3 comma-separated columns, found 1");
@@ -142,11 +142,11 @@ static int com_index_line(void *ctx, const char *p, size_t len, uint64_t off) {
   if (memchr(p, '\0', k))
     return esmm__rd_bad(rd, ESMM__RS_COMMON_SKIPPED, (size_t)((const char *)memchr(p, '\0', k) - p) + 1,
                         "NUL byte");
-  h = esmm__rd_hash(p, k);
+  h = esmm__hash_bytes(p, k);
   if ((e = ix_find(A, p, k, h)) != NULL)
     return esmm__rd_bad(rd, ESMM__RS_COMMON_SKIPPED, 1, "duplicate common_feature_index \"%s\" (first on line %zu)",
                         esmm__rd_quote(q, p, k), e->line);
-  if (ix_add(A, p, k, h, off, len, rd->line) < 0)
+  if (ix_add(A, p, k, h, off, len, rd->at) < 0)
     return esmm__error(ESMM_ENOMEM, rd->func, "out of memory");
   return ESMM_OK;
 }
@@ -195,7 +195,7 @@ static int feature_slow(esmm__rd *rd, int common, int reason, const char *t, siz
   }
   (*count)++;
   if (f < 0)
-    rd->stat[ESMM__RS_IGNORED]++;
+    rd->rep.stat[ESMM__RS_IGNORED]++;
   else
     ESMM__TRY(esmm__rd_feature(rd, common, f, id, (float)v));
   *next = end ? end + 1 : NULL;
@@ -251,13 +251,13 @@ static int parse_list(esmm__rd *rd, int common, int reason, const char *p, size_
     return ESMM_OK;
   for (;;) {
     const char *s = t, *name;
-    uint64_t h = 1469598103934665603ULL, id = 0, m = 0;
+    uint64_t h = ESMM__FNV_OFFSET, id = 0, m = 0;
     size_t nn, digits = 0, frac = 0;
     int f, neg = 0, dot = 0;
     float fv = 1.0f;
-    /* field name up to 0x02; hashed (FNV-1a, as esmm__rd_hash) on the way */
+    /* field name up to 0x02; hashed (FNV-1a, as esmm__hash_bytes) on the way */
     while (s < e && *s != SEP_ID && *s != SEP_FEAT) {
-      h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+      h = (h ^ (unsigned char)*s) * ESMM__FNV_PRIME;
       s++;
     }
     if (s == e || *s != SEP_ID || s == t)
@@ -387,7 +387,7 @@ static int parse_counted(esmm__rd *rd, int common, int reason, const char *p, si
 static int load_common(ali *A, centry *e) {
   esmm__rd *rd = &A->rd;
   const char *p, *saved_name = rd->name;
-  size_t saved_line = rd->line, k;
+  size_t saved_at = rd->at, k;
   int rc;
   if (A->cfd >= 0) {
     size_t done = 0;
@@ -415,7 +415,8 @@ static int load_common(ali *A, centry *e) {
     p = A->cdata + e->off;
   }
   rd->name = A->cname;
-  rd->line = e->line;
+  rd->at = e->line;
+  rd->com_pos += e->len + 1;
   rd->cnnz = 0;
   k = e->klen;
   if (memchr(p, '\0', e->len))
@@ -429,13 +430,13 @@ static int load_common(ali *A, centry *e) {
     e->idx = -2;
   rd->cnnz = 0;
   rd->name = saved_name;
-  rd->line = saved_line;
+  rd->at = saved_at;
   return rc < 0 ? rc : ESMM_OK;
 }
 
 /* -------------------------------------------------------------- samples */
 
-static int parse_label(esmm__rd *rd, const char *t, size_t n, size_t col, const char *what, int *out) {
+static int ali_label(esmm__rd *rd, const char *t, size_t n, size_t col, const char *what, int *out) {
   char q[4 * ESMM__RD_QUOTE + 4];
   if (n == 1 && (t[0] == '0' || t[0] == '1')) {
     *out = t[0] - '0';
@@ -457,7 +458,7 @@ static int skel_line(void *ctx, const char *p, size_t len, uint64_t off) {
   len = strip_cr(p, len);
   if (len == 0)
     return ESMM_OK;
-  rd->stat[ESMM__RS_LINES]++;
+  rd->rep.stat[ESMM__RS_LINES]++;
   if ((nul = memchr(p, '\0', len)) != NULL)
     return esmm__rd_bad(rd, ESMM__RS_MALFORMED, (size_t)(nul - p) + 1, "NUL byte");
   for (int k = 0; k < 4; k++) {
@@ -472,9 +473,9 @@ static int skel_line(void *ctx, const char *p, size_t len, uint64_t off) {
                         ncol < 5 ? ncol : 5);
   /* c[0]: end of sample_id, c[1]: end of click, c[2]: end of conversion,
    * c[3]: end of common_feature_index; then feature_num,feature_list. */
-  if ((rc = parse_label(rd, c[0] + 1, (size_t)(c[1] - c[0] - 1), (size_t)(c[0] - p) + 2, "click", &click)) != 0)
+  if ((rc = ali_label(rd, c[0] + 1, (size_t)(c[1] - c[0] - 1), (size_t)(c[0] - p) + 2, "click", &click)) != 0)
     return rc;
-  if ((rc = parse_label(rd, c[1] + 1, (size_t)(c[2] - c[1] - 1), (size_t)(c[1] - p) + 2, "conversion", &conv)) != 0)
+  if ((rc = ali_label(rd, c[1] + 1, (size_t)(c[2] - c[1] - 1), (size_t)(c[1] - p) + 2, "conversion", &conv)) != 0)
     return rc;
   rc = parse_counted(rd, 0, ESMM__RS_MALFORMED, c[3] + 1, len - (size_t)(c[3] + 1 - p), (size_t)(c[3] - p) + 2);
   if (rc != ESMM_OK)
@@ -484,7 +485,7 @@ static int skel_line(void *ctx, const char *p, size_t len, uint64_t off) {
     size_t kn = (size_t)(c[3] - k);
     centry *e = A->last ? &A->e[A->last - 1] : NULL;
     if (!e || e->klen != kn || memcmp(A->keys + e->kpos, k, kn) != 0) {
-      e = ix_find(A, k, kn, esmm__rd_hash(k, kn));
+      e = ix_find(A, k, kn, esmm__hash_bytes(k, kn));
       A->last = e ? (size_t)(e - A->e) + 1 : 0;
     }
     if (!e)
@@ -516,75 +517,90 @@ static void ali_release(ali *A) {
   esmm__rd_release(&A->rd);
 }
 
-int esmm__read_aliccp(esmm_dataset **out, const esmm_config *cfg, const char *func, const esmm__src *skel,
-                      const esmm__src *com, esmm__cache_writer *cw, int64_t *stat_out) {
+/* Index the common file: a path is opened and kept open (common rows are
+ * fetched again with pread), a buffer is indexed in place. A pipe cannot
+ * be read twice: refused with a message. */
+static int index_commons(ali *A, const esmm__src *com) {
+  esmm__rd *rd = &A->rd;
+  esmm__src in = *com;
+  struct stat st;
+  int rc;
+  rd->name = com->name;
+  if (com->path || com->fd >= 0) {
+    if (com->path)
+      ESMM__TRY(esmm__rd_open(rd->func, com->path, &A->cfd));
+    else if ((A->cfd = dup(com->fd)) < 0)
+      return esmm__rd_io_error(rd->func, "cannot duplicate the descriptor of", com->name, errno);
+    if (fstat(A->cfd, &st) != 0 || !S_ISREG(st.st_mode) || com->len)
+      return esmm__error(ESMM_EINVAL, rd->func, "%s: the common-features file must be a regular file (it is "
+                         "read twice: indexed, then fetched row by row)", com->name);
+    rd->com_size = (uint64_t)st.st_size;
+    in.path = NULL;
+    in.fd = A->cfd;
+  } else {
+    A->cdata = com->data;
+    rd->com_size = com->len;
+  }
+  rc = esmm__rd_lines(rd, &in, 1, com_index_line, A);
+  rd->name = A->sname;
+  rd->line = rd->at = 0;
+  return rc;
+}
+
+int esmm__read_aliccp(const esmm_config *cfg, const char *func, const esmm__src *skel, const esmm__src *com,
+                      esmm__sink *sink) {
   ali A;
-  int sfd = -1, rc;
+  int rc;
   memset(&A, 0, sizeof A);
   A.cfd = -1;
-  ESMM__TRY(esmm__rd_init(&A.rd, cfg, func, skel->name, cw));
+  ESMM__TRY(esmm__rd_init(&A.rd, cfg, func, skel->name, sink));
   A.sname = skel->name;
   A.cname = com ? com->name : NULL;
-  rc = ESMM_OK;
-  if (com) {
-    A.rd.name = com->name;
-    if (com->path)
-      rc = esmm__rd_open(func, com->path, &A.cfd);
-    else
-      A.cdata = com->data;
-    if (rc == ESMM_OK)
-      rc = esmm__rd_lines(&A.rd.alloc, func, com->name, A.cfd, com->data, com->len, &A.rd.line, com_index_line, &A);
-    A.rd.name = skel->name;
-    A.rd.line = 0;
-  }
-  if (rc == ESMM_OK && skel->path)
-    rc = esmm__rd_open(func, skel->path, &sfd);
+  rc = com ? index_commons(&A, com) : ESMM_OK;
   if (rc == ESMM_OK)
-    rc = esmm__rd_lines(&A.rd.alloc, func, skel->name, sfd, skel->data, skel->len, &A.rd.line, skel_line, &A);
-  if (sfd >= 0)
-    close(sfd);
+    rc = esmm__rd_lines(&A.rd, skel, 0, skel_line, &A);
   if (rc == ESMM_OK)
-    rc = esmm__rd_flush(&A.rd);
-  if (rc == ESMM_OK) {
-    if (stat_out)
-      memcpy(stat_out, A.rd.stat, sizeof A.rd.stat);
-    if (!cw)
-      esmm__rd_finish_dataset(&A.rd, out);
-  }
+    rc = esmm__rd_finish(&A.rd);
   ali_release(&A);
+  return rc;
+}
+
+static int ali_read_into(esmm_dataset **out, const esmm_config *cfg, const char *func, const esmm__src *skel,
+                     const esmm__src *com) {
+  esmm_config *tmp = NULL;
+  const esmm_config *c = NULL;
+  esmm__ds_sink s;
+  int rc;
+  ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
+  rc = esmm__ds_sink_init(&s, c, func);
+  if (rc == ESMM_OK) {
+    rc = esmm__read_aliccp(c, func, skel, com, &s.base);
+    if (rc == ESMM_OK)
+      *out = esmm__ds_sink_take(&s);
+    esmm__ds_sink_release(&s);
+  }
+  esmm_config_free(tmp);
   return rc;
 }
 
 int esmm_dataset_read_aliccp(esmm_dataset **out, const esmm_config *cfg, const char *skeleton_path,
                              const char *common_path) {
-  esmm_config *tmp = NULL;
-  const esmm_config *c = NULL;
-  esmm__src s = {skeleton_path, NULL, 0, skeleton_path}, k = {common_path, NULL, 0, common_path};
-  int rc;
+  esmm__src s = {skeleton_path, -1, NULL, 0, skeleton_path}, k = {common_path, -1, NULL, 0, common_path};
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(skeleton_path);
-  ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
-  rc = esmm__read_aliccp(out, c, __func__, &s, common_path ? &k : NULL, NULL, NULL);
-  esmm_config_free(tmp);
-  return rc;
+  return ali_read_into(out, cfg, __func__, &s, common_path ? &k : NULL);
 }
 
 int esmm_dataset_read_aliccp_buffer(esmm_dataset **out, const esmm_config *cfg, const void *skeleton,
                                     size_t skeleton_len, const void *common, size_t common_len) {
-  esmm_config *tmp = NULL;
-  const esmm_config *c = NULL;
-  esmm__src s = {NULL, skeleton_len ? skeleton : "", skeleton_len, "<skeleton>"};
-  esmm__src k = {NULL, common_len ? common : "", common_len, "<common>"};
-  int rc;
+  esmm__src s = {NULL, -1, skeleton_len ? skeleton : "", skeleton_len, "<skeleton>"};
+  esmm__src k = {NULL, -1, common_len ? common : "", common_len, "<common>"};
   ESMM__CHECK_ARG(out);
   *out = NULL;
   ESMM__CHECK_ARG(skeleton || skeleton_len == 0);
   ESMM__CHECK_ARG(common || common_len == 0);
-  ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
-  rc = esmm__read_aliccp(out, c, __func__, &s, common ? &k : NULL, NULL, NULL);
-  esmm_config_free(tmp);
-  return rc;
+  return ali_read_into(out, cfg, __func__, &s, common ? &k : NULL);
 }
 
 /* --------------------------------------------------------------- writer */

@@ -1,12 +1,21 @@
 /* io/atomic.c - replacing a file atomically (see atomic.h). */
+/* flock(2) is BSD, not POSIX: glibc declares it under _DEFAULT_SOURCE. It
+ * is used rather than fcntl's POSIX locks because those belong to the
+ * process (a thread would not see another thread's lock, and closing any
+ * descriptor of the file drops them), and rather than Linux's OFD locks for
+ * portability (the BSDs and macOS have flock). */
+#define _DEFAULT_SOURCE 1
+
 #include "atomic.h"
 
 #include "rng.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -47,6 +56,9 @@ static int fsync_retry(int fd) {
 }
 
 static void release(esmm__atomic *f) {
+  if (f->lockfd >= 0)
+    close(f->lockfd);
+  f->lockfd = -1;
   if (f->dfd >= 0)
     close(f->dfd);
   f->dfd = -1;
@@ -54,6 +66,80 @@ static void release(esmm__atomic *f) {
   esmm__free(&f->alloc, f->dir);
   f->tmp = NULL;
   f->dir = NULL;
+}
+
+/* ---- temporaries and their owners ------------------------------------------ */
+
+/* An exclusive, non-blocking flock on fd: 1 = taken, -1 = another open file
+ * holds it, 0 = the file system keeps no locks (or refused for another
+ * reason): nothing can be told. */
+static int try_lock(int fd) {
+  int r;
+  do
+    r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r != 0 && errno == EINTR);
+  if (r == 0)
+    return 1;
+  return errno == EWOULDBLOCK ? -1 : 0;
+}
+
+/* Whether name is exactly "<base>.tmp.<decimal pid>.<8 lowercase hex>", the
+ * name esmm__atomic_open gives a temporary of <base>. Nothing looser: a
+ * file that merely resembles one is never touched. */
+static int is_temp_of(const char *base, size_t blen, const char *name) {
+  const char *p = name + blen + 5;
+  int digits = 0;
+  if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0)
+    return 0;
+  for (; *p >= '0' && *p <= '9'; p++)
+    digits++;
+  if (digits < 1 || digits > 10 || *p++ != '.')
+    return 0;
+  for (digits = 0; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+    digits++;
+  return digits == 8 && *p == '\0';
+}
+
+/* Remove the temporaries that earlier saves of base (in the directory dfd)
+ * left behind when their process died: those no process holds a lock on
+ * (the rule is in atomic.h). Best effort and silent: a save never fails
+ * because of it. */
+static void remove_stale(int dfd, const char *base) {
+  size_t blen = strlen(base);
+  int d;
+  DIR *dir;
+  struct dirent *e;
+  if (blen == 0)
+    return;
+  d = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d < 0)
+    return;
+  if (!(dir = fdopendir(d))) {
+    close(d);
+    return;
+  }
+  while ((e = readdir(dir)) != NULL) {
+    struct stat named, opened;
+    int fd;
+    if (!is_temp_of(base, blen, e->d_name))
+      continue;
+    /* Regular files only (never a symlink's target, a FIFO or a device);
+     * opened for writing because NFS grants an exclusive lock only then. */
+    if (fstatat(dfd, e->d_name, &named, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(named.st_mode))
+      continue;
+    fd = openat(dfd, e->d_name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    /* Unlinked while locked, and only if the name still is the file that
+     * was locked: a save that creates its temporary at this moment either
+     * finds the lock taken or its file unlinked, and picks another name. */
+    if (try_lock(fd) > 0 && fstat(fd, &opened) == 0 &&
+        fstatat(dfd, e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == opened.st_dev &&
+        named.st_ino == opened.st_ino)
+      (void)unlinkat(dfd, e->d_name, 0);
+    close(fd);
+  }
+  closedir(dir);
 }
 
 /* The directory is opened first so that every failure that can be
@@ -70,6 +156,7 @@ int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *fun
   memset(f, 0, sizeof *f);
   f->fd = -1;
   f->dfd = -1;
+  f->lockfd = -1;
   f->alloc = *a;
   f->func = func;
   f->path = path;
@@ -95,16 +182,43 @@ int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *fun
     return ESMM_EIO;
   }
 
+  remove_stale(f->dfd, slash ? slash + 1 : path);
+
   /* Unique name without a global counter: the pid, then a hash of a stack
-   * address and the clock, rehashed on a collision (O_EXCL). */
+   * address and the clock, rehashed on a collision (O_EXCL). The new file
+   * is locked at once and stays locked until after the rename (atomic.h);
+   * should a cleaning save have caught it in between (the lock taken, or
+   * the file already unlinked), the next name is tried. */
   clock_gettime(CLOCK_REALTIME, &ts);
   salt = (uint64_t)(uintptr_t)&st ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec;
   for (int attempt = 0; attempt < 64; attempt++) {
+    int lk;
     snprintf(f->tmp, plen + 64, "%s.tmp.%ld.%08llx", path, (long)getpid(),
              (unsigned long long)(esmm__mix64(salt + (uint64_t)attempt) & 0xffffffffu));
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (f->fd >= 0 || (errno != EEXIST && errno != EINTR))
-      break;
+    if (f->fd < 0) {
+      if (errno != EEXIST && errno != EINTR)
+        break;
+      continue;
+    }
+    lk = try_lock(f->fd);
+    if (lk < 0 || (lk > 0 && fstat(f->fd, &st) == 0 && st.st_nlink == 0)) {
+      close(f->fd); /* the cleaner that holds it unlinks it */
+      f->fd = -1;
+      errno = EEXIST;
+      continue;
+    }
+    /* The lock lives as long as one descriptor of the file is open: this
+     * second one is closed after the rename (commit closes f->fd before
+     * it, to hear of write-back errors while the old file is intact). */
+    if (lk > 0 && (f->lockfd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+      e = errno;
+      close(f->fd);
+      f->fd = -1;
+      unlink(f->tmp);
+      errno = e;
+    }
+    break;
   }
   if (f->fd < 0) {
     e = errno;
@@ -163,8 +277,12 @@ int esmm__atomic_commit(esmm__atomic *f) {
     call = "rename";
   }
   f->fd = -1;
+  if (call)
+    unlink(f->tmp); /* while still locked */
+  if (f->lockfd >= 0)
+    close(f->lockfd); /* after the rename: an error here loses nothing */
+  f->lockfd = -1;
   if (call) {
-    unlink(f->tmp);
     rc = esmm__error(ESMM_EIO, f->func, "%s: %s failed: %s (the previous file, if any, is unchanged)", f->path,
                      call, errtext(e, eb, sizeof eb));
   } else if (fsync_retry(f->dfd) != 0 && errno != EINVAL) {

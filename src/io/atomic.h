@@ -8,8 +8,46 @@
  * the rename unlinks the temporary and leaves the old file at path as it
  * was. Knows nothing of what the bytes are.
  *
+ * Stale temporaries. A process killed in the middle of a save leaves its
+ * temporary behind. Every save of path therefore first removes the
+ * temporaries of path whose owner is gone, and only those. The owner of a
+ * temporary is whoever holds the exclusive flock(2) that esmm__atomic_open
+ * takes on it the moment it is created and keeps until after the rename
+ * (on a second descriptor, since the first is closed before the rename).
+ * The kernel drops the lock when its holder dies, however it dies, so:
+ *   - a temporary is removed when nobody holds its lock: its save died;
+ *   - a live save's temporary is never removed, whichever thread, process,
+ *     pid namespace or host owns it, as long as the file system honours
+ *     flock across them (local file systems; NFS, where Linux turns flock
+ *     into a whole-file lock the server arbitrates, unless the client is
+ *     mounted with -o nolock or local_lock=flock/all, which keep locks
+ *     local: there a save on another host can be removed under it, and
+ *     fails with ESMM_EIO at its rename; the file at path is still never
+ *     torn);
+ *   - pids play no part, so a reused pid neither protects a dead save's
+ *     file nor exposes a live one;
+ *   - where the file system keeps no locks at all (flock fails with
+ *     another error than EWOULDBLOCK), nothing is removed, and the save
+ *     proceeds without a lock;
+ *   - only names of the exact form "<name of path>.tmp.<decimal>.<8 hex>"
+ *     in path's directory, and only regular files (not a symlink, whose
+ *     target is never followed, nor a FIFO or device);
+ *   - a temporary written by a library older than 1.1 (which took no lock)
+ *     looks dead: saving one path from 1.0 and 1.1 at the same moment can
+ *     make the 1.0 save fail (never tear the file).
+ * The race between creating a temporary and locking it is closed on both
+ * sides: the cleaner unlinks only while holding the lock, and only if the
+ * name still is the file it locked; the creator, if it finds the lock taken
+ * or its file already unlinked, gives it up and tries another name.
+ * Cleaning lists the directory: a save in a directory of n entries costs
+ * O(n) more (a listing, no system call per unrelated entry).
+ * (The alternative, one fixed temporary name that the next save replaces,
+ * would make two concurrent saves of one path write the same file.)
+ *
  * Every system call goes straight to libc's open, write, fsync, close,
- * rename, fchmod (tests/check_faults.c wraps them at link time).
+ * rename, fchmod (tests/check_faults.c wraps them at link time); the
+ * cleaning uses openat, fstatat, flock and unlinkat besides, and one close
+ * per stale candidate.
  *
  * Usage:
  *   esmm__atomic f;
@@ -29,6 +67,7 @@
 typedef struct esmm__atomic {
   int fd;               /* the temporary, -1 once closed */
   int dfd;              /* the target's directory, -1 once closed */
+  int lockfd;           /* holds the temporary's lock until the rename, or -1 */
   int err;              /* errno of the first failed write, 0 = none */
   esmm__allocator alloc;
   const char *func;     /* named in messages; borrowed */

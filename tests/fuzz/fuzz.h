@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -135,6 +136,77 @@ static inline void fuzz_check_dataset(const esmm_dataset *ds) {
     esmm_config_free(cfg);
     free(names);
   }
+}
+
+/* The data report and the provenance calls of any dataset: every message,
+ * row source and skipped row can be read (also from a crafted cache). */
+static inline void fuzz_check_provenance(const esmm_dataset *ds) {
+  esmm_data_report r;
+  int64_t listed = -1;
+  FUZZ_CHECK(esmm_dataset_report(ds, &r, sizeof r) == ESMM_OK, "report");
+  FUZZ_CHECK(r.source != NULL && r.messages >= 0 && r.messages <= ESMM_REPORT_MESSAGES, "report messages %lld",
+             (long long)r.messages);
+  for (int64_t k = 0; k < r.messages; k++) {
+    const char *m = NULL;
+    FUZZ_CHECK(esmm_dataset_report_message(ds, (size_t)k, &m) == ESMM_OK && m != NULL, "message %lld", (long long)k);
+    (void)strlen(m);
+  }
+  FUZZ_CHECK(esmm_dataset_report_message(ds, (size_t)r.messages, &(const char *){NULL}) == ESMM_EINVAL,
+             "message past the end");
+  for (int64_t i = 0; i < r.rows_kept; i++) {
+    int64_t line = -1;
+    const char *id = NULL;
+    size_t n = 0;
+    FUZZ_CHECK(esmm_dataset_row_source(ds, (size_t)i, &line, &id, &n) == ESMM_OK && line >= 0, "row source %lld",
+               (long long)i);
+    for (size_t k = 0; k < n; k++)
+      (void)(volatile char)id[k];
+  }
+  FUZZ_CHECK(esmm_dataset_stat(ds, ESMM_DS_SKIPPED_LISTED, &listed) == ESMM_OK && listed >= 0, "listed");
+  for (int64_t k = 0; k < listed; k++) {
+    int64_t line = -1;
+    int reason = -1;
+    FUZZ_CHECK(esmm_dataset_skipped_row(ds, (size_t)k, &line, &reason) == ESMM_OK && line >= 0 &&
+                   esmm_skip_reason_name(reason) != NULL,
+               "skipped row %lld", (long long)k);
+  }
+}
+
+/* What a reader promises about the dataset it filled: every row read is
+ * kept or skipped (by reason), each skipped row is listed, kept and
+ * skipped rows come in file order with their lines, the counts agree. */
+static inline void fuzz_check_report(const esmm_dataset *ds) {
+  esmm_data_report r;
+  int64_t listed = -1, prev = 0, rows_lines = 0;
+  fuzz_check_provenance(ds);
+  FUZZ_CHECK(esmm_dataset_report(ds, &r, sizeof r) == ESMM_OK, "report");
+  FUZZ_CHECK(r.rows_read == r.rows_kept + r.skipped, "read %lld != kept %lld + skipped %lld", (long long)r.rows_read,
+             (long long)r.rows_kept, (long long)r.skipped);
+  FUZZ_CHECK(r.skipped == r.skipped_malformed + r.skipped_label + r.skipped_missing_common + r.skipped_conv_no_click,
+             "skipped by reason");
+  FUZZ_CHECK(r.conv_no_click_read == r.conv_no_click_kept + r.conv_no_click_zeroed + r.conv_no_click_skipped &&
+                 r.conv_no_click_kept >= 0 && r.conv_no_click_zeroed >= 0,
+             "conv_no_click accounting");
+  FUZZ_CHECK(r.conv_no_click_policy >= 0 && r.on_error_policy >= 0, "policies");
+  FUZZ_CHECK(esmm_dataset_stat(ds, ESMM_DS_SKIPPED_LISTED, &listed) == ESMM_OK && listed == r.skipped,
+             "listed %lld skipped %lld", (long long)listed, (long long)r.skipped);
+  FUZZ_CHECK(esmm_dataset_stat(ds, ESMM_DS_ROW_LINES, &rows_lines) == ESMM_OK && (rows_lines || !r.rows_kept),
+             "rows without lines");
+  for (int64_t i = 0; i < r.rows_kept; i++) {
+    int64_t line = 0;
+    (void)esmm_dataset_row_source(ds, (size_t)i, &line, NULL, NULL);
+    FUZZ_CHECK(line > prev, "row %lld: line %lld after %lld", (long long)i, (long long)line, (long long)prev);
+    prev = line;
+  }
+  prev = 0;
+  for (int64_t k = 0; k < listed; k++) {
+    int64_t line = 0;
+    (void)esmm_dataset_skipped_row(ds, (size_t)k, &line, NULL);
+    FUZZ_CHECK(line > prev, "skipped %lld: line %lld after %lld", (long long)k, (long long)line, (long long)prev);
+    prev = line;
+  }
+  if (r.skipped && r.on_error_policy == ESMM_ON_ERROR_SKIP && r.conv_no_click_policy != ESMM_CNC_DROP)
+    FUZZ_CHECK(r.messages > 0, "rows skipped as errors but no message");
 }
 
 #endif /* ESMM_FUZZ_H */

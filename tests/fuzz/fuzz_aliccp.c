@@ -23,6 +23,7 @@ static void run(const esmm_config *cfg, const uint8_t *sk, size_t sk_len, const 
     return;
   }
   fuzz_check_dataset(ds);
+  fuzz_check_report(ds);
   esmm_dataset_free(ds);
 }
 

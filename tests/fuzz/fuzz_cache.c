@@ -7,18 +7,19 @@
  * content validation behind the checksums, in the fuzz build and in the
  * replay alike. The first load, of the bytes as they are, keeps the
  * checksum paths covered. The default config (the simulator's fields)
- * matches the seeds. */
+ * matches the seeds (format 1 files written by 1.0, format 2 by 1.1). */
 #include "fuzz.h"
 
 #include "crc32.h" /* esmm__crc32 */
 
 #include <string.h>
 
-/* Layout constants of src/io/cache.c (keep in step). */
+/* Layout constants of src/io/cache_format.h (keep in step). */
 #define HDR_FIXED 512
 #define OFF_TABLE 200
 #define OFF_CRC 488
-#define NCOL 12
+#define NCOL1 12 /* format 1; format 2 has 5 more, their table after the names */
+#define NCOL 17
 #define NAME_BYTES 64
 
 static uint64_t le64(const uint8_t *p) {
@@ -33,13 +34,20 @@ static void put32(uint8_t *p, uint32_t v) {
 }
 
 static void fix_crcs(uint8_t *p, size_t len) {
-  uint64_t hbytes;
+  uint64_t hbytes, nf;
+  int ncol;
   if (len < HDR_FIXED)
     return;
-  for (int k = 0; k < NCOL; k++) {
-    uint64_t off = le64(p + OFF_TABLE + 24 * k), bytes = le64(p + OFF_TABLE + 24 * k + 8);
+  nf = le64(p + 56);
+  ncol = p[8] >= 2 ? NCOL : NCOL1;
+  for (int k = 0; k < ncol; k++) {
+    uint64_t at = k < NCOL1 ? OFF_TABLE + 24 * (uint64_t)k : HDR_FIXED + NAME_BYTES * nf + 8 + 24 * (uint64_t)(k - NCOL1);
+    uint64_t off, bytes;
+    if (nf > 4096 || at + 24 > len)
+      break;
+    off = le64(p + at), bytes = le64(p + at + 8);
     if (off <= len && bytes <= len - off)
-      put32(p + OFF_TABLE + 24 * k + 16, esmm__crc32(0, p + off, (size_t)bytes));
+      put32(p + at + 16, esmm__crc32(0, p + off, (size_t)bytes));
   }
   hbytes = le64(p + 16);
   if (hbytes >= HDR_FIXED && hbytes <= len) {
@@ -64,6 +72,7 @@ static void load(const esmm_config *cfg, const uint8_t *data, size_t size) {
     return;
   }
   fuzz_check_dataset(ds);
+  fuzz_check_provenance(ds);
   esmm_dataset_free(ds);
 }
 

@@ -1,9 +1,13 @@
 /* fuzz_csv.c - libFuzzer target for the CSV reader,
  * esmm_dataset_read_csv_buffer (include/esmm/io.h).
  *
- * The first byte chooses the column spec (and, for the spec with numeric
- * columns, the dense count and whether unknown fields are ignored); the
- * rest is the CSV text. */
+ * The first byte chooses: the column spec (bits 0-1, and bit 6 for the 1.1
+ * clauses: headerless columns=, id=, sep= tab, semicolon and '|', quoting
+ * is always on), the dense count (bits 2-3), unknown fields ignored (bit
+ * 4), bad rows skipped (bit 5), rows with a conversion but no click
+ * dropped (bit 7); the rest is the CSV text. A successful read must give a
+ * dataset whose rows and report pass fuzz_check_dataset and
+ * fuzz_check_report. */
 #include "fuzz.h"
 
 #include <string.h>
@@ -13,6 +17,11 @@ static const char *const specs[] = {
     "click=click;conversion=purchase;num=D*;cat=*",
     "click=c;conversion=v;cat=101,205;group=g;user=121,122;skip=x",
     "click=click;conversion=conv;cat=*",
+    /* 1.1 */
+    "columns=s,y,z,101,205;id=s;click=y;conversion=z;cat=*",
+    "sep=tab;id=sid;click=y;conversion=z;num=n*;cat=*",
+    "columns=y,z,101,n;sep=semicolon;click=y;conversion=z;num=n;cat=101",
+    "sep=|;id=g;click=y;conversion=z;cat=101,205;group=g;user=121;skip=*",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -33,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)esmm_config_set_by_name(cfg, "unknown_field", "ignore");
   if (sel & 0x20)
     (void)esmm_config_set_by_name(cfg, "on_error", "skip");
-  rc = esmm_dataset_read_csv_buffer(&ds, cfg, data + 1, size - 1, "fuzz", specs[sel % 4]);
+  if (sel & 0x80)
+    (void)esmm_config_set_by_name(cfg, "conv_no_click", "drop");
+  rc = esmm_dataset_read_csv_buffer(&ds, cfg, data + 1, size - 1, "fuzz", specs[(sel & 3) | ((sel >> 4) & 4)]);
   FUZZ_CHECK(fuzz_status_ok(rc, allowed, sizeof allowed / sizeof *allowed), "unexpected status %d", rc);
   if (rc != ESMM_OK) {
     FUZZ_CHECK(ds == NULL, "*out not NULL after failure");
@@ -41,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                esmm_last_error());
   } else {
     fuzz_check_dataset(ds);
+    fuzz_check_report(ds);
     esmm_dataset_free(ds);
   }
   esmm_config_free(cfg);

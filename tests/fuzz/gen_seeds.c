@@ -46,16 +46,21 @@ static int save(const char *dir, const char *name, esmm_config *cfg, int train) 
   return 0;
 }
 
-/* Binary dataset caches (the default config's fields, as fuzz_cache uses). */
+/* Binary dataset caches (the default config's fields, as fuzz_cache uses),
+ * format 2 ("-v2"; the format 1 seeds "sim-N-rows" were written by 1.0 and
+ * stay in the corpus): simulated rows, and rows read from a CSV with ids,
+ * a skipped row and a message, so that every column of format 2 is filled. */
 static int caches(const char *dir) {
+  static const char csv[] = "sid,y,z,101,205\nr1,1,0,5,7\nr2,0,1,x,y,z\n\"r,3\",0,0,6,\n";
   esmm_sim *sim = NULL;
   esmm_dataset *ds = NULL;
+  esmm_config *cfg = NULL;
   char path[4096];
   size_t rows[] = {1, 3, 40};
   for (int i = 0; i < 3; i++) {
     if (esmm_sim_new(&sim, NULL) != ESMM_OK || esmm_sim_generate(sim, rows[i], (uint64_t)i, &ds) != ESMM_OK)
       return 1;
-    snprintf(path, sizeof path, "%s/sim-%zu-rows", dir, rows[i]);
+    snprintf(path, sizeof path, "%s/sim-%zu-rows-v2", dir, rows[i]);
     if (esmm_dataset_save_cache(ds, path) != ESMM_OK) {
       fprintf(stderr, "gen_seeds: %s: %s\n", path, esmm_last_error());
       return 1;
@@ -64,6 +69,17 @@ static int caches(const char *dir) {
     esmm_dataset_free(ds);
     esmm_sim_free(sim);
   }
+  snprintf(path, sizeof path, "%s/csv-report-v2", dir);
+  if (esmm_config_new(&cfg) != ESMM_OK || esmm_config_set_by_name(cfg, "on_error", "skip") != ESMM_OK ||
+      esmm_dataset_read_csv_buffer(&ds, cfg, csv, sizeof csv - 1, "seed.csv", "id=sid;click=y;conversion=z;cat=*") !=
+          ESMM_OK ||
+      esmm_dataset_save_cache(ds, path) != ESMM_OK) {
+    fprintf(stderr, "gen_seeds: %s: %s\n", path, esmm_last_error());
+    return 1;
+  }
+  printf("%s\n", path);
+  esmm_dataset_free(ds);
+  esmm_config_free(cfg);
   return 0;
 }
 
