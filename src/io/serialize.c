@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,37 +244,136 @@ static int check_finite_opt(const esmm_model *m, const char *func) {
   return ESMM_OK;
 }
 
-/* Write the whole file into buf (L->total bytes). */
-static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const char *func) {
-  writer w = {buf, (size_t)L->total, 0, 1};
-  size_t cfg_len = 0;
-  uint32_t kinds[6] = {ESMM__SECTION_CONFIG, ESMM__SECTION_TENSOR_INDEX, ESMM__SECTION_TENSOR_DATA,
-                       ESMM__SECTION_OPTIMIZER, ESMM__SECTION_TRAINING, ESMM__SECTION_META};
-  uint64_t offs[6] = {L->cfg_off, L->idx_off, L->data_off, L->opt_off, L->train_off, L->meta_off};
-  uint64_t lens[6] = {L->cfg_len, L->idx_len, L->data_len, L->opt_len, L->train_len, L->meta_len};
-  const int n_sec = L->n_sec;
-  int rc;
-  if (!L->ckpt) { /* metadata right after the three model sections */
-    kinds[3] = kinds[5];
-    offs[3] = offs[5];
-    lens[3] = lens[5];
+/* ---- writing: one sequential pass, twice ----------------------------------
+ *
+ * A file is produced strictly in file order by stream_file: the header,
+ * then each section with the zero padding the layout puts before it. The
+ * parameters and optimizer arrays go from the model's memory to the output
+ * in bounded pieces, so saving a model never holds a second copy of it
+ * (1.0 built the whole file in a buffer first: +217 MB at the wide
+ * benchmark model's size, the peak of a training run). Since the header
+ * holds each section's CRC, the sections are first streamed through the
+ * CRCs alone (pass "crc"), then the header and the sections to the file or
+ * the caller's buffer. */
+
+enum { OUT_CRC, OUT_FILE, OUT_BUF };
+
+typedef struct sink_out {
+  int mode;
+  esmm__atomic *f;     /* OUT_FILE */
+  unsigned char *buf;  /* OUT_BUF: L->total bytes */
+  uint64_t pos;        /* bytes produced so far (file offset) */
+  int sec;             /* section the bytes belong to, -1 = none (header, padding between sections) */
+  uint32_t crc[6];     /* per section, in layout order */
+  unsigned char *small; /* OUT_FILE: scratch for the small parts (see part_at) */
+  size_t small_cap;
+  unsigned char tmp[4096];
+} stream_out;
+
+static void put(stream_out *o, const void *p, size_t n) {
+  if (n == 0)
+    return;
+  if (o->mode == OUT_CRC) {
+    if (o->sec >= 0)
+      o->crc[o->sec] = esmm__crc32(o->crc[o->sec], p, n);
+  } else if (o->mode == OUT_FILE) {
+    (void)esmm__atomic_write(o->f, p, n); /* a failure is reported by the commit */
+  } else if (p != o->buf + o->pos) { /* small parts are built in place (part_at) */
+    memcpy(o->buf + o->pos, p, n);
   }
+  o->pos += n;
+}
 
-  memset(buf, 0, (size_t)L->total); /* padding is zero: the loader checks it */
+static void put_zeros(stream_out *o, uint64_t n) {
+  memset(o->tmp, 0, sizeof o->tmp);
+  while (n > 0) {
+    size_t k = n < sizeof o->tmp ? (size_t)n : sizeof o->tmp;
+    put(o, o->tmp, k);
+    n -= k;
+  }
+}
 
-  rc = esmm__config_to_text(m->cfg, (char *)buf + L->cfg_off, (size_t)L->cfg_len, &cfg_len);
-  if (rc != ESMM_OK || cfg_len != L->cfg_len)
+/* Pad with zeros up to file offset at (the padding belongs to the section
+ * being written, if any), then count bytes towards section sec. */
+static void seek(stream_out *o, uint64_t at, int sec) {
+  put_zeros(o, at - o->pos);
+  o->sec = sec;
+}
+
+/* n floats, little-endian: straight from memory on a little-endian host. */
+static void put_floats(stream_out *o, const float *x, size_t n) {
+  if (esmm__host_little_endian()) {
+    put(o, x, n * sizeof *x);
+    return;
+  }
+  while (n > 0) {
+    size_t k = n < sizeof o->tmp / 4 ? n : sizeof o->tmp / 4;
+    for (size_t i = 0; i < k; i++)
+      esmm__put_u32(o->tmp + 4 * i, esmm__f32_bits(x[i]));
+    put(o, o->tmp, 4 * k);
+    x += k;
+    n -= k;
+  }
+}
+
+/* Where a small part of the file (config text, index, optimizer heads,
+ * training section, metadata) at file offset off is built: in place when
+ * the output is the caller's buffer (so that saving into a buffer
+ * allocates nothing), else in the writer's scratch. */
+static unsigned char *part_at(const stream_out *o, uint64_t off) { return o->buf ? o->buf + off : o->small; }
+
+static size_t part_cap(const stream_out *o, const layout *L, uint64_t off) {
+  return o->buf ? (size_t)(L->total - off) : o->small_cap;
+}
+
+/* A small section part built with the bounds-checked writer. */
+static int put_small(stream_out *o, const unsigned char *p, const writer *w, size_t want, const char *func) {
+  if (!w->ok || w->pos != want)
+    return esmm__error(ESMM_ERROR, func, "internal: a section does not match its planned size");
+  put(o, p, want);
+  return ESMM_OK;
+}
+
+/* Sections in layout order: kind, offset, length. */
+static int section_list(const layout *L, uint32_t *kinds, uint64_t *offs, uint64_t *lens) {
+  int n = 0;
+  kinds[n] = ESMM__SECTION_CONFIG, offs[n] = L->cfg_off, lens[n++] = L->cfg_len;
+  kinds[n] = ESMM__SECTION_TENSOR_INDEX, offs[n] = L->idx_off, lens[n++] = L->idx_len;
+  kinds[n] = ESMM__SECTION_TENSOR_DATA, offs[n] = L->data_off, lens[n++] = L->data_len;
+  if (L->ckpt) {
+    kinds[n] = ESMM__SECTION_OPTIMIZER, offs[n] = L->opt_off, lens[n++] = L->opt_len;
+    kinds[n] = ESMM__SECTION_TRAINING, offs[n] = L->train_off, lens[n++] = L->train_len;
+  }
+  if (L->meta_len) /* metadata right after the model (or checkpoint) sections */
+    kinds[n] = ESMM__SECTION_META, offs[n] = L->meta_off, lens[n++] = L->meta_len;
+  return n;
+}
+
+/* Everything after the header, in file order. small: a scratch of at least
+ * the largest small part (the config text, the index, the optimizer heads,
+ * the training section, the metadata). */
+static int stream_sections(const esmm_model *m, const layout *L, stream_out *o, const char *func) {
+  unsigned char *small;
+  writer w;
+  size_t cfg_len = 0;
+  int sec = 0;
+  /* config */
+  seek(o, L->cfg_off, sec);
+  small = part_at(o, L->cfg_off);
+  if (esmm__config_to_text(m->cfg, (char *)small, part_cap(o, L, L->cfg_off), &cfg_len) != ESMM_OK || cfg_len != L->cfg_len)
     return esmm__error(ESMM_ERROR, func, "internal: the config text changed size (%zu, planned %llu)", cfg_len,
                        (unsigned long long)L->cfg_len);
-
-  w.pos = (size_t)L->idx_off;
+  put(o, small, cfg_len);
+  /* tensor index */
+  seek(o, L->idx_off, ++sec);
+  small = part_at(o, L->idx_off);
+  w = (writer){small, part_cap(o, L, L->idx_off), 0, 1};
   wr_u32(&w, (uint32_t)L->n_t);
   for (size_t i = 0; i < L->n_t; i++) {
     size_t nl = strlen(L->t[i].name);
     unsigned char *q;
     wr_u32(&w, (uint32_t)nl);
-    q = wr_take(&w, nl);
-    if (q)
+    if ((q = wr_take(&w, nl)) != NULL)
       memcpy(q, L->t[i].name, nl);
     wr_u32(&w, DTYPE_F32);
     wr_u32(&w, TENSOR_RANK);
@@ -281,21 +381,21 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
     wr_u64(&w, L->t[i].cols);
     wr_u64(&w, L->t_off[i]);
   }
-  if (!w.ok || w.pos != L->idx_off + L->idx_len)
-    return esmm__error(ESMM_ERROR, func, "internal: the tensor index does not match its planned size");
-
+  ESMM__TRY(put_small(o, small, &w, (size_t)L->idx_len, func));
+  /* tensor data: padding inside the section belongs to it */
+  seek(o, L->idx_off + L->idx_len, -1);
+  seek(o, L->data_off, ++sec);
   for (size_t i = 0; i < L->n_t; i++) {
-    size_t n = L->t[i].rows * L->t[i].cols;
-    unsigned char *q = buf + L->data_off + L->t_off[i];
-    for (size_t k = 0; k < n; k++)
-      esmm__put_u32(q + 4 * k, esmm__f32_bits(L->t[i].data[k]));
+    seek(o, L->data_off + L->t_off[i], sec);
+    put_floats(o, L->t[i].data, L->t[i].rows * L->t[i].cols);
   }
-
   if (L->ckpt) {
     const esmm_optimizer *op = m->opt;
     uint32_t na = opt_arrays(op->kind);
     esmm__train_state st;
-    w.pos = (size_t)L->opt_off;
+    seek(o, L->opt_off, ++sec);
+    small = part_at(o, L->opt_off);
+    w = (writer){small, part_cap(o, L, L->opt_off), 0, 1};
     wr_u32(&w, (uint32_t)op->kind);
     wr_u32(&w, (uint32_t)L->n_t);
     wr_u64(&w, (uint64_t)op->t);
@@ -305,15 +405,11 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
       wr_u32(&w, na);
       wr_u32(&w, 0);
     }
+    ESMM__TRY(put_small(o, small, &w, OPT_HEAD + OPT_BLOCK_HEAD * L->n_t, func));
     for (size_t i = 0; i < L->n_t; i++) {
       const esmm__opt_block *bl = &op->blocks[L->blk[i]];
-      for (uint32_t a = 0; a < na; a++) {
-        const float *src = a == 0 ? bl->s1 : bl->s2;
-        unsigned char *q = wr_take(&w, bl->n * 4);
-        if (q && src)
-          for (size_t k = 0; k < bl->n; k++)
-            esmm__put_u32(q + 4 * k, esmm__f32_bits(src[k]));
-      }
+      for (uint32_t a = 0; a < na; a++)
+        put_floats(o, a == 0 ? bl->s1 : bl->s2, bl->n);
     }
     esmm__model_get_train_state(m, &st);
     /* Between epochs (the permutation is used up, or none was drawn yet
@@ -326,26 +422,25 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
       st.cursor = 0;
       st.perm_n = 0;
     }
+    seek(o, L->train_off, ++sec);
+    small = part_at(o, L->train_off);
+    w = (writer){small, part_cap(o, L, L->train_off), 0, 1};
     wr_u64(&w, (uint64_t)st.step);
     wr_u64(&w, (uint64_t)st.epoch);
     wr_u64(&w, (uint64_t)st.samples);
     wr_u64(&w, (uint64_t)st.epoch_steps);
-    {
-      uint64_t bits;
-      memcpy(&bits, &st.epoch_loss_sum, sizeof bits);
-      wr_u64(&w, bits);
-    }
+    wr_u64(&w, esmm__f64_bits(st.epoch_loss_sum));
     for (int k = 0; k < 4; k++)
       wr_u64(&w, st.rng_epoch.s[k]);
     wr_u64(&w, st.cursor);
     wr_u64(&w, st.perm_n);
-    if (!w.ok || w.pos != L->train_off + L->train_len)
-      return esmm__error(ESMM_ERROR, func, "internal: the checkpoint sections do not match their planned size");
+    ESMM__TRY(put_small(o, small, &w, TRAIN_SIZE, func));
   }
-
   if (L->meta_len) {
     const esmm_config *cfg = m->cfg;
-    w.pos = (size_t)L->meta_off;
+    seek(o, L->meta_off, ++sec);
+    small = part_at(o, L->meta_off);
+    w = (writer){small, part_cap(o, L, L->meta_off), 0, 1};
     wr_u32(&w, (uint32_t)cfg->n_meta);
     for (size_t i = 0; i < cfg->n_meta; i++)
       for (int kv = 0; kv < 2; kv++) {
@@ -356,16 +451,23 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
         if ((q = wr_take(&w, n)) != NULL)
           memcpy(q, t, n);
       }
-    if (!w.ok || w.pos != L->total)
-      return esmm__error(ESMM_ERROR, func, "internal: the metadata section does not match its planned size");
+    ESMM__TRY(put_small(o, small, &w, (size_t)L->meta_len, func));
   }
+  if (o->pos != L->total)
+    return esmm__error(ESMM_ERROR, func, "internal: %llu bytes produced, %llu planned", (unsigned long long)o->pos,
+                       (unsigned long long)L->total);
+  return ESMM_OK;
+}
 
-  w.pos = 0;
-  {
-    unsigned char *q = wr_take(&w, 4);
-    if (q)
-      memcpy(q, "ESMM", 4);
-  }
+/* The header, given the sections' CRCs. */
+static int header_bytes(const layout *L, const uint32_t *crc, unsigned char *h, size_t cap, const char *func) {
+  writer w = {h, cap, 0, 1};
+  uint32_t kinds[6];
+  uint64_t offs[6], lens[6];
+  int n_sec = section_list(L, kinds, offs, lens);
+  unsigned char *q = wr_take(&w, 4);
+  if (q)
+    memcpy(q, "ESMM", 4);
   /* version 1 unless the file needs version 2's metadata section */
   wr_u32(&w, L->meta_len ? ESMM__FORMAT_VERSION : ESMM__FORMAT_VERSION_1);
   wr_u32(&w, 0); /* flags */
@@ -376,13 +478,60 @@ static int emit(const esmm_model *m, const layout *L, unsigned char *buf, const 
     wr_u32(&w, kinds[s] == ESMM__SECTION_META ? ESMM__SECTION_OPTIONAL : 0u);
     wr_u64(&w, offs[s]);
     wr_u64(&w, lens[s]);
-    wr_u32(&w, esmm__crc32(0, buf + offs[s], (size_t)lens[s]));
+    wr_u32(&w, crc[s]);
     wr_u32(&w, 0);
   }
-  wr_u32(&w, esmm__crc32(0, buf, w.pos));
-  if (!w.ok || w.pos != L->cfg_off)
+  wr_u32(&w, esmm__crc32(0, h, w.pos));
+  if (!w.ok || w.pos != L->cfg_off || n_sec != L->n_sec)
     return esmm__error(ESMM_ERROR, func, "internal: the header does not match its planned size");
   return ESMM_OK;
+}
+
+/* The largest small part of the file (config text, index, optimizer heads,
+ * training section, metadata). */
+static size_t small_size(const layout *L) {
+  uint64_t n = L->cfg_len;
+  if (L->idx_len > n)
+    n = L->idx_len;
+  if (L->ckpt && OPT_HEAD + OPT_BLOCK_HEAD * L->n_t > n)
+    n = OPT_HEAD + OPT_BLOCK_HEAD * L->n_t;
+  if (TRAIN_SIZE > n)
+    n = TRAIN_SIZE;
+  if (L->meta_len > n)
+    n = L->meta_len;
+  return (size_t)n;
+}
+
+/* Produce the file into the atomic file f or the buffer buf (one of them;
+ * into a buffer nothing is allocated). */
+static int produce(const esmm_model *m, const layout *L, esmm__atomic *f, unsigned char *buf, const char *func) {
+  stream_out o;
+  unsigned char h[FIXED_HEADER + ENTRY_SIZE * MAX_SECTIONS + 4];
+  int rc;
+  memset(&o, 0, offsetof(stream_out, tmp));
+  o.buf = buf;
+  if (!buf) {
+    o.small_cap = small_size(L);
+    o.small = esmm__alloc(&m->alloc, o.small_cap);
+    if (!o.small)
+      return esmm__error(ESMM_ENOMEM, func, "out of memory for the writer");
+  }
+  o.mode = OUT_CRC;
+  o.pos = L->cfg_off; /* the header is not part of any section */
+  o.sec = -1;
+  rc = stream_sections(m, L, &o, func);
+  if (rc == ESMM_OK)
+    rc = header_bytes(L, o.crc, h, sizeof h, func);
+  if (rc == ESMM_OK) {
+    o.mode = f ? OUT_FILE : OUT_BUF;
+    o.f = f;
+    o.pos = 0;
+    o.sec = -1;
+    put(&o, h, (size_t)L->cfg_off);
+    rc = stream_sections(m, L, &o, func);
+  }
+  esmm__free(&m->alloc, o.small);
+  return rc;
 }
 
 static int save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out, int ckpt, const char *func) {
@@ -400,7 +549,7 @@ static int save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_
   if (cap < L.total)
     return esmm__error(ESMM_EBUFS, func, "the %s needs %zu bytes, the buffer holds %zu",
                        ckpt ? "checkpoint" : "model", (size_t)L.total, cap);
-  return emit(m, &L, buf, func);
+  return produce(m, &L, NULL, buf, func);
 }
 
 int esmm_model_save_buffer(const esmm_model *m, void *buf, size_t cap, size_t *size_out) {
@@ -413,18 +562,11 @@ int esmm_model_save_checkpoint_buffer(const esmm_model *m, void *buf, size_t cap
 
 /* ---- atomic save ------------------------------------------------------------- */
 
-/* Write buf to path atomically (docs/model-format.md, "Saving"; io/atomic.h). */
-static int write_atomic(const char *path, const unsigned char *buf, size_t len, const esmm__allocator *a,
-                        const char *func) {
-  esmm__atomic f;
-  ESMM__TRY(esmm__atomic_open(&f, a, func, path));
-  (void)esmm__atomic_write(&f, buf, len); /* a failure is reported by the commit */
-  return esmm__atomic_commit(&f);
-}
-
+/* Stream the file into path's temporary and put it in place atomically
+ * (docs/model-format.md, "Saving"; io/atomic.h). */
 static int save_file(const esmm_model *m, const char *path, int ckpt, const char *func) {
   layout L;
-  unsigned char *buf;
+  esmm__atomic f;
   int rc;
   if (!m || !path || path[0] == '\0')
     return esmm__error(ESMM_EINVAL, func, "invalid argument: %s", !m ? "m" : !path ? "path" : "path is empty");
@@ -432,14 +574,13 @@ static int save_file(const esmm_model *m, const char *path, int ckpt, const char
   ESMM__TRY(check_finite(&L, func));
   if (ckpt)
     ESMM__TRY(check_finite_opt(m, func));
-  buf = esmm__alloc(&m->alloc, (size_t)L.total);
-  if (!buf)
-    return esmm__error(ESMM_ENOMEM, func, "%s: out of memory for a %zu-byte file", path, (size_t)L.total);
-  rc = emit(m, &L, buf, func);
-  if (rc == ESMM_OK)
-    rc = write_atomic(path, buf, (size_t)L.total, &m->alloc, func);
-  esmm__free(&m->alloc, buf);
-  return rc;
+  ESMM__TRY(esmm__atomic_open(&f, &m->alloc, func, path));
+  rc = produce(m, &L, &f, NULL, func);
+  if (rc != ESMM_OK) {
+    esmm__atomic_abort(&f);
+    return rc;
+  }
+  return esmm__atomic_commit(&f);
 }
 
 int esmm_model_save(const esmm_model *m, const char *path) { return save_file(m, path, 0, __func__); }
