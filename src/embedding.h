@@ -99,4 +99,8 @@ static inline size_t esmm__embedding_part(int64_t r, size_t n_parts) {
   return (size_t)(((uint64_t)h * n_parts) >> 32);
 }
 
+/* Forget the rows of sg in the table's scratch and empty sg. Must follow
+ * every sequence of scatters before the next one begins. */
+void esmm__embedding_scatter_end(esmm_embedding *e, esmm__sparse_grad *sg);
+
 #endif /* ESMM__EMBEDDING_H */
