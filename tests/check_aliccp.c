@@ -15,21 +15,15 @@
 #include "dataset.h"
 #include "io/reader.h"
 #include "numparse.h"
+#include "support/support.h"
 
 #define FRAGMENT shared_data("ali-ccp/lhtlht-ali-ccp-notebook/common_features_train.head2.csv")
 
 static char dir[64];
 
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/check_aliccp.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void setup(void) { test_tmpdir_new(dir, sizeof dir, "check_aliccp"); }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ck_assert_int_eq(system(cmd), 0);
-}
+static void teardown(void) { test_tmpdir_remove(dir); }
 
 static esmm_config *cfg_with(const char *k1, const char *v1, const char *k2, const char *v2) {
   esmm_config *c;
@@ -78,27 +72,6 @@ static void same_rows(const esmm_dataset *a, const esmm_dataset *b) {
   }
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-  ck_assert_ptr_nonnull(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-static int64_t stat_of(const esmm_dataset *ds, int key) {
-  int64_t v = -1;
-  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
-  return v;
-}
-
 START_TEST(sim_round_trip) {
   esmm_sim *sim;
   esmm_dataset *ds, *back, *back2;
@@ -113,14 +86,14 @@ START_TEST(sim_round_trip) {
   ck_assert_int_eq(esmm_dataset_read_aliccp(&back, NULL, sk, cm), ESMM_OK);
   same_rows(ds, back);
   /* grouped storage kept: every common list stored once */
-  ck_assert_int_eq(stat_of(back, ESMM_DS_COMMONS), stat_of(ds, ESMM_DS_COMMONS));
-  ck_assert_int_eq(stat_of(back, ESMM_DS_COMMON_FEATURES), stat_of(ds, ESMM_DS_COMMON_FEATURES));
-  ck_assert_int_eq(stat_of(back, ESMM_DS_LINES), 3000);
-  ck_assert_int_eq(stat_of(back, ESMM_DS_COMMON_LINES), stat_of(ds, ESMM_DS_COMMONS));
-  ck_assert_int_eq(stat_of(back, ESMM_DS_SKIPPED), 0);
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMONS), test_ds_stat(ds, ESMM_DS_COMMONS));
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMON_FEATURES), test_ds_stat(ds, ESMM_DS_COMMON_FEATURES));
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_LINES), 3000);
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMON_LINES), test_ds_stat(ds, ESMM_DS_COMMONS));
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_SKIPPED), 0);
   /* the buffer reader gives the same dataset */
-  sb = slurp(sk, &sl);
-  cb = slurp(cm, &cl);
+  sb = (char *)test_slurp(sk, &sl);
+  cb = (char *)test_slurp(cm, &cl);
   ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&back2, NULL, sb, sl, cb, cl), ESMM_OK);
   same_rows(ds, back2);
   free(sb);
@@ -150,9 +123,9 @@ START_TEST(real_common_fragment) {
               "3,0,0,0000350f0c2121e7,0,\n");
   fclose(fp);
   ck_assert_int_eq(esmm_dataset_read_aliccp(&ds, NULL, sk, FRAGMENT), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 3);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_COMMONS), 2); /* line 2 first referenced, stored first */
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_COMMON_LINES), 2);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 3);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_COMMONS), 2); /* line 2 first referenced, stored first */
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_COMMON_LINES), 2);
   esmm_dataset_row(ds, 0, NULL, NULL, &c0, NULL, NULL, NULL, NULL);
   esmm_dataset_row(ds, 2, NULL, NULL, &c1, NULL, NULL, NULL, NULL);
   ck_assert_int_eq(c0, 0);
@@ -227,7 +200,7 @@ START_TEST(tolerated_layout) {
   char sk[128], cm[128];
   FILE *fp;
   ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, NULL, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 2);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 2);
   esmm_dataset_row(ds, 0, NULL, NULL, &c, &n, NULL, &id, &v);
   ck_assert_uint_eq(id[0], UINT64_MAX);
   esmm_dataset_row(ds, 1, NULL, NULL, &c, &n, NULL, &id, &v);
@@ -248,8 +221,8 @@ START_TEST(tolerated_layout) {
   fprintf(fp, "\n2,1,0,u1,0,\n");
   fclose(fp);
   ck_assert_int_eq(esmm_dataset_read_aliccp(&ds, NULL, sk, cm), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES), 200000);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 2);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_FEATURES), 200000);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 2);
   esmm_dataset_free(ds);
 }
 END_TEST
@@ -266,17 +239,17 @@ START_TEST(skip_and_count) {
   esmm_config *c = cfg_with("on_error", "skip", "unknown_field", "ignore");
   esmm_dataset *ds;
   ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_LINES), 8);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 3);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED), 5);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_LABEL), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_MALFORMED), 2);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_MISSING_COMMON), 2);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_COMMON_SKIPPED), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_CONV_NO_CLICK_READ), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK), 1); /* policy keep */
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES_IGNORED), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES), 0);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_LINES), 8);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 3);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED), 5);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED_LABEL), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED_MALFORMED), 2);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED_MISSING_COMMON), 2);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_COMMON_SKIPPED), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONV_NO_CLICK_READ), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK), 1); /* policy keep */
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_FEATURES_IGNORED), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_FEATURES), 0);
   { /* the report: every row accounted for, the skipped ones by line */
     static const char *const want_skip = "2:label,3:malformed,4:missing_common,5:missing_common,8:malformed";
     static const int64_t kept_lines[3] = {1, 6, 7};
@@ -294,7 +267,7 @@ START_TEST(skip_and_count) {
     ck_assert_str_eq(m, "<skeleton>:2:3: click must be 0 or 1, got \"2\"");
     ck_assert_int_eq(esmm_dataset_report_message(ds, 3, &m), ESMM_OK);
     ck_assert_ptr_nonnull(strstr(m, "<common>:3:"));
-    for (int64_t k = 0; k < stat_of(ds, ESMM_DS_SKIPPED_LISTED); k++) {
+    for (int64_t k = 0; k < test_ds_stat(ds, ESMM_DS_SKIPPED_LISTED); k++) {
       int64_t line;
       int reason;
       ck_assert_int_eq(esmm_dataset_skipped_row(ds, (size_t)k, &line, &reason), ESMM_OK);
@@ -332,16 +305,16 @@ START_TEST(conv_no_click_policies) {
       ck_assert_str_eq(esmm_last_error(), "esmm_dataset_read_aliccp_buffer: <skeleton>:1: conversion 1 without a click (conv_no_click=error)");
       ck_assert_int_eq(esmm_config_set_by_name(c, "on_error", "skip"), ESMM_OK);
       ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 2);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_CONV_NO_CLICK), 2);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 2);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED_CONV_NO_CLICK), 2);
     } else {
       ck_assert_int_eq(rc, ESMM_OK);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), rows[p]);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_CONVERSIONS), conv[p]);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK), cnc[p]);
-      ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED), skipped[p]);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), rows[p]);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONVERSIONS), conv[p]);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONVERSIONS_WITHOUT_CLICK), cnc[p]);
+      ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED), skipped[p]);
     }
-    ck_assert_int_eq(stat_of(ds, ESMM_DS_CONV_NO_CLICK_READ), 2);
+    ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONV_NO_CLICK_READ), 2);
     esmm_dataset_free(ds);
     esmm_config_free(c);
   }
@@ -421,11 +394,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

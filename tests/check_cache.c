@@ -16,46 +16,19 @@
 #include "dataset.h"
 #include "io/cache.h"
 #include "io/modelfile.h"
+#include "support/support.h"
 
 static char dir[64];
 
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/check_cache.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void setup(void) { test_tmpdir_new(dir, sizeof dir, "check_cache"); }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *buf;
-  long n;
-  ck_assert_ptr_nonnull(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-static int64_t st(const esmm_dataset *ds, int key) {
-  int64_t v = -1;
-  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
-  return v;
-}
+static void teardown(void) { test_tmpdir_remove(dir); }
 
 /* Equal observable content: every stat except MAPPED, rows, commons, dense. */
 static void same(const esmm_dataset *a, const esmm_dataset *b) {
-  int64_t n = st(a, ESMM_DS_ROWS), nd = st(a, ESMM_DS_DENSE);
+  int64_t n = test_ds_stat(a, ESMM_DS_ROWS), nd = test_ds_stat(a, ESMM_DS_DENSE);
   for (int k = 0; k <= ESMM_DS_COMMON_SKIPPED; k++)
-    ck_assert_int_eq(st(a, k), st(b, k));
+    ck_assert_int_eq(test_ds_stat(a, k), test_ds_stat(b, k));
   for (int64_t i = 0; i < n; i++) {
     int y1, z1, y2, z2;
     int64_t c1, c2;
@@ -68,7 +41,7 @@ static void same(const esmm_dataset *a, const esmm_dataset *b) {
     ck_assert(y1 == y2 && z1 == z2 && c1 == c2 && k1 == k2);
     ck_assert(k1 == 0 || (!memcmp(f1, f2, k1 * 4) && !memcmp(i1, i2, k1 * 8) && !memcmp(v1, v2, k1 * 4)));
   }
-  for (int64_t c = 0; c < st(a, ESMM_DS_COMMONS); c++) {
+  for (int64_t c = 0; c < test_ds_stat(a, ESMM_DS_COMMONS); c++) {
     size_t k1, k2;
     const int *f1, *f2;
     const uint64_t *i1, *i2;
@@ -121,14 +94,14 @@ START_TEST(round_trip_mapped_and_buffer) {
   ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_open_cache(&m, c, path), ESMM_OK);
   same(ds, m);
-  ck_assert_int_eq(st(m, ESMM_DS_MAPPED), 1);
-  ck_assert_int_eq(st(ds, ESMM_DS_MAPPED), 0);
-  ck_assert_int_eq(st(m, ESMM_DS_LINES), 5);
+  ck_assert_int_eq(test_ds_stat(m, ESMM_DS_MAPPED), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_MAPPED), 0);
+  ck_assert_int_eq(test_ds_stat(m, ESMM_DS_LINES), 5);
   /* read-only */
   ck_assert_int_eq(esmm_dataset_add_rows(m, 1, &y, &z, NULL, off, NULL, NULL, NULL), ESMM_ESTATE);
   ck_assert_str_eq(esmm_last_error(), "esmm_dataset_add_rows: the dataset is a read-only mapped cache");
   ck_assert_int_eq(esmm_dataset_set_dense(m, 0, 1, (float[3]){0, 0, 0}), ESMM_ESTATE);
-  img = slurp(path, &len);
+  img = test_slurp(path, &len);
   ck_assert_uint_eq(len % 64, 0);
   ck_assert_int_eq(esmm_dataset_open_cache_buffer(&b, c, img, len), ESMM_OK);
   same(ds, b);
@@ -160,8 +133,8 @@ START_TEST(convert_equals_save) {
   ck_assert_int_eq(esmm_dataset_convert(NULL, ESMM_FORMAT_ALICCP, sk, cm, c1), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_read_aliccp(&rd, NULL, sk, cm), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_save_cache(rd, c2), ESMM_OK);
-  a = slurp(c1, &la);
-  b = slurp(c2, &lb);
+  a = test_slurp(c1, &la);
+  b = test_slurp(c2, &lb);
   ck_assert_uint_eq(la, lb);
   ck_assert_int_eq(memcmp(a, b, la), 0);
   ck_assert_int_eq(esmm_dataset_open_cache(&m, NULL, c1), ESMM_OK);
@@ -173,7 +146,7 @@ START_TEST(convert_equals_save) {
   ck_assert_int_eq(esmm_dataset_write_text(ds, tx), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_convert(NULL, ESMM_FORMAT_TEXT, tx, NULL, c1), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_open_cache(&m, NULL, c1), ESMM_OK);
-  ck_assert_int_eq(st(m, ESMM_DS_ROWS), 9000);
+  ck_assert_int_eq(test_ds_stat(m, ESMM_DS_ROWS), 9000);
   { /* the text format inlines each row's common list */
     int64_t want = 0;
     for (size_t i = 0; i < 9000; i++) {
@@ -184,8 +157,8 @@ START_TEST(convert_equals_save) {
         esmm_dataset_common(ds, (size_t)ci, &ck, NULL, NULL, NULL);
       want += (int64_t)(k + ck);
     }
-    ck_assert_int_eq(st(m, ESMM_DS_FEATURES), want);
-    ck_assert_int_eq(st(m, ESMM_DS_COMMONS), 0);
+    ck_assert_int_eq(test_ds_stat(m, ESMM_DS_FEATURES), want);
+    ck_assert_int_eq(test_ds_stat(m, ESMM_DS_COMMONS), 0);
   }
   esmm_dataset_free(m);
   /* a failing conversion leaves nothing */
@@ -285,7 +258,7 @@ static void same_provenance(const esmm_dataset *a, const esmm_dataset *b) {
     ck_assert_str_eq(ma, mb);
   }
   for (int key = ESMM_DS_CONV_NO_CLICK_ZEROED; key <= ESMM_DS_SKIPPED_LISTED; key++)
-    ck_assert_int_eq(st(a, key), st(b, key));
+    ck_assert_int_eq(test_ds_stat(a, key), test_ds_stat(b, key));
   for (size_t i = 0; i < (size_t)ra.rows_kept; i++) {
     int64_t la, lb;
     const char *ia, *ib;
@@ -294,7 +267,7 @@ static void same_provenance(const esmm_dataset *a, const esmm_dataset *b) {
     ck_assert_int_eq(esmm_dataset_row_source(b, i, &lb, &ib, &nb), ESMM_OK);
     ck_assert(la == lb && na == nb && (na == 0 || memcmp(ia, ib, na) == 0));
   }
-  for (size_t k = 0; k < (size_t)st(a, ESMM_DS_SKIPPED_LISTED); k++) {
+  for (size_t k = 0; k < (size_t)test_ds_stat(a, ESMM_DS_SKIPPED_LISTED); k++) {
     int64_t la, lb;
     int qa, qb;
     ck_assert_int_eq(esmm_dataset_skipped_row(a, k, &la, &qa), ESMM_OK);
@@ -341,8 +314,8 @@ START_TEST(report_and_provenance_travel) {
     ck_assert_int_eq(esmm_dataset_read(&rd, c, csv, ESMM_FORMAT_CSV, NULL, "id=sid;click=y;conversion=z;num=n;cat=101"),
                      ESMM_OK);
     ck_assert_int_eq(esmm_dataset_save_cache(rd, path), ESMM_OK);
-    a = slurp(conv, &la);
-    b = slurp(path, &lb);
+    a = test_slurp(conv, &la);
+    b = test_slurp(path, &lb);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(a, b, la), 0);
     free(a);
@@ -350,7 +323,7 @@ START_TEST(report_and_provenance_travel) {
     esmm_dataset_free(rd);
   }
   /* format 1: the same rows, the 1.0 counts, no report text, no provenance */
-  img = slurp(path, &len);
+  img = test_slurp(path, &len);
   v1 = as_format1(img, &len);
   ck_assert_int_eq(esmm_dataset_open_cache_buffer(&v, c, v1, len), ESMM_OK);
   same(m, v);
@@ -361,9 +334,9 @@ START_TEST(report_and_provenance_travel) {
   ck_assert_int_eq(r.conv_no_click_policy, -1);
   ck_assert_int_eq(r.on_error_policy, -1);
   ck_assert_str_eq(r.source, "");
-  ck_assert_int_eq(st(v, ESMM_DS_ROW_LINES), 0);
-  ck_assert_int_eq(st(v, ESMM_DS_ROW_IDS), 0);
-  ck_assert_int_eq(st(v, ESMM_DS_SKIPPED_LISTED), 0);
+  ck_assert_int_eq(test_ds_stat(v, ESMM_DS_ROW_LINES), 0);
+  ck_assert_int_eq(test_ds_stat(v, ESMM_DS_ROW_IDS), 0);
+  ck_assert_int_eq(test_ds_stat(v, ESMM_DS_SKIPPED_LISTED), 0);
   ck_assert_int_eq(esmm_dataset_row_source(v, 1, &line, &id, &n), ESMM_OK);
   ck_assert(line == 0 && id == NULL && n == 0);
   esmm_dataset_free(v);
@@ -383,7 +356,7 @@ START_TEST(refuses_bad_provenance) {
   size_t len;
   snprintf(path, sizeof path, "%s/r.cache", dir);
   ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
-  img = slurp(path, &len);
+  img = test_slurp(path, &len);
   bad = malloc(len);
   memcpy(bad, img, len);
   bad[rd64(entry(bad, 12)) + 7] = 0x80; /* line of row 0 negative */
@@ -429,7 +402,7 @@ START_TEST(refuses_damage) {
   size_t len;
   snprintf(path, sizeof path, "%s/a.cache", dir);
   ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
-  img = slurp(path, &len);
+  img = test_slurp(path, &len);
   bad = malloc(len);
   /* every truncation */
   for (size_t n = 0; n < len; n++) {
@@ -506,7 +479,7 @@ START_TEST(dense_api) {
   esmm_config *c;
   esmm_dataset *ds = make(&c), *plain;
   float out[9], nanrow[3] = {0, NAN, 0};
-  ck_assert_int_eq(st(ds, ESMM_DS_DENSE), 3);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_DENSE), 3);
   ck_assert_int_eq(esmm_dataset_dense(ds, 1, 2, out), ESMM_OK);
   ck_assert_float_eq(out[0], 0);
   ck_assert_float_eq(out[4], 1e30f);
@@ -576,11 +549,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "support/support.h"
 
 START_TEST(defaults_are_documented) {
   esmm_config *c;
@@ -213,19 +214,12 @@ START_TEST(text_round_trip_and_clone) {
 }
 END_TEST
 
-static void *count_alloc(void *ud, size_t size, size_t align) {
-  void *p = NULL;
-  ++*(int *)ud;
-  return posix_memalign(&p, align, size) ? NULL : p;
-}
-static void count_free(void *ud, void *p) { free(p); }
-
 START_TEST(hooks_and_names) {
   esmm_config *c;
-  int calls = 0;
+  test_counter calls = TEST_COUNTER_INIT;
   esmm_config_new(&c);
-  ck_assert_int_eq(esmm_config_set_allocator(c, count_alloc, NULL, &calls), ESMM_EINVAL);
-  ck_assert_int_eq(esmm_config_set_allocator(c, count_alloc, count_free, &calls), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_allocator(c, test_counting_alloc, NULL, &calls), ESMM_EINVAL);
+  ck_assert_int_eq(esmm_config_set_allocator(c, test_counting_alloc, test_counting_free, &calls), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_allocator(c, NULL, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_log(c, NULL, 7, NULL), ESMM_EINVAL);
   ck_assert_int_eq(esmm_config_set_log(c, NULL, ESMM_LOG_INFO, NULL), ESMM_OK);
@@ -266,11 +260,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

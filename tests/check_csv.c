@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "support/support.h"
 
 #define RH shared_data("ali-ccp/torch-rechub/ali_ccp_train_sample.csv")
 #define PD shared_data("ali-ccp/paddlerec-esmm/test/small.txt")
@@ -650,11 +651,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "support/support.h"
 
 /* A snapshot of everything observable, to prove a failed call changed
  * nothing. */
@@ -416,33 +417,8 @@ START_TEST(growth_matches_reference) {
 }
 END_TEST
 
-/* Allocator hook: counts live blocks and can be told to fail. */
-typedef struct counting {
-  long live, total;
-  int fail;
-} counting;
-
-static void *count_alloc(void *payload, size_t size, size_t align) {
-  counting *c = payload;
-  void *p = NULL;
-  if (c->fail)
-    return NULL;
-  if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-    return NULL;
-  c->live++;
-  c->total++;
-  return p;
-}
-
-static void count_free(void *payload, void *p) {
-  counting *c = payload;
-  if (p)
-    c->live--;
-  free(p);
-}
-
 START_TEST(allocator_hook_and_enomem) {
-  counting cnt = {0, 0, 0};
+  test_counter cnt = TEST_COUNTER_INIT;
   esmm_config *cfg;
   esmm_dataset *ds;
   snap before;
@@ -453,19 +429,19 @@ START_TEST(allocator_hook_and_enomem) {
   for (int i = 0; i <= N; i++)
     off[i] = i;
   ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_allocator(cfg, count_alloc, count_free, &cnt), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_allocator(cfg, test_counting_alloc, test_counting_free, &cnt), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
   ck_assert_int_gt(cnt.live, 0);
   ck_assert_int_eq(esmm_dataset_add_rows(ds, 10, y, z, NULL, off, f, id, NULL), ESMM_OK);
   before = take(ds);
-  cnt.fail = 1; /* growth to N rows needs new arrays */
+  cnt.fail_from = cnt.calls; /* growth to N rows needs new arrays */
   ck_assert_int_eq(esmm_dataset_add_rows(ds, N, y, z, NULL, off, f, id, NULL), ESMM_ENOMEM);
   same(before, take(ds));
-  cnt.fail = 0;
+  cnt.fail_from = -1;
   ck_assert_int_eq(esmm_dataset_add_rows(ds, N, y, z, NULL, off, f, id, NULL), ESMM_OK);
   esmm_dataset_free(ds);
   ck_assert_int_eq(cnt.live, 0);
-  cnt.fail = 1;
+  cnt.fail_from = cnt.calls;
   ds = (esmm_dataset *)&cnt;
   ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_ENOMEM);
   ck_assert_ptr_null(ds);
@@ -639,11 +615,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

@@ -18,6 +18,7 @@
 
 #define FIX_ASSERT ck_assert
 #include "dist_fixture.h"
+#include "support/support.h"
 
 typedef struct job {
   esmm_comm *comm;
@@ -361,11 +362,4 @@ static Suite *dist_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(dist_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(dist_suite()); }

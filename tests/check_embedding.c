@@ -11,6 +11,7 @@
 
 #include "embedding.h"
 #include "rng.h"
+#include "support/support.h"
 
 #define ck_assert_fails(call, status, func)                                                      \
   do {                                                                                           \
@@ -385,30 +386,14 @@ START_TEST(bad_args_forward_backward) {
 }
 END_TEST
 
-/* Allocator that fails after a budget, to check every ENOMEM path frees. */
-static int budget, live;
-static void *counting_alloc(void *ud, size_t size, size_t align) {
-  void *p = NULL;
-  (void)ud;
-  if (budget-- <= 0 || posix_memalign(&p, align, size) != 0)
-    return NULL;
-  live++;
-  return p;
-}
-static void counting_free(void *ud, void *p) {
-  (void)ud;
-  live--;
-  free(p);
-}
-
 START_TEST(allocation_failures_clean_up) {
-  esmm__allocator a = {counting_alloc, counting_free, NULL};
+  test_counter cnt = TEST_COUNTER_INIT;
+  esmm__allocator a = {test_counting_alloc, test_counting_free, &cnt};
   int ok = 0;
   for (int b = 0; b < 16 && !ok; b++) {
     esmm_embedding *e = (esmm_embedding *)&ok;
     int rc;
-    budget = b;
-    live = 0;
+    cnt.fail_from = cnt.calls + b; /* every ENOMEM path must free what it took */
     rc = esmm__embedding_create(&e, &a, NF, BUCKETS, DIM, 0.1, 1);
     if (rc == ESMM_OK) {
       ok = 1;
@@ -418,7 +403,7 @@ START_TEST(allocation_failures_clean_up) {
       ck_assert_ptr_null(e);
       ck_assert(strstr(esmm_last_error(), "esmm__embedding_create") != NULL);
     }
-    ck_assert_int_eq(live, 0);
+    ck_assert_int_eq(cnt.live, 0);
   }
   ck_assert(ok);
 }
@@ -442,11 +427,4 @@ static Suite *embedding_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(embedding_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return test_main(embedding_suite()); }

@@ -14,6 +14,7 @@
 
 #include "dataset.h"
 #include "model.h"
+#include "support/support.h"
 
 #define MAX_T 64
 
@@ -170,11 +171,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

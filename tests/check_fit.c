@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <esmm/esmm.h>
+#include "support/support.h"
 
 static esmm_config *fit_config(int epochs) {
   esmm_config *c = NULL;
@@ -364,11 +365,4 @@ static Suite *fit_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(fit_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(fit_suite()); }

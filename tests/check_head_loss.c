@@ -9,6 +9,7 @@
 #include <esmm/esmm.h>
 
 #include "loss.h"
+#include "support/support.h"
 
 #define LN2 0.6931471805599453
 
@@ -335,11 +336,4 @@ static Suite *head_loss_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(head_loss_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return test_main(head_loss_suite()); }

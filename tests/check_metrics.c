@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "support/support.h"
 
 /* Small deterministic generator so failures reproduce. */
 static uint64_t lcg_state;
@@ -438,10 +439,4 @@ static Suite *metrics_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(metrics_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return test_main(metrics_suite()); }

@@ -8,53 +8,17 @@
 
 #include "dataset.h"
 #include "model.h"
+#include "support/support.h"
 
-/* 3 fields a, b, c; 24 rows in 4 user groups sharing a common list. */
+/* The shared small model (support.h) with the activation under test. */
 static esmm_config *small_config(int act) {
-  esmm_config *c;
-  const char *names[] = {"a", "b", "c"};
-  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
-  esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4);
-  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ct, 2);
-  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, vt, 1);
-  esmm_config_set_int(c, ESMM_OPT_ACTIVATION, act);
-  esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 32);
-  esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.5);
+  esmm_config *c = test_small_config();
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_ACTIVATION, act), ESMM_OK);
   return c;
 }
 
-static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows) {
-  esmm_dataset *ds;
-  int click[64], conv[64];
-  int64_t common[64], off[65];
-  int field[64 * 3];
-  uint64_t id[64 * 3];
-  float val[64 * 3];
-  size_t k = 0;
-  ck_assert(n_rows <= 64);
-  ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
-  for (int g = 0; g < 4; g++) {
-    int cf[2] = {0, 0};
-    uint64_t cid[2] = {(uint64_t)g, (uint64_t)g + 100};
-    float cv[2] = {1.0f, 0.5f};
-    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, NULL), ESMM_OK);
-  }
-  off[0] = 0;
-  for (size_t r = 0; r < n_rows; r++) {
-    click[r] = (r % 3) == 0;
-    conv[r] = click[r] && (r % 2 == 0);
-    common[r] = (r % 5 == 4) ? -1 : (int64_t)(r % 4);
-    field[k] = 1, id[k] = r % 9, val[k] = 1.0f, k++;
-    field[k] = 2, id[k] = (r * 7) % 13, val[k] = 0.75f, k++;
-    if (r % 2) /* a multi-valued second field-1 feature */
-      field[k] = 1, id[k] = 1000 + r, val[k] = 2.0f, k++;
-    off[r + 1] = (int64_t)k;
-  }
-  ck_assert_int_eq(esmm_dataset_add_rows(ds, n_rows, click, conv, common, off, field, id, val), ESMM_OK);
-  return ds;
-}
+/* 3 fields a, b, c; rows in 4 user groups sharing a common list. */
+static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows) { return test_small_data(cfg, n_rows, 0); }
 
 /* Central difference of the batch loss w.r.t. *w. */
 static double fd(esmm_model *m, esmm_dataset *ds, const size_t *idx, size_t n, float *w, float eps) {
@@ -551,11 +515,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

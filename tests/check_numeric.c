@@ -16,6 +16,7 @@
 
 #include "crc32.h"        /* esmm__crc32: re-seal a file after planting a NaN */
 #include "model.h"        /* esmm__model_tensors: plant a NaN in a live model */
+#include "support/support.h"
 
 /* ---- inputs ------------------------------------------------------------------- */
 
@@ -447,11 +448,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "optimizer.h"
+#include "support/support.h"
 
 static uint64_t lcg_state;
 static double urand(void) { /* uniform in [-1, 1) */
@@ -462,10 +463,4 @@ static Suite *optimizer_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(optimizer_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return test_main(optimizer_suite()); }

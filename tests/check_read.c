@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <esmm/esmm.h>
+#include "support/support.h"
 
 #define RH shared_data("ali-ccp/torch-rechub/ali_ccp_train_sample.csv")
 #define PD shared_data("ali-ccp/paddlerec-esmm/test/small.txt")
@@ -23,22 +24,11 @@
 static char dir[64];
 
 static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/check_read.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  test_tmpdir_new(dir, sizeof dir, "check_read");
   signal(SIGPIPE, SIG_IGN);
 }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static int64_t st(const esmm_dataset *ds, int key) {
-  int64_t v = -1;
-  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
-  return v;
-}
+static void teardown(void) { test_tmpdir_remove(dir); }
 
 static int detect(const char *head, const char *name) {
   int f = -1;
@@ -73,13 +63,6 @@ START_TEST(detection) {
   }
 }
 END_TEST
-
-static void write_file(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-  ck_assert_int_eq(fclose(f), 0);
-}
 
 /* A pipe whose writer (a child process) copies the file at path in small
  * pieces, so the reader sees short reads; returns the read end. */
@@ -118,15 +101,15 @@ static void through_pipe(const esmm_config *c, const char *path, int format, con
   pid_t pid;
   int fd, saved;
   ck_assert_int_eq(esmm_dataset_read(&direct, c, path, format, common, spec), ESMM_OK);
-  ck_assert_int_eq(st(direct, ESMM_DS_ROWS), rows);
+  ck_assert_int_eq(test_ds_stat(direct, ESMM_DS_ROWS), rows);
 
   fd = pipe_of(path, &pid);
   ck_assert_int_eq(esmm_dataset_read_fd(&piped, c, fd, "p", format, common, spec), ESMM_OK);
   close(fd);
   reap(pid);
-  ck_assert_int_eq(st(piped, ESMM_DS_ROWS), rows);
-  ck_assert_int_eq(st(piped, ESMM_DS_FEATURES), st(direct, ESMM_DS_FEATURES));
-  ck_assert_int_eq(st(piped, ESMM_DS_LINES), st(direct, ESMM_DS_LINES));
+  ck_assert_int_eq(test_ds_stat(piped, ESMM_DS_ROWS), rows);
+  ck_assert_int_eq(test_ds_stat(piped, ESMM_DS_FEATURES), test_ds_stat(direct, ESMM_DS_FEATURES));
+  ck_assert_int_eq(test_ds_stat(piped, ESMM_DS_LINES), test_ds_stat(direct, ESMM_DS_LINES));
   if (rows) {
     int64_t a, b;
     esmm_dataset_row_source(direct, (size_t)rows - 1, &a, NULL, NULL);
@@ -143,12 +126,12 @@ static void through_pipe(const esmm_config *c, const char *path, int format, con
   ck_assert_int_eq(dup2(saved, 0), 0);
   close(saved);
   reap(pid);
-  ck_assert_int_eq(st(piped, ESMM_DS_ROWS), rows);
-  ck_assert_int_eq(st(piped, ESMM_DS_FEATURES), st(direct, ESMM_DS_FEATURES));
+  ck_assert_int_eq(test_ds_stat(piped, ESMM_DS_ROWS), rows);
+  ck_assert_int_eq(test_ds_stat(piped, ESMM_DS_FEATURES), test_ds_stat(direct, ESMM_DS_FEATURES));
   {
     esmm_data_report r;
     ck_assert_int_eq(esmm_dataset_report(piped, &r, sizeof r), ESMM_OK);
-    if (!st(piped, ESMM_DS_MAPPED)) /* a cache keeps the report of the read that made it */
+    if (!test_ds_stat(piped, ESMM_DS_MAPPED)) /* a cache keeps the report of the read that made it */
       ck_assert_str_eq(r.source, "<stdin>");
   }
   esmm_dataset_free(piped);
@@ -192,7 +175,7 @@ START_TEST(every_format_through_a_pipe) {
       len += (size_t)sprintf(t + len, " 205:%zu", len);
     len += (size_t)sprintf(t + len, "\n0 1 101:1\n");
     snprintf(big, sizeof big, "%s/big.txt", dir);
-    write_file(big, t, len);
+    test_write_file(big, t, len);
     free(t);
     through_pipe(c, big, ESMM_FORMAT_AUTO, NULL, NULL, 2);
   }
@@ -222,9 +205,9 @@ START_TEST(convert_from_a_pipe) {
   reap(pid);
   ck_assert_int_eq(esmm_dataset_open_cache(&a, c, out), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_read_csv(&b, c, RH, RH_SPEC), ESMM_OK);
-  ck_assert_int_eq(st(a, ESMM_DS_ROWS), 100);
-  ck_assert_int_eq(st(a, ESMM_DS_FEATURES), st(b, ESMM_DS_FEATURES));
-  ck_assert_int_eq(st(a, ESMM_DS_LINES), 100);
+  ck_assert_int_eq(test_ds_stat(a, ESMM_DS_ROWS), 100);
+  ck_assert_int_eq(test_ds_stat(a, ESMM_DS_FEATURES), test_ds_stat(b, ESMM_DS_FEATURES));
+  ck_assert_int_eq(test_ds_stat(a, ESMM_DS_LINES), 100);
   {
     esmm_data_report r;
     int64_t line;
@@ -250,7 +233,7 @@ START_TEST(csv_is_never_text_and_arguments) {
   char path[128], want[512];
   int fd[2];
   snprintf(path, sizeof path, "%s/a.csv", dir);
-  write_file(path, "y,z,101\n1,0,5\n", 14);
+  test_write_file(path, "y,z,101\n1,0,5\n", 14);
   ck_assert_int_eq(esmm_dataset_read(&ds, NULL, path, ESMM_FORMAT_AUTO, NULL, NULL), ESMM_EINVAL);
   ck_assert_ptr_null(ds);
   snprintf(want, sizeof want,
@@ -259,7 +242,7 @@ START_TEST(csv_is_never_text_and_arguments) {
            path);
   ck_assert_str_eq(esmm_last_error(), want);
   ck_assert_int_eq(esmm_dataset_read(&ds, NULL, path, ESMM_FORMAT_AUTO, NULL, "click=y;conversion=z;cat=*"), ESMM_OK);
-  ck_assert_int_eq(st(ds, ESMM_DS_ROWS), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 1);
   esmm_dataset_free(ds);
   /* the text reader itself says what is wrong when asked explicitly */
   ck_assert_int_eq(esmm_dataset_read(&ds, NULL, path, ESMM_FORMAT_TEXT, NULL, NULL), ESMM_EFORMAT);
@@ -293,8 +276,8 @@ START_TEST(csv_is_never_text_and_arguments) {
   close(fd[1]);
   ck_assert_int_eq(esmm_dataset_read_fd(&ds, NULL, fd[0], NULL, ESMM_FORMAT_AUTO, NULL, NULL), ESMM_OK);
   close(fd[0]);
-  ck_assert_int_eq(st(ds, ESMM_DS_ROWS), 0);
-  ck_assert_int_eq(st(ds, ESMM_DS_ON_ERROR_POLICY), ESMM_ON_ERROR_FAIL);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 0);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ON_ERROR_POLICY), ESMM_ON_ERROR_FAIL);
   esmm_dataset_free(ds);
 }
 END_TEST
@@ -312,11 +295,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

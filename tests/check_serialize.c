@@ -13,6 +13,7 @@
 #include "config.h"
 #include "io/modelfile.h"
 #include "model.h"
+#include "support/support.h"
 
 #define MAXT 64
 
@@ -185,21 +186,6 @@ static int count_temps(const char *dir) {
   return n;
 }
 
-static unsigned char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *b;
-  long n;
-  ck_assert_ptr_nonnull(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  b = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
-
 /* ---- tests ----------------------------------------------------------------- */
 
 START_TEST(test_crc32) {
@@ -268,7 +254,7 @@ START_TEST(test_roundtrip_file) {
   /* the file equals the buffer form */
   {
     size_t fl, bl;
-    unsigned char *fb = read_file(path, &fl), *bb = to_buffer(m, &bl);
+    unsigned char *fb = test_slurp(path, &fl), *bb = to_buffer(m, &bl);
     ck_assert_uint_eq(fl, bl);
     ck_assert_int_eq(memcmp(fb, bb, fl), 0);
     free(fb);
@@ -454,7 +440,7 @@ START_TEST(test_nan_refused_on_save) {
   make_tmpdir();
   snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
   ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
-  before = read_file(path, &before_len);
+  before = test_slurp(path, &before_len);
   esmm__model_tensors(m, t, MAXT);
   t[1].data[3] = NAN;
   ck_assert_int_eq(esmm_model_save(m, path), ESMM_ENUMERIC);
@@ -462,7 +448,7 @@ START_TEST(test_nan_refused_on_save) {
   ck_assert_int_eq(esmm_model_save_buffer(m, NULL, 0, &need), ESMM_ENUMERIC);
   t[1].data[3] = INFINITY;
   ck_assert_int_eq(esmm_model_save(m, path), ESMM_ENUMERIC);
-  after = read_file(path, &after_len);
+  after = test_slurp(path, &after_len);
   ck_assert_uint_eq(before_len, after_len);
   ck_assert_int_eq(memcmp(before, after, before_len), 0);
   ck_assert_int_eq(count_temps(tmpdir), 0);
@@ -550,38 +536,15 @@ START_TEST(test_overwrite) {
 }
 END_TEST
 
-/* Counting allocator that can fail its n-th call. */
-typedef struct counting {
-  long live, calls, fail_at;
-} counting;
-
-static void *count_alloc(void *ud, size_t size, size_t align) {
-  counting *c = ud;
-  void *p = NULL;
-  if (c->fail_at >= 0 && c->calls++ == c->fail_at)
-    return NULL;
-  if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) != 0)
-    return NULL;
-  c->live++;
-  return p;
-}
-
-static void count_free(void *ud, void *p) {
-  counting *c = ud;
-  if (p)
-    c->live--;
-  free(p);
-}
-
 START_TEST(test_hooks_and_enomem) {
   esmm_model *m = small_model(12), *l = NULL;
   esmm_config *hooks = NULL;
-  counting cnt = {0, 0, -1};
+  test_counter cnt = TEST_COUNTER_INIT;
   size_t len;
   unsigned char *b = to_buffer(m, &len);
   int64_t threads = 0;
   ck_assert_int_eq(esmm_config_new(&hooks), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_allocator(hooks, count_alloc, count_free, &cnt), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_allocator(hooks, test_counting_alloc, test_counting_free, &cnt), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(hooks, ESMM_OPT_NUM_THREADS, 3), ESMM_OK);
   ck_assert_int_eq(esmm_model_load_buffer(&l, b, len, hooks), ESMM_OK);
   ck_assert_int_gt(cnt.live, 0); /* the model lives in the hook's memory */
@@ -593,7 +556,7 @@ START_TEST(test_hooks_and_enomem) {
   for (long k = 0;; k++) {
     int rc;
     cnt.calls = 0;
-    cnt.fail_at = k;
+    cnt.fail_from = k;
     l = (esmm_model *)0x1;
     rc = esmm_model_load_buffer(&l, b, len, hooks);
     if (rc == ESMM_OK) {
@@ -612,13 +575,13 @@ START_TEST(test_hooks_and_enomem) {
     make_tmpdir();
     snprintf(path, sizeof path, "%s/model.esmm", tmpdir);
     ck_assert_int_eq(esmm_model_save(m, path), ESMM_OK);
-    cnt.fail_at = -1;
+    cnt.fail_from = -1;
     ck_assert_int_eq(esmm_model_load(&l, path, hooks), ESMM_OK);
     assert_same_(m, l, 0); /* threads differ by design */
     esmm_model_free(l);
     ck_assert_int_eq(cnt.live, 0);
     cnt.calls = 0;
-    cnt.fail_at = 0; /* the file buffer */
+    cnt.fail_from = 0; /* the file buffer */
     ck_assert_int_eq(esmm_model_load(&l, path, hooks), ESMM_ENOMEM);
     ck_assert_ptr_null(l);
     ck_assert_int_eq(cnt.live, 0);
@@ -1108,11 +1071,4 @@ static Suite *serialize_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(serialize_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return test_main(serialize_suite()); }

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "model.h"
 #include "optimizer.h"
+#include "support/support.h"
 
 #define MAXT 64
 #define NF 4
@@ -255,26 +256,9 @@ START_TEST(test_csr_matches_dataset) {
 }
 END_TEST
 
-/* Counting allocator: every allocation of the model's handles goes here. */
-typedef struct counter {
-  long allocs, frees;
-} counter;
-static void *count_alloc(void *p, size_t size, size_t align) {
-  void *q = NULL;
-  ((counter *)p)->allocs++;
-  if (posix_memalign(&q, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1))
-    return NULL;
-  return q;
-}
-static void count_free(void *p, void *q) {
-  if (q)
-    ((counter *)p)->frees++;
-  free(q);
-}
-
 START_TEST(test_no_allocation_per_call) {
-  counter cnt = {0, 0};
-  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, count_alloc, count_free, &cnt);
+  test_counter cnt = TEST_COUNTER_INIT;
+  esmm_config *c = cfg_small(ESMM_OPTIMIZER_ADAM, test_counting_alloc, test_counting_free, &cnt);
   esmm_model *m = NULL;
   esmm_workspace *ws = NULL;
   int uf[1] = {0}, itf[4] = {2, 3, 2, 3};
@@ -855,11 +839,4 @@ static Suite *serving_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *r = srunner_create(serving_suite());
-  int failed;
-  srunner_run_all(r, CK_NORMAL);
-  failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(serving_suite()); }

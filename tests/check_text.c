@@ -17,29 +17,9 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "support/support.h"
 
 static char tmpdir[256];
-
-static void make_tmpdir(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/check_text.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-  DIR *d = opendir(tmpdir);
-  struct dirent *e;
-  char p[512];
-  if (!d)
-    return;
-  while ((e = readdir(d))) {
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-      unlink(p);
-    }
-  }
-  closedir(d);
-  rmdir(tmpdir);
-}
 
 static int count_entries(const char *dir) {
   DIR *d = opendir(dir);
@@ -52,29 +32,6 @@ static int count_entries(const char *dir) {
       n++;
   closedir(d);
   return n;
-}
-
-static void write_file(const char *path, const char *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-  ck_assert_int_eq(fclose(f), 0);
-}
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-  ck_assert_ptr_nonnull(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  buf[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
 }
 
 /* Row r's features as the reader must produce them: own, then common. */
@@ -213,9 +170,9 @@ START_TEST(file_lines_across_chunks) {
   }
   len--; /* drop the final newline */
   ck_assert_uint_gt(len, 5u << 17);
-  make_tmpdir();
+  test_tmpdir_new(tmpdir, sizeof tmpdir, "check_text");
   snprintf(path, sizeof path, "%s/chunks.txt", tmpdir);
-  write_file(path, text, len);
+  test_write_file(path, text, len);
   ck_assert_int_eq(esmm_dataset_read_text(&ds, NULL, path), ESMM_OK);
   esmm_dataset_stat(ds, ESMM_DS_ROWS, &rows);
   ck_assert_int_eq(rows, LINES);
@@ -241,13 +198,13 @@ START_TEST(file_lines_across_chunks) {
   /* errors in a file name the path and the line */
   {
     char want[512];
-    write_file(path, "1 0 101:1\n1 0 101:1\n0 0 205:x\n", 30);
+    test_write_file(path, "1 0 101:1\n1 0 101:1\n0 0 205:x\n", 30);
     ck_assert_int_eq(esmm_dataset_read_text(&ds, NULL, path), ESMM_EFORMAT);
     ck_assert_ptr_null(ds);
     snprintf(want, sizeof want, "esmm_dataset_read_text: %s:3: id \"x\" is not an unsigned integer", path);
     ck_assert_str_eq(esmm_last_error(), want);
   }
-  remove_tmpdir();
+  test_tmpdir_remove(tmpdir);
   free(text);
 }
 END_TEST
@@ -268,7 +225,7 @@ START_TEST(write_read_round_trip) {
   uint64_t id[N * 3];
   float v[N * 3];
   size_t k = 0, nodd = sizeof odd / sizeof odd[0];
-  make_tmpdir();
+  test_tmpdir_new(tmpdir, sizeof tmpdir, "check_text");
   ck_assert_int_eq(esmm_dataset_new(&ds, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_common(ds, 4, cf, cid, cv, &idx), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_common(ds, 1, cf + 2, cid + 2, cv + 2, &idx), ESMM_OK);
@@ -286,7 +243,7 @@ START_TEST(write_read_round_trip) {
   }
   ck_assert_int_eq(esmm_dataset_add_rows(ds, N, y, z, c, off, f, id, v), ESMM_OK);
   snprintf(path, sizeof path, "%s/rt.txt", tmpdir);
-  write_file(path, "old content\n", 12); /* replaced atomically */
+  test_write_file(path, "old content\n", 12); /* replaced atomically */
   ck_assert_int_eq(esmm_dataset_write_text(ds, path), ESMM_OK);
   ck_assert_int_eq(count_entries(tmpdir), 1); /* no temporary left behind */
   snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
@@ -315,7 +272,7 @@ START_TEST(write_read_round_trip) {
   }
   esmm_dataset_free(back);
   esmm_dataset_free(ds);
-  remove_tmpdir();
+  test_tmpdir_remove(tmpdir);
 }
 END_TEST
 
@@ -329,17 +286,17 @@ START_TEST(written_text_is_the_documented_format) {
   int64_t c[3] = {0, -1, -1}, off[4] = {0, 2, 2, 3};
   char *got;
   size_t len;
-  make_tmpdir();
+  test_tmpdir_new(tmpdir, sizeof tmpdir, "check_text");
   ck_assert_int_eq(esmm_dataset_new(&ds, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_common(ds, 1, &cf, &cid, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_add_rows(ds, 3, y, z, c, off, f, id, v), ESMM_OK);
   snprintf(path, sizeof path, "%s/fmt.txt", tmpdir);
   ck_assert_int_eq(esmm_dataset_write_text(ds, path), ESMM_OK);
-  got = read_file(path, &len);
+  got = (char *)test_slurp(path, &len);
   ck_assert_str_eq(got, want);
   free(got);
   esmm_dataset_free(ds);
-  remove_tmpdir();
+  test_tmpdir_remove(tmpdir);
 }
 END_TEST
 
@@ -347,7 +304,7 @@ START_TEST(io_failures) {
   esmm_dataset *ds = NULL, *small;
   char path[300];
   const char *e;
-  make_tmpdir();
+  test_tmpdir_new(tmpdir, sizeof tmpdir, "check_text");
   snprintf(path, sizeof path, "%s/missing.txt", tmpdir);
   ck_assert_int_eq(esmm_dataset_read_text(&ds, NULL, path), ESMM_EIO);
   ck_assert_ptr_null(ds);
@@ -375,7 +332,7 @@ START_TEST(io_failures) {
   {
     char inner[320];
     snprintf(inner, sizeof inner, "%s/keep", path); /* non-empty: rename cannot replace it */
-    write_file(inner, "x", 1);
+    test_write_file(inner, "x", 1);
     ck_assert_int_eq(esmm_dataset_write_text(small, path), ESMM_EIO);
     ck_assert_ptr_nonnull(strstr(esmm_last_error(), path));
     ck_assert_int_eq(count_entries(tmpdir), 1);
@@ -386,7 +343,7 @@ START_TEST(io_failures) {
   ck_assert_int_eq(esmm_dataset_write_text(small, ""), ESMM_EINVAL);
   ck_assert_int_eq(esmm_dataset_write_text(small, NULL), ESMM_EINVAL);
   esmm_dataset_free(small);
-  remove_tmpdir();
+  test_tmpdir_remove(tmpdir);
 }
 END_TEST
 
@@ -401,14 +358,14 @@ START_TEST(numbers_ignore_locale) {
   ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, NULL, "1 0 101:1:0.5 205:2:1e-3\n", 25, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_row(ds, 0, NULL, NULL, NULL, NULL, NULL, NULL, &v), ESMM_OK);
   ck_assert(v[0] == 0.5f && v[1] == 1e-3f);
-  make_tmpdir();
+  test_tmpdir_new(tmpdir, sizeof tmpdir, "check_text");
   snprintf(path, sizeof path, "%s/de.txt", tmpdir);
   ck_assert_int_eq(esmm_dataset_write_text(ds, path), ESMM_OK);
-  got = read_file(path, &len);
+  got = (char *)test_slurp(path, &len);
   ck_assert_str_eq(got, "1 0 101:1:0.5 205:2:0.00100000005\n");
   free(got);
   esmm_dataset_free(ds);
-  remove_tmpdir();
+  test_tmpdir_remove(tmpdir);
   setlocale(LC_NUMERIC, "C");
 }
 END_TEST
@@ -564,11 +521,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "model.h"
 #include "optimizer.h"
+#include "support/support.h"
 
 #define MAX_T 64
 
@@ -211,11 +212,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }
