@@ -4,7 +4,9 @@
  * mantissa < 2^53) is exact with one multiplication or division (Clinger's
  * fast path). Anything else is handed to strtod_l with a "C" locale object,
  * which is correctly rounded; that path is rare in real data. */
+#ifndef _GNU_SOURCE /* the amalgamation sets it once for all files */
 #define _GNU_SOURCE
+#endif
 #include "numparse.h"
 
 #include <locale.h>

@@ -1,5 +1,7 @@
 /* pool.c - persistent worker threads (pool.h). */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#ifndef _GNU_SOURCE /* sched_getaffinity, CPU_COUNT; set once in the amalgamation */
+#define _GNU_SOURCE
+#endif
 #include "pool.h"
 
 #include <pthread.h>

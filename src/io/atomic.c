@@ -4,7 +4,9 @@
  * process (a thread would not see another thread's lock, and closing any
  * descriptor of the file drops them), and rather than Linux's OFD locks for
  * portability (the BSDs and macOS have flock). */
+#ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE 1
+#endif
 
 #include "atomic.h"
 

@@ -138,108 +138,108 @@ typedef struct input {
   const esmm__allocator *a;
 } input;
 
-static void input_close(input *I) {
-  esmm__free(I->a, I->head);
-  if (I->own && I->fd >= 0)
-    close(I->fd);
-  I->head = NULL;
-  I->fd = -1;
+static void input_close(input *inp) {
+  esmm__free(inp->a, inp->head);
+  if (inp->own && inp->fd >= 0)
+    close(inp->fd);
+  inp->head = NULL;
+  inp->fd = -1;
 }
 
-/* Read into I->head until a line to detect on is complete, HEAD bytes or the end. */
-static int input_head(input *I, const char *func) {
+/* Read into inp->head until a line to detect on is complete, HEAD bytes or the end. */
+static int input_head(input *inp, const char *func) {
   size_t len, cap = HEAD;
   int complete = 0;
   struct stat st;
-  if (fstat(I->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < HEAD)
+  if (fstat(inp->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < HEAD)
     cap = (size_t)st.st_size + 1; /* a small file costs little */
-  if (!(I->head = esmm__alloc(I->a, cap)))
+  if (!(inp->head = esmm__alloc(inp->a, cap)))
     return esmm__error(ESMM_ENOMEM, func, "out of memory");
-  while (I->len < cap) {
-    ssize_t got = read(I->fd, I->head + I->len, cap - I->len);
+  while (inp->len < cap) {
+    ssize_t got = read(inp->fd, inp->head + inp->len, cap - inp->len);
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0)
-      return esmm__rd_io_error(func, "cannot read", I->name, errno);
+      return esmm__rd_io_error(func, "cannot read", inp->name, errno);
     if (got == 0) {
-      I->eof = 1;
+      inp->eof = 1;
       break;
     }
-    I->len += (size_t)got;
-    if (I->len >= 8 && memcmp(I->head, "ESMMDATA", 8) == 0)
+    inp->len += (size_t)got;
+    if (inp->len >= 8 && memcmp(inp->head, "ESMMDATA", 8) == 0)
       break;
-    if (first_line(I->head, I->len, &len, &complete) && complete)
+    if (first_line(inp->head, inp->len, &len, &complete) && complete)
       break;
   }
   return ESMM_OK;
 }
 
 /* path ("-": standard input) or fd; the descriptor is ours only when we opened it. */
-static int input_open(input *I, const esmm__allocator *a, const char *func, const char *path, int fd,
+static int input_open(input *inp, const esmm__allocator *a, const char *func, const char *path, int fd,
                       const char *name) {
-  memset(I, 0, sizeof *I);
-  I->a = a;
-  I->fd = -1;
+  memset(inp, 0, sizeof *inp);
+  inp->a = a;
+  inp->fd = -1;
   if (path && strcmp(path, "-") == 0) {
-    I->fd = 0;
-    I->name = STDIN_NAME;
+    inp->fd = 0;
+    inp->name = STDIN_NAME;
   } else if (path) {
-    ESMM__TRY(esmm__rd_open(func, path, &I->fd));
-    I->own = 1;
-    I->name = path;
+    ESMM__TRY(esmm__rd_open(func, path, &inp->fd));
+    inp->own = 1;
+    inp->name = path;
   } else {
-    I->fd = fd;
-    I->name = name ? name : "<fd>";
+    inp->fd = fd;
+    inp->name = name ? name : "<fd>";
   }
-  return input_head(I, func);
+  return input_head(inp, func);
 }
 
 /* Everything left of a cache input, in memory after its prefix (a pipe
  * cannot be mapped); opened from the copy. */
-static int cache_from_stream(esmm_dataset **out, const esmm_config *cfg, const char *func, input *I) {
-  size_t cap = I->len < HEAD ? HEAD : I->len;
+static int cache_from_stream(esmm_dataset **out, const esmm_config *cfg, const char *func, input *inp) {
+  size_t cap = inp->len < HEAD ? HEAD : inp->len;
   char *buf;
-  if (I->len < cap && !I->eof) { /* the prefix buffer may be smaller than HEAD */
-    char *b = esmm__alloc(I->a, cap);
+  if (inp->len < cap && !inp->eof) { /* the prefix buffer may be smaller than HEAD */
+    char *b = esmm__alloc(inp->a, cap);
     if (!b)
       return esmm__error(ESMM_ENOMEM, func, "out of memory");
-    memcpy(b, I->head, I->len);
-    esmm__free(I->a, I->head);
-    I->head = b;
+    memcpy(b, inp->head, inp->len);
+    esmm__free(inp->a, inp->head);
+    inp->head = b;
   }
-  buf = I->head;
-  while (!I->eof) {
+  buf = inp->head;
+  while (!inp->eof) {
     ssize_t got;
-    if (I->len == cap) {
-      char *b = cap > SIZE_MAX / 2 ? NULL : esmm__alloc(I->a, cap * 2);
+    if (inp->len == cap) {
+      char *b = cap > SIZE_MAX / 2 ? NULL : esmm__alloc(inp->a, cap * 2);
       if (!b)
         return esmm__error(ESMM_ENOMEM, func, "out of memory");
-      memcpy(b, buf, I->len);
-      esmm__free(I->a, buf);
-      I->head = buf = b;
+      memcpy(b, buf, inp->len);
+      esmm__free(inp->a, buf);
+      inp->head = buf = b;
       cap *= 2;
     }
-    got = read(I->fd, buf + I->len, cap - I->len);
+    got = read(inp->fd, buf + inp->len, cap - inp->len);
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0)
-      return esmm__rd_io_error(func, "cannot read", I->name, errno);
+      return esmm__rd_io_error(func, "cannot read", inp->name, errno);
     if (got == 0)
-      I->eof = 1;
-    I->len += (size_t)got;
+      inp->eof = 1;
+    inp->len += (size_t)got;
   }
-  return esmm__cache_open_buffer(out, cfg, func, I->name, buf, I->len);
+  return esmm__cache_open_buffer(out, cfg, func, inp->name, buf, inp->len);
 }
 
 /* ------------------------------------------------------------- dispatch */
 
 /* The format to read, from the caller's choice or the prefix, with its
  * arguments checked: ESMM_EINVAL names what is missing or out of place. */
-static int resolve_format(const char *func, const input *I, int format, const char *common, const char *spec,
+static int resolve_format(const char *func, const input *inp, int format, const char *common, const char *spec,
                           int *fmt_out) {
   int fmt = format;
   if (format == ESMM_FORMAT_AUTO) {
-    int seen = detect(I->head, I->len, I->name);
+    int seen = detect(inp->head, inp->len, inp->name);
     fmt = seen == ESMM_FORMAT_CACHE ? seen
           : common                 ? ESMM_FORMAT_ALICCP
           : spec                   ? (strcmp(spec, "tokens") == 0 ? ESMM_FORMAT_TOKENS : ESMM_FORMAT_CSV)
@@ -247,12 +247,12 @@ static int resolve_format(const char *func, const input *I, int format, const ch
     if (fmt == ESMM_FORMAT_CSV && !spec) {
       size_t len;
       int complete;
-      const char *line = first_line(I->head, I->len, &len, &complete);
+      const char *line = first_line(inp->head, inp->len, &len, &complete);
       char q[4 * ESMM__RD_QUOTE + 4];
       return esmm__error(ESMM_EINVAL, func,
                          "%s looks like CSV (first line \"%s\"), which needs a column spec (\"click=COL;"
                          "conversion=COL;cat=...\", see esmm/io.h); not read as the text format",
-                         I->name, line ? esmm__rd_quote(q, line, len) : "");
+                         inp->name, line ? esmm__rd_quote(q, line, len) : "");
     }
     *fmt_out = fmt;
     return ESMM_OK; /* arguments that do not apply to the detected format are ignored */
@@ -296,9 +296,9 @@ static int dispatch(const esmm_config *c, const char *func, int fmt, const esmm_
 }
 
 /* The readers' source for an opened input: its prefix, then the rest. */
-static esmm__src src_of(const input *I) {
-  esmm__src s = {NULL, I->fd, I->head, I->len, I->name};
-  if (I->eof) /* all of it is in the prefix: read it as a buffer */
+static esmm__src src_of(const input *inp) {
+  esmm__src s = {NULL, inp->fd, inp->head, inp->len, inp->name};
+  if (inp->eof) /* all of it is in the prefix: read it as a buffer */
     s.fd = -1;
   return s;
 }
@@ -307,23 +307,23 @@ static int read_input(esmm_dataset **out, const esmm_config *cfg, const char *fu
                       const char *name, int format, const char *common, const char *spec) {
   esmm_config *tmp = NULL;
   const esmm_config *c = NULL;
-  input I;
+  input inp;
   int fmt = 0, rc;
   ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
-  rc = input_open(&I, &c->alloc, func, path, fd, name);
+  rc = input_open(&inp, &c->alloc, func, path, fd, name);
   if (rc == ESMM_OK)
-    rc = resolve_format(func, &I, format, common, spec, &fmt);
+    rc = resolve_format(func, &inp, format, common, spec, &fmt);
   if (rc == ESMM_OK && fmt == ESMM_FORMAT_CACHE) {
     struct stat st;
-    off_t at = lseek(I.fd, 0, SEEK_CUR);
+    off_t at = lseek(inp.fd, 0, SEEK_CUR);
     /* A regular file read from its start is mapped; anything else is copied. */
-    if (fstat(I.fd, &st) == 0 && S_ISREG(st.st_mode) && at >= 0 && (size_t)at == I.len)
-      rc = esmm__cache_open_fd(out, c, func, I.name, I.fd);
+    if (fstat(inp.fd, &st) == 0 && S_ISREG(st.st_mode) && at >= 0 && (size_t)at == inp.len)
+      rc = esmm__cache_open_fd(out, c, func, inp.name, inp.fd);
     else
-      rc = cache_from_stream(out, c, func, &I);
+      rc = cache_from_stream(out, c, func, &inp);
   } else if (rc == ESMM_OK) {
     esmm__ds_sink s;
-    esmm__src in = src_of(&I);
+    esmm__src in = src_of(&inp);
     rc = esmm__ds_sink_init(&s, c, func);
     if (rc == ESMM_OK) {
       rc = dispatch(c, func, fmt, &in, common, spec, &s.base);
@@ -332,7 +332,7 @@ static int read_input(esmm_dataset **out, const esmm_config *cfg, const char *fu
       esmm__ds_sink_release(&s);
     }
   }
-  input_close(&I);
+  input_close(&inp);
   esmm_config_free(tmp);
   return rc;
 }
@@ -360,23 +360,23 @@ static int convert_input(const esmm_config *cfg, const char *func, const char *p
   esmm_config *tmp = NULL;
   const esmm_config *c = NULL;
   esmm__sink *w = NULL;
-  input I;
+  input inp;
   int fmt = 0, rc;
   ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
-  rc = input_open(&I, &c->alloc, func, path, -1, NULL);
+  rc = input_open(&inp, &c->alloc, func, path, -1, NULL);
   if (rc == ESMM_OK)
-    rc = resolve_format(func, &I, format, common, spec, &fmt);
+    rc = resolve_format(func, &inp, format, common, spec, &fmt);
   if (rc == ESMM_OK && fmt == ESMM_FORMAT_CACHE)
-    rc = esmm__error(ESMM_EINVAL, func, "%s is already a cache", I.name);
+    rc = esmm__error(ESMM_EINVAL, func, "%s is already a cache", inp.name);
   if (rc == ESMM_OK)
     rc = esmm__cw_open(&w, &c->alloc, func, cache_path, c->n_fields, (const char(*)[ESMM_MAX_FIELD_NAME + 1])c->names,
                        (size_t)esmm__config_int(c, ESMM_OPT_DENSE_FEATURES));
   if (rc == ESMM_OK) {
-    esmm__src in = src_of(&I);
+    esmm__src in = src_of(&inp);
     rc = dispatch(c, func, fmt, &in, common, spec, w); /* the writer's finish writes the file */
     esmm__cw_abort(w);
   }
-  input_close(&I);
+  input_close(&inp);
   esmm_config_free(tmp);
   return rc;
 }
