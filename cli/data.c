@@ -132,10 +132,12 @@ int cli_input_of(const opts *o, const char *path, const esmm_config *cfg, cli_in
 /* "esmm_dataset_read: x.csv looks like CSV ..." is a usage problem: the
  * spec is missing. Say it with the CLI's option. */
 static int csv_without_spec(void) {
-  const char *msg = esmm_last_error(), *colon = strstr(msg, ": ");
-  return cli_usagef("%s\ngive its column spec with --spec, e.g.\n"
+  const char *msg = esmm_last_error(), *colon = strstr(msg, ": "), *what, *end;
+  what = colon ? colon + 2 : msg;
+  end = strstr(what, ", which needs"); /* the library's advice is in C terms */
+  return cli_usagef("%.*s:\ngive its column spec with --spec, e.g.\n"
                     "  --spec \"click=click;conversion=purchase;num=D*;cat=*\"   (docs/data.md)",
-                    colon ? colon + 2 : msg);
+                    (int)(end ? (size_t)(end - what) : strlen(what)), what);
 }
 
 int cli_read_data(const opts *o, const char *path, const esmm_config *cfg, esmm_dataset **out) {
