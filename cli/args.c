@@ -214,6 +214,16 @@ static const cmdspec specs[] = {
      "candidate truth (RMSE, bias, calibration, reliability deciles). The second\n"
      "form simulates, trains (any --set model option) and diagnoses.\n"
      "\n"
+     "  --model FILE        a model or checkpoint (first form)\n"
+     "  --data FILE         its data, read as for eval (the data report first);\n"
+     "                      - reads standard input\n"
+     "  --common, --spec, --format  as for train (default: what the model remembers)\n"
+     "  --rows N, --test-rows N     simulated training and test rows (second form)\n"
+     "  --set KEY=VALUE     reader options (first form); any option (second form)\n"
+     "  --sim KEY=VALUE     simulator options (second form)\n"
+     "  --json              one JSON object\n"
+     "  --quiet             no data report\n"
+     "\n"
      "example: esmm diagnose --set variant=escm2_ips --sim conf_click=1.5\n"},
     {"experiment", "the variants x confounding x CTR grid (docs/what-pcvr-estimates.md)", -1,
      {O_ROWS, O_TEST_ROWS, O_OUT, O_SET, O_QUIET, END},

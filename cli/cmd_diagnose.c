@@ -129,7 +129,7 @@ int cmd_diagnose(const opts *o) {
     rc = cli_fail("diagnose", rc);
     goto done;
   }
-  print_diag(d, o->json, o->data, read, fmt);
+  print_diag(d, o->json, o->data, o->quiet && !o->json ? NULL : read, fmt); /* --quiet: no report in text */
 done:
   esmm_diag_free(d);
   esmm_model_free(m);

@@ -198,6 +198,8 @@ has run.out "skipped 2: malformed 1, label 1"
 expect 0 "diagnose data cnc.txt: 5 rows read, 5 kept" "$ESMM" diagnose --model crlf.esmm --data cnc.txt
 "$ESMM" diagnose --model crlf.esmm --data cnc.txt --json > diag.json
 json diag.json "assert d['data']['rows'] == 5 and d['data']['conv_no_click'] == 2 and d['rows'] == 5"
+expect 0 "ESCM2 bias test" "$ESMM" diagnose --quiet --model crlf.esmm --data cnc.txt
+grep -q "diagnose data" run.out run.err && bad "diagnose --quiet printed the data report" || ok
 # a cache names the input it was made from
 expect 0 "eval data j2.cache (a cache of join.csv): 6 rows read, 4 kept" "$ESMM" eval --model crlf.esmm --data j2.cache
 
