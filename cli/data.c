@@ -151,6 +151,14 @@ int cli_read_data(const opts *o, const char *path, const esmm_config *cfg, esmm_
   rc = esmm_dataset_read(out, cfg, path, in.format, in.common, in.spec);
   if (rc == ESMM_EINVAL && strstr(esmm_last_error(), "looks like CSV"))
     return csv_without_spec();
+  if (rc && strstr(esmm_last_error(), "is not in the field list")) {
+    /* the usual cause: a CSV's id or other string column under cat=* */
+    rc = cli_fail("reading data", rc);
+    fprintf(stderr, "the model's fields are --set fields=NAME,... (default: the 23 Ali-CCP fields); name a row-id\n"
+                    "column with the spec clause id=COL, list the feature columns with cat=COL,..., or\n"
+                    "--set unknown_field=ignore to skip columns that are not fields\n");
+    return rc;
+  }
   return rc ? cli_fail("reading data", rc) : 0;
 }
 

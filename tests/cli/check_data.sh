@@ -96,6 +96,8 @@ assert [(r["line"], r["id"]) for r in rows] == [(2, "r,1"), (3, "r2"), (4, 'r"3'
 assert all(0 < r["pctr"] < 1 for r in rows)
 EOF
 has quoted.err "scored 4 of 4 rows read"
+# a string column under cat=* that is not a field: the error says how to name it
+expect 1 "name a row-id" "$ESMM" train --data quoted.csv --spec 'click=click;conversion=conv;cat=*' --set fields=f1,f2 --model x.esmm
 # an unterminated quote: file:line:col under fail, counted under skip
 printf 'rid,click,conv,f1,f2\nr1,1,0,a,b\nr2,0,0,"c,d\n' > openq.csv
 expect 1 "openq.csv:3:8: unterminated quote" "$ESMM" eval --model quoted.esmm --data openq.csv
