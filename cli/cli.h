@@ -78,30 +78,58 @@ int cli_make_config(const opts *o, int use, esmm_config **out);
 int cli_apply_sets(const opts *o, int use, esmm_config *cfg);
 int cli_make_sim(const opts *o, esmm_sim **out);
 
-/* ---- data --------------------------------------------------------------------- */
+/* ---- data (data.c) ------------------------------------------------------------- */
 
-/* Load a dataset with cfg's field list and reader options. The format
- * follows --format, else the cache magic, --common (Ali-CCP pair), --spec
- * (CSV), the model's memory of how its training data was read (meta
- * "input.format" / "input.spec" of cfg), the first line, else the text
- * format; a .csv file without a spec is refused. */
+/* How one input is read: esmm_dataset_read's arguments, and the format
+ * known before reading (explicit, --common, --spec, or what
+ * esmm_dataset_detect_format says of a regular file; -1 when only the
+ * library's detection on the stream will tell). */
+typedef struct cli_input {
+  const char *path, *common, *spec;
+  int format; /* esmm_format: --format, else ESMM_FORMAT_AUTO */
+  int known;  /* esmm_format, or -1 */
+} cli_input;
+
+/* The arguments for reading path (o->data or o->valid: their --common /
+ * --valid-common; --spec, else the spec the model remembers (cfg's
+ * metadata input.format csv/tokens + input.spec); --format). 0, or
+ * EXIT_USAGE after a message. */
+int cli_input_of(const opts *o, const char *path, const esmm_config *cfg, cli_input *in);
+/* Read path ("-": standard input) with cfg's field list and reader options
+ * through esmm_dataset_read. 0, EXIT_USAGE (a CSV without a spec, standard
+ * input named twice) or EXIT_LIB after a message. */
 int cli_read_data(const opts *o, const char *path, const esmm_config *cfg, esmm_dataset **out);
-/* "text", "aliccp", "csv", "tokens" or "cache"; NULL (after a message)
- * for a .csv file with no spec. spec_out receives the spec to use. */
-const char *cli_detect_format(const char *path, const char *common, const char *spec, const char *format,
-                              const esmm_config *cfg, const char **spec_out);
-/* How `path` will be read (as cli_read_data decides): format and spec
- * (NULL when none). 0, or EXIT_USAGE after a message. */
-int cli_input_of(const opts *o, const char *path, const esmm_config *cfg, const char **fmt_out,
-                 const char **spec_out);
+/* "text", "aliccp", "csv", "tokens", "cache"; NULL for any other value. */
+const char *cli_format_name(int format);
 
-/* The data report of one file: rows read, kept, clicks, conversions,
- * conversions without a click (and the policy applied), rows skipped by
- * reason, common lists, features ignored. Text: a short block to f
- * (label: "train", "valid", "eval", ...); JSON: one object (no newline).
- * A warning names the rows kept with a conversion but no click. */
-void cli_report_data(FILE *f, int json, const char *label, const char *path, const esmm_dataset *ds,
-                     const esmm_config *cfg);
+/* The data report of one input (esmm_dataset_report): rows read, kept,
+ * clicks, conversions, conversions without a click and what the policy did
+ * with them, rows skipped by reason with the first messages, the policies
+ * in force, common lists, features ignored, and a warning for rows kept
+ * with a conversion but no click. Text: a short block to f (role: "train",
+ * "valid", "eval", ...); JSON: one object (no newline). format: as
+ * cli_input.known (-1: unknown). */
+void cli_report_data(FILE *f, int json, const char *role, const char *path, const esmm_dataset *ds, int format);
+
+/* predict's output: one line per data row of the input, in input order:
+ * "line" (or "row" when the rows know no line), "id" when the rows carry
+ * ids (spec clause id=), pctr, pcvr, pctcvr, and "skipped" (the reason,
+ * with empty scores, for rows the reader skipped). TSV with a header, or
+ * JSON Lines. p holds n pctr, then n pcvr, then n pctcvr. */
+int cli_write_predictions(FILE *f, int json, const esmm_dataset *ds, const float *p, size_t n);
+
+/* Load --model and read --data with it (eval, predict, diagnose): the
+ * model's config with --set applied, except that on_error and max_errors
+ * are not inherited from the model (data.c says why); a read that fails
+ * under on_error=fail where the model was trained with skip says how to
+ * skip. model_on_error_out: the model's on_error. 0 or EXIT_*; the caller
+ * frees what was made either way. */
+int cli_model_and_data(const opts *o, esmm_model **m, esmm_config **cfg, esmm_dataset **ds,
+                       int64_t *model_on_error_out);
+/* Under the report of eval/predict: a line saying that the model was
+ * trained with another on_error than the one this read used (nothing when
+ * they agree). */
+void cli_note_policy(FILE *f, const char *cmd, const esmm_dataset *ds, int64_t model_on_error);
 
 /* ---- training and reports ---------------------------------------------------------- */
 
@@ -116,6 +144,19 @@ void cli_print_table(const double *model, const double *oracle);
 int cli_oracle_metrics(const esmm_dataset *ds, double *met);
 /* A JSON string. */
 void cli_json_str(FILE *f, const char *s);
+
+/* ---- the BLAS (host.c) ------------------------------------------------------------ */
+
+/* First thing in main: unless the user set them (or ESMM_CLI_KEEP_BLAS=1),
+ * put OPENBLAS_NUM_THREADS=1 and, on an AVX-512 CPU where OpenBLAS runs
+ * its AVX2 kernels, OPENBLAS_CORETYPE=SkylakeX in the environment and
+ * re-execute the program once, so that OpenBLAS loads with them. Returns
+ * when nothing needs setting, after the re-exec, or when the exec failed. */
+void cli_host_setup(char **argv);
+/* The BLAS the program runs with: library, kernels, threads and who set
+ * them; with m, the threads the model trains on (ESMM_STAT_THREADS). Text:
+ * one line; JSON: one object. */
+void cli_report_blas(FILE *f, int json, const esmm_model *m);
 
 /* ---- distributed training (esmm-mpi; cli/mpi.c) ------------------------------------- */
 

@@ -16,7 +16,8 @@
 
 static const char *const truth_names[ESMM_DIAG_TRUTH_COUNT] = {"p(z=1|y=1,x)", "p(z=1|x)", "p(r=1|x)"};
 
-static void print_diag(const esmm_diag *d, int json) {
+/* data: the file read (--data), NULL for simulated data; its report goes first. */
+static void print_diag(const esmm_diag *d, int json, const char *path, const esmm_dataset *data, int fmt) {
   double has, v;
   static const int keys[] = {ESMM_DIAG_STAT_ROWS,          ESMM_DIAG_STAT_CLICKS,       ESMM_DIAG_STAT_CONVERSIONS,
                              ESMM_DIAG_STAT_MEAN_PCVR_ALL, ESMM_DIAG_STAT_MEAN_PCVR_CLICKED,
@@ -27,6 +28,11 @@ static void print_diag(const esmm_diag *d, int json) {
   esmm_diag_stat(d, ESMM_DIAG_STAT_HAS_TRUTH, &has);
   if (json) {
     printf("{");
+    if (data) {
+      printf("\"data\":");
+      cli_report_data(stdout, 1, "diagnose", path, data, fmt);
+      printf(",");
+    }
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
       esmm_diag_stat(d, keys[k], &v);
       printf("%s\"%s\":%.9g", k ? "," : "", names[k], isnan(v) ? -1.0 : v);
@@ -41,6 +47,10 @@ static void print_diag(const esmm_diag *d, int json) {
           }
     printf("}\n");
     return;
+  }
+  if (data) {
+    cli_report_data(stdout, 0, "diagnose", path, data, fmt);
+    printf("\n");
   }
   printf("ESCM2 bias test (labels only):\n");
   for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -81,26 +91,24 @@ int cmd_diagnose(const opts *o) {
   esmm_config *cfg = NULL;
   esmm_sim *sim = NULL;
   esmm_dataset *train = NULL, *test = NULL;
+  const esmm_dataset *read = NULL; /* the data read from --data */
   esmm_model *m = NULL;
   esmm_diag *d = NULL;
+  int fmt = -1;
   int64_t epochs = 1;
   int rc = 0;
   if (o->model || o->data) {
     if (!o->model || !o->data)
       return cli_usage("diagnose needs both --model FILE and --data FILE, or neither (simulate and train)");
+    int64_t model_on_error;
+    cli_input in;
     for (int i = 0; i < o->n_cfg; i++)
       if ((rc = cli_check_set(o->cfg_set[i], SET_READ)) != 0)
         return rc;
-    if ((rc = esmm_model_load(&m, o->model, NULL)) != 0) {
-      rc = cli_fail("load", rc);
+    if ((rc = cli_model_and_data(o, &m, &cfg, &test, &model_on_error)) != 0)
       goto done;
-    }
-    if ((rc = esmm_model_config(m, &cfg)) != 0) {
-      rc = cli_fail("config", rc);
-      goto done;
-    }
-    if ((rc = cli_apply_sets(o, SET_READ, cfg)) != 0 || (rc = cli_read_data(o, o->data, cfg, &test)) != 0)
-      goto done;
+    fmt = cli_input_of(o, o->data, cfg, &in) == 0 ? in.known : -1;
+    read = test;
   } else {
     size_t rows = o->rows ? o->rows : 300000, test_rows = o->test_rows ? o->test_rows : 100000;
     if ((rc = cli_make_config(o, SET_TRAIN, &cfg)) || (rc = cli_make_sim(o, &sim)))
@@ -121,7 +129,7 @@ int cmd_diagnose(const opts *o) {
     rc = cli_fail("diagnose", rc);
     goto done;
   }
-  print_diag(d, o->json);
+  print_diag(d, o->json, o->data, o->quiet && !o->json ? NULL : read, fmt); /* --quiet: no report in text */
 done:
   esmm_diag_free(d);
   esmm_model_free(m);

@@ -1,4 +1,4 @@
-/* esmm train / eval / predict on dataset files.
+/* esmm train on dataset files (eval and predict: cmd_eval.c).
  *
  * train runs the library's training loop (esmm_model_fit, esmm/fit.h):
  * evaluation of --valid at every evaluation point, the best model kept and
@@ -442,6 +442,26 @@ static void json_history(const esmm_fit *f, int have_valid) {
   printf("]");
 }
 
+/* The model remembers how its training data was read (metadata
+ * input.format, input.spec): eval and predict read files the same way.
+ * Nothing for a cache (its reader's spec is not known) or a stream whose
+ * format only the library's detection saw. */
+static void remember_input(esmm_config *cfg, esmm_model *m, const cli_input *in) {
+  const char *fmt = cli_format_name(in->known);
+  if (!fmt || in->known == ESMM_FORMAT_CACHE)
+    return;
+  if (cfg)
+    esmm_config_set_meta(cfg, "input.format", fmt);
+  else
+    esmm_model_set_meta(m, "input.format", fmt);
+  if (in->spec && in->known == ESMM_FORMAT_CSV) {
+    if (cfg)
+      esmm_config_set_meta(cfg, "input.spec", in->spec);
+    else
+      esmm_model_set_meta(m, "input.spec", in->spec);
+  }
+}
+
 int cmd_train(const opts *o) {
   esmm_config *cfg = NULL, *changes = NULL, *hooks = NULL;
   esmm_dataset *train = NULL, *valid = NULL;
@@ -450,12 +470,14 @@ int cmd_train(const opts *o) {
   esmm_fit *fit = NULL;
   opts co = *o;
   train_run r;
-  const char *fmt = NULL, *spec = NULL;
+  cli_input in, vin;
   int rc, interrupted = 0, fit_rc;
   double d;
   FILE *say = NULL;
 
   memset(&r, 0, sizeof r);
+  memset(&in, 0, sizeof in);
+  memset(&vin, 0, sizeof vin);
   r.o = o;
   r.every = 1000;
   r.progress_every = 30;
@@ -501,6 +523,8 @@ int cmd_train(const opts *o) {
   r.main_rank = cli_rank() == 0;
   r.text = !o->quiet && !o->json && r.main_rank;
   say = r.text ? stderr : NULL;
+  if (say) /* the BLAS and its threads, as the program runs with them (host.c) */
+    cli_report_blas(say, 0, NULL);
 
   /* the model: new, resumed from a checkpoint, or started from a saved model */
   if (o->resume || o->init) {
@@ -525,14 +549,14 @@ int cmd_train(const opts *o) {
     goto done;
 
   /* the data */
-  if ((rc = cli_input_of(o, o->data, cfg, &fmt, &spec)) != 0)
+  if ((rc = cli_input_of(o, o->data, cfg, &in)) != 0 || (o->valid && (rc = cli_input_of(o, o->valid, cfg, &vin)) != 0))
     goto done;
   if ((rc = cli_read_data(o, o->data, cfg, &train)) || (o->valid && (rc = cli_read_data(o, o->valid, cfg, &valid))))
     goto done;
   if (say) {
-    cli_report_data(say, 0, "train", o->data, train, cfg);
+    cli_report_data(say, 0, "train", o->data, train, in.known);
     if (valid)
-      cli_report_data(say, 0, "valid", o->valid, valid, cfg);
+      cli_report_data(say, 0, "valid", o->valid, valid, vin.known);
   }
   {
     int64_t n = 0;
@@ -552,27 +576,24 @@ int cmd_train(const opts *o) {
     if ((rc = size_tables(o, cfg, train, say)) != 0)
       goto done;
     /* the model remembers how its data was read (eval, predict use it) */
-    if (strcmp(fmt, "cache") != 0)
-      esmm_config_set_meta(cfg, "input.format", fmt);
-    if (spec && strcmp(fmt, "csv") == 0)
-      esmm_config_set_meta(cfg, "input.spec", spec);
+    remember_input(cfg, NULL, &in);
     if ((rc = esmm_model_new(&m, cfg)) != 0) {
       rc = cli_fail("model", rc);
       goto done;
     }
-  } else if (strcmp(fmt, "cache") != 0) {
-    esmm_model_set_meta(m, "input.format", fmt);
-    if (spec && strcmp(fmt, "csv") == 0)
-      esmm_model_set_meta(m, "input.spec", spec);
-  }
+  } else
+    remember_input(NULL, m, &in);
   if (say) {
     double params;
     int64_t dim = 0, ep = 0;
     esmm_model_stat(m, ESMM_STAT_PARAMS, &params);
     esmm_config_get_int(cfg, ESMM_OPT_EMBED_DIM, &dim);
     esmm_config_get_int(cfg, ESMM_OPT_EPOCHS, &ep);
-    fprintf(say, "model: %.0f parameters (%.1f MB), embed_dim %lld, %lld epoch%s%s%s\n", params, params * 4 / 1e6,
-            (long long)dim, (long long)ep, ep == 1 ? "" : "s", o->resume ? ", resumed from " : "",
+    double threads = 0;
+    esmm_model_stat(m, ESMM_STAT_THREADS, &threads);
+    fprintf(say, "model: %.0f parameters (%.1f MB), embed_dim %lld, %lld epoch%s, %.0f training thread%s%s%s\n",
+            params, params * 4 / 1e6, (long long)dim, (long long)ep, ep == 1 ? "" : "s", threads,
+            threads == 1 ? "" : "s", o->resume ? ", resumed from " : "",
             o->resume ? o->resume : o->init ? ", started from the parameters of " : "");
     if (o->init)
       fprintf(say, "%s\n", o->init);
@@ -697,12 +718,14 @@ int cmd_train(const opts *o) {
     printf(",\"data\":");
     if (valid)
       printf("[");
-    cli_report_data(stdout, 1, "train", o->data, train, cfg);
+    cli_report_data(stdout, 1, "train", o->data, train, in.known);
     if (valid) {
       printf(",");
-      cli_report_data(stdout, 1, "valid", o->valid, valid, cfg);
+      cli_report_data(stdout, 1, "valid", o->valid, valid, vin.known);
       printf("]");
     }
+    printf(",\"blas\":");
+    cli_report_blas(stdout, 1, m);
     printf(",\"epochs\":%.0f,\"steps\":%.0f,\"train_loss\":%.6g,\"samples_per_sec\":%.0f,", ep, step, loss, sps);
     json_history(fit, r.have_valid);
     printf(",\"monitor\":\"%s\",\"best\":", esmm_metric_name((int)r.monitor));
@@ -739,141 +762,5 @@ done:
   esmm_dataset_free(valid);
   esmm_config_free(cfg);
   esmm_config_free(changes);
-  return rc;
-}
-
-/* ---- eval / predict ------------------------------------------------------ */
-
-/* Load the model and read --data as its training data was read, with the
- * reader options of --set. */
-static int load_model_and_data(const opts *o, esmm_model **m, esmm_config **cfg, esmm_dataset **ds) {
-  esmm_config *hooks = NULL;
-  int rc;
-  if ((rc = cli_make_config(o, SET_READ, &hooks)) != 0)
-    return rc;
-  rc = esmm_model_load(m, o->model, hooks);
-  esmm_config_free(hooks);
-  if (rc)
-    return cli_fail("load", rc);
-  if ((rc = esmm_model_config(*m, cfg)) != 0)
-    return cli_fail("config", rc);
-  if ((rc = cli_apply_sets(o, SET_READ, *cfg)) != 0)
-    return rc;
-  return cli_read_data(o, o->data, *cfg, ds);
-}
-
-static int64_t stat_ds(const esmm_dataset *ds, int key) {
-  int64_t v = 0;
-  esmm_dataset_stat(ds, key, &v);
-  return v;
-}
-
-/* "N of M rows read" and the rows skipped. */
-static void say_counted(FILE *f, const char *verb, const esmm_dataset *ds) {
-  int64_t kept = stat_ds(ds, ESMM_DS_ROWS), lines = stat_ds(ds, ESMM_DS_LINES);
-  fprintf(f, "%s %lld of %lld rows read", verb, (long long)kept, (long long)(lines ? lines : kept));
-  if (stat_ds(ds, ESMM_DS_SKIPPED))
-    fprintf(f, " (%lld skipped: see the data report)", (long long)stat_ds(ds, ESMM_DS_SKIPPED));
-  fprintf(f, "\n");
-}
-
-int cmd_eval(const opts *o) {
-  esmm_model *m = NULL;
-  esmm_dataset *ds = NULL;
-  esmm_config *cfg = NULL;
-  double met[ESMM_METRIC_COUNT];
-  int rc;
-  if (!o->data || !o->model)
-    return cli_usage("eval needs --model FILE and --data FILE");
-  if ((rc = load_model_and_data(o, &m, &cfg, &ds)) != 0)
-    goto done;
-  if (stat_ds(ds, ESMM_DS_ROWS) == 0 || stat_ds(ds, ESMM_DS_CLICKS) == 0) {
-    int64_t lines = stat_ds(ds, ESMM_DS_LINES);
-    cli_report_data(stderr, 0, "eval", o->data, ds, cfg);
-    if (stat_ds(ds, ESMM_DS_ROWS) == 0)
-      fprintf(stderr, "esmm: eval: no row to evaluate in %s (%lld rows read)\n", o->data, (long long)lines);
-    else
-      fprintf(stderr, "esmm: eval: %s has no click: the CTR AUC and every click-space metric are undefined\n",
-              o->data);
-    rc = EXIT_LIB;
-    goto done;
-  }
-  if ((rc = esmm_model_evaluate(m, ds, met, ESMM_METRIC_COUNT)) != 0) {
-    rc = cli_fail("evaluate", rc);
-    goto done;
-  }
-  if (o->json) {
-    printf("{\"model\":");
-    cli_json_str(stdout, o->model);
-    printf(",\"data\":");
-    cli_report_data(stdout, 1, "eval", o->data, ds, cfg);
-    printf(",\"evaluated\":%lld,\"read\":%lld,", (long long)stat_ds(ds, ESMM_DS_ROWS),
-           (long long)(stat_ds(ds, ESMM_DS_LINES) ? stat_ds(ds, ESMM_DS_LINES) : stat_ds(ds, ESMM_DS_ROWS)));
-    cli_print_json_metrics(stdout, "metrics", met);
-    printf("}\n");
-  } else {
-    if (!o->quiet) {
-      cli_report_data(stdout, 0, "eval", o->data, ds, cfg);
-      say_counted(stdout, "evaluated", ds);
-    }
-    cli_print_table(met, NULL);
-    if (isnan(met[ESMM_METRIC_CTCVR_AUC]) && !o->quiet)
-      printf("(undefined: the data has no conversion after a click, or only such rows)\n");
-  }
-done:
-  esmm_dataset_free(ds);
-  esmm_config_free(cfg);
-  esmm_model_free(m);
-  return rc;
-}
-
-int cmd_predict(const opts *o) {
-  esmm_model *m = NULL;
-  esmm_dataset *ds = NULL;
-  esmm_config *cfg = NULL;
-  float *p = NULL;
-  FILE *f = stdout;
-  int64_t n = 0;
-  int rc, to_stdout = !o->out || strcmp(o->out, "-") == 0;
-  if (!o->data || !o->model)
-    return cli_usage("predict needs --model FILE and --data FILE");
-  if ((rc = load_model_and_data(o, &m, &cfg, &ds)) != 0)
-    goto done;
-  n = stat_ds(ds, ESMM_DS_ROWS);
-  p = malloc(3 * (size_t)(n ? n : 1) * sizeof *p);
-  if (!p) {
-    rc = EXIT_LIB;
-    fprintf(stderr, "esmm: out of memory\n");
-    goto done;
-  }
-  if (n && (rc = esmm_model_predict(m, NULL, ds, 0, (size_t)n, p, p + n, p + 2 * n)) != 0) {
-    rc = cli_fail("predict", rc);
-    goto done;
-  }
-  if (!to_stdout && !(f = fopen(o->out, "w"))) {
-    fprintf(stderr, "esmm: cannot write %s: %s\n", o->out, strerror(errno));
-    rc = EXIT_LIB;
-    goto done;
-  }
-  /* --json: one object per row (JSON Lines), else a TSV with a header */
-  if (!o->json)
-    fprintf(f, "pctr\tpcvr\tpctcvr\n");
-  for (int64_t i = 0; i < n; i++)
-    fprintf(f, o->json ? "{\"pctr\":%.9g,\"pcvr\":%.9g,\"pctcvr\":%.9g}\n" : "%.9g\t%.9g\t%.9g\n", p[i], p[n + i],
-            p[2 * n + i]);
-  if (f != stdout ? fclose(f) != 0 : fflush(f) != 0) {
-    fprintf(stderr, "esmm: cannot write %s: %s\n", to_stdout ? "standard output" : o->out, strerror(errno));
-    rc = EXIT_LIB;
-    goto done;
-  }
-  if (!o->quiet) {
-    cli_report_data(stderr, 0, "predict", o->data, ds, cfg);
-    say_counted(stderr, "scored", ds);
-  }
-done:
-  free(p);
-  esmm_dataset_free(ds);
-  esmm_config_free(cfg);
-  esmm_model_free(m);
   return rc;
 }

@@ -4,6 +4,10 @@
  *   esmm demo | simulate | convert | train | eval | predict | dump |
  *        diagnose | experiment | version
  *
+ * Before anything else the program sets up the BLAS for the library's
+ * training threads and may re-execute itself once for that (host.c;
+ * ESMM_CLI_KEEP_BLAS=1 opts out).
+ *
  * Each command accepts only the options it uses (args.c). Exit codes: 0
  * success, 1 the library reported an error, 2 bad usage, 3 training was
  * interrupted by the user. */
@@ -31,6 +35,7 @@ static int version(void) {
          ""
 #endif
   );
+  cli_report_blas(stdout, 0, NULL);
   return 0;
 }
 
@@ -58,6 +63,8 @@ int main(int argc, char **argv) {
     cli_help(NULL);
     return EXIT_USAGE;
   }
+  if (strcmp(argv[1], "help") != 0 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0)
+    cli_host_setup(argv); /* may re-execute the program with the BLAS settings (host.c) */
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
     return version();
   if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -14,6 +14,21 @@ tree next to this package (../../lib/libesmm.so.1), then the directory
 `make install` recorded (esmm/_build_config.py), then pkg-config's libdir of
 esmm, then the system loader (ctypes.util.find_library("esmm")).
 
+The BLAS: the library trains on threads of its own (one per CPU by default),
+each calling OpenBLAS single-threaded, and never changes OpenBLAS's settings;
+OpenBLAS reads its environment once, when it is loaded. So before loading the
+library this module sets, unless they are set already,
+OPENBLAS_NUM_THREADS=1 (os.environ, inherited by child processes) and, on a
+CPU with AVX-512 F/BW/VL/DQ where OpenBLAS would run its AVX2 (Haswell/Zen)
+kernels, OPENBLAS_CORETYPE=SkylakeX (its AVX-512 kernels; which kernels
+OpenBLAS picks is asked in a short child process, only on such CPUs). Set
+OPENBLAS_NUM_THREADS yourself (e.g. to let OpenBLAS parallelise each GEMM,
+the model then trains on 1 thread) to keep your choice; blas_info() tells
+what the process runs with. The settings hold for the process: numpy linked
+to the same system OpenBLAS (Debian's) runs single-threaded GEMMs too. An
+OpenBLAS loaded earlier by another module keeps its settings (a warning
+says so when it runs threads of its own): import esmm first.
+
     import esmm
     train = esmm.Dataset.read("train.txt")
     valid = esmm.Dataset.read("valid.txt")
@@ -27,13 +42,8 @@ import ctypes.util
 import os
 import threading
 
-try:  # optional
-    import numpy as _np
-except ImportError:  # pragma: no cover - depends on the host
-    _np = None
-
 __all__ = ["EsmmError", "Config", "Model", "Workspace", "Dataset", "History", "version", "library_path",
-           "metric_names", "model_info",
+           "metric_names", "model_info", "blas_info",
            "OK", "ERROR", "EINVAL", "ENOMEM", "EIO", "EFORMAT", "ECORRUPT", "EVERSION",
            "ESHAPE", "ESTATE", "ENUMERIC", "EBUFS", "ECANCELED"]
 
@@ -50,6 +60,12 @@ _METRIC_COUNT = 15  # ESMM_METRIC_COUNT of this binding; the library only append
  _DS_FEATURES, _DS_COMMON_FEATURES, _DS_ROWS_WITH_COMMON, _DS_FIELDS, _DS_DENSE, _DS_LINES, _DS_SKIPPED,
  _DS_SKIPPED_MALFORMED, _DS_SKIPPED_LABEL, _DS_SKIPPED_MISSING_COMMON, _DS_SKIPPED_CONV_NO_CLICK,
  _DS_CONV_NO_CLICK_READ, _DS_FEATURES_IGNORED, _DS_COMMON_LINES, _DS_COMMON_SKIPPED) = range(21)
+_DS_ROW_LINES, _DS_ROW_IDS, _DS_SKIPPED_LISTED = 26, 27, 28
+# esmm_format
+_FORMATS = {"text": 0, "aliccp": 1, "csv": 2, "cache": 3, "tokens": 4}
+_FORMAT_AUTO = 5
+_ON_ERROR = ["fail", "skip"]
+_CONV_NO_CLICK = ["keep", "zero", "drop", "error"]
 # esmm_fit_key / esmm_fit_stat_key / esmm_fit_event
 (_FIT_EPOCH, _FIT_STEP, _FIT_SAMPLES, _FIT_TRAIN_LOSS, _FIT_SECONDS, _FIT_MONITOR, _FIT_IMPROVED) = range(7)
 _FIT_VALID = 100
@@ -90,8 +106,90 @@ def _find_library():
                   "(or install the library: make install)")
 
 
+def _openblas_loaded():
+    """Path of the OpenBLAS mapped into this process, or None (Linux)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rstrip("\n").split(None, 5)[-1]
+                if path.startswith("/") and "libopenblas" in os.path.basename(path):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_has_avx512():
+    """AVX-512 F, BW, VL and DQ: what OpenBLAS's SkylakeX kernels need."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return False
+
+
+# Run in a child process: the kernels OpenBLAS picks when the library loads.
+_PROBE = """import ctypes, os, sys
+ctypes.CDLL(sys.argv[1])
+for line in open("/proc/self/maps"):
+    p = line.rstrip("\\n").split(None, 5)[-1]
+    if p.startswith("/") and "libopenblas" in os.path.basename(p):
+        f = ctypes.CDLL(p).openblas_get_corename
+        f.restype = ctypes.c_char_p
+        print(f().decode())
+        break
+"""
+
+
+def _probe_kernels(path):
+    import subprocess
+    import sys
+    if not sys.executable:
+        return None
+    try:
+        r = subprocess.run([sys.executable, "-S", "-c", _PROBE, path], capture_output=True, text=True,
+                           timeout=60)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+_blas_set = []  # what this module put in the environment
+
+
+_blas_early = False  # OpenBLAS was loaded before this module (numpy, scipy)
+
+
+def _blas_environment(path):
+    """OPENBLAS_NUM_THREADS=1 and the kernel rule, before OpenBLAS loads (see
+    the module's docstring); nothing when OpenBLAS is loaded already."""
+    global _blas_early
+    if _openblas_loaded():
+        _blas_early = True
+        return
+    if not os.environ.get("OPENBLAS_NUM_THREADS") and not os.environ.get("GOTO_NUM_THREADS"):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        _blas_set.append("OPENBLAS_NUM_THREADS=1")
+    if not os.environ.get("OPENBLAS_CORETYPE") and _cpu_has_avx512() and \
+            _probe_kernels(path) in ("Haswell", "Zen"):
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+        _blas_set.append("OPENBLAS_CORETYPE=SkylakeX")
+
+
 library_path = _find_library()
+_blas_environment(library_path)
 _lib = ctypes.CDLL(library_path)
+
+# numpy after the library: Debian's numpy loads the system OpenBLAS, which
+# must see the environment set above first (and then shares it: one
+# OpenBLAS in the process, one thread per GEMM for numpy too).
+try:  # optional
+    import numpy as _np
+except ImportError:  # pragma: no cover - depends on the host
+    _np = None
 
 _c = ctypes
 _P = _c.c_void_p
@@ -139,10 +237,28 @@ _dataset_set_dense = _proto("esmm_dataset_set_dense", _c.c_int, _P, _c.c_size_t,
 _dataset_stat = _proto("esmm_dataset_stat", _c.c_int, _P, _c.c_int, _i64p)
 _dataset_labels = _proto("esmm_dataset_labels", _c.c_int, _P, _c.c_size_t, _c.c_size_t, _intp, _intp)
 _dataset_field_name = _proto("esmm_dataset_field_name", _c.c_int, _P, _c.c_size_t, _c.POINTER(_c.c_char_p))
-_read_text = _proto("esmm_dataset_read_text", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p)
-_read_csv = _proto("esmm_dataset_read_csv", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p, _c.c_char_p)
-_read_aliccp = _proto("esmm_dataset_read_aliccp", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p, _c.c_char_p)
-_open_cache = _proto("esmm_dataset_open_cache", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p)
+_dataset_read = _proto("esmm_dataset_read", _c.c_int, _c.POINTER(_P), _P, _c.c_char_p, _c.c_int, _c.c_char_p,
+                       _c.c_char_p)
+_dataset_read_fd = _proto("esmm_dataset_read_fd", _c.c_int, _c.POINTER(_P), _P, _c.c_int, _c.c_char_p, _c.c_int,
+                          _c.c_char_p, _c.c_char_p)
+_detect_format = _proto("esmm_dataset_detect_format", _c.c_int, _c.c_char_p, _c.c_size_t, _c.c_char_p, _intp)
+
+
+class _DataReport(ctypes.Structure):  # esmm_data_report (esmm/dataset.h, 1.1)
+    _fields_ = [(k, ctypes.c_int64) for k in (
+        "rows_read", "rows_kept", "clicks", "conversions", "clicked_conversions", "conv_no_click_read",
+        "conv_no_click_kept", "conv_no_click_zeroed", "conv_no_click_skipped", "skipped", "skipped_malformed",
+        "skipped_label", "skipped_missing_common", "skipped_conv_no_click", "commons", "common_lines",
+        "common_skipped", "features_ignored", "messages", "conv_no_click_policy", "on_error_policy")] + \
+        [("source", ctypes.c_char_p)]
+
+
+_dataset_report = _proto("esmm_dataset_report", _c.c_int, _P, _c.POINTER(_DataReport), _c.c_size_t)
+_report_message = _proto("esmm_dataset_report_message", _c.c_int, _P, _c.c_size_t, _c.POINTER(_c.c_char_p))
+_skip_reason_name = _proto("esmm_skip_reason_name", _c.c_char_p, _c.c_int)
+_row_source = _proto("esmm_dataset_row_source", _c.c_int, _P, _c.c_size_t, _i64p, _c.POINTER(_c.c_void_p),
+                     _c.POINTER(_c.c_size_t))
+_skipped_row = _proto("esmm_dataset_skipped_row", _c.c_int, _P, _c.c_size_t, _i64p, _intp)
 _save_cache = _proto("esmm_dataset_save_cache", _c.c_int, _P, _c.c_char_p)
 _sim_new = _proto("esmm_sim_new", _c.c_int, _c.POINTER(_P), _P)
 _sim_free = _proto("esmm_sim_free", None, _P)
@@ -191,6 +307,40 @@ def _check(rc):
 def version():
     """The library's version string, e.g. "1.0.0"."""
     return _version_string().decode()
+
+
+def _warn_blas_early():
+    if not _blas_early or os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("GOTO_NUM_THREADS"):
+        return
+    n = blas_info()["threads"]
+    if n and n > 1:
+        import warnings
+        warnings.warn("OpenBLAS was loaded before esmm (by numpy?) and runs %d threads of its own: models train "
+                      "on 1 thread. Set OPENBLAS_NUM_THREADS=1 before Python starts, or import esmm first, to "
+                      "train on every CPU" % n, RuntimeWarning, stacklevel=3)
+
+
+def blas_info():
+    """The OpenBLAS this process runs: {"library": openblas_get_config(),
+    "kernels": openblas_get_corename(), "threads": openblas_get_num_threads(),
+    "set_by_esmm": the variables this module set before loading it}; None
+    for library, kernels and threads when the BLAS is not OpenBLAS."""
+    info = {"library": None, "kernels": None, "threads": None, "set_by_esmm": list(_blas_set)}
+    path = _openblas_loaded()
+    if path:
+        try:
+            ob = ctypes.CDLL(path)
+            for key, name, rt in (("library", "openblas_get_config", _c.c_char_p),
+                                  ("kernels", "openblas_get_corename", _c.c_char_p),
+                                  ("threads", "openblas_get_num_threads", _c.c_int)):
+                f = getattr(ob, name)
+                f.restype = rt
+                f.argtypes = []
+                v = f()
+                info[key] = v.decode() if isinstance(v, bytes) else v
+        except (OSError, AttributeError):
+            pass
+    return info
 
 
 def _is_np(x):
@@ -704,61 +854,58 @@ class Dataset(object):
 
     @classmethod
     def read(cls, path, format=None, spec=None, common=None, config=None, model=None, **options):
-        """Read a data file: format "text", "aliccp" (common: the
-        common_features file), "csv" (spec: the column spec), "tokens" or
-        "cache", detected as `esmm` does when not given. With model, the
-        file is read as that model's training data was (its fields, reader
-        options and remembered format/spec). Other keyword arguments are
-        reader options (on_error="skip", conv_no_click="drop", ...)."""
+        """Read a data file through the library (esmm_dataset_read): path is a
+        file name, "-" for standard input, or an open file descriptor (int);
+        format "text", "aliccp" (common: the common_features file), "csv"
+        (spec: the column spec), "tokens" or "cache", detected by the library
+        when not given (on a prefix it reads again: a pipe loses nothing).
+        With model, the file is read as that model's training data was: its
+        fields, its label and feature policies (conv_no_click, unknown_field,
+        feature_values) and the CSV spec it remembers (for an input the
+        library calls CSV), but not its on_error, as `esmm eval` does: a bad
+        row raises EsmmError unless on_error="skip" is given. Other keyword
+        arguments are reader options (on_error="skip", conv_no_click="drop",
+        ...). report() says what the read found."""
         own, meta = None, {}
         if model is not None:
             config = own = model.config()
             meta = _config_meta(config._h)
+            for k, v in (("on_error", "fail"), ("max_errors", 0)):
+                if k not in options:
+                    options[k] = v
         cfg = cls._config(None, 0, config, options)
         try:
-            with open(path, "rb") as f:
-                head = f.read(4096)
-            if format == "csv" and spec is None:
-                spec = meta.get("input.spec")
-            if format is None:  # as `esmm` decides (cli_detect_format)
-                if head.startswith(b"ESMMDATA"):
-                    format = "cache"
-                elif common is not None:
-                    format = "aliccp"
-                elif spec is not None:
-                    format = "tokens" if spec == "tokens" else "csv"
-                elif meta.get("input.format") in ("csv", "tokens") and meta.get("input.spec"):
-                    spec = meta["input.spec"]
-                    format = "tokens" if spec == "tokens" else "csv"
-                elif b"\x02" in head and b"," in head:
-                    format = "aliccp"
-                elif meta.get("input.format") == "text":
-                    format = "text"
-                elif str(path).lower().endswith(".csv"):
-                    raise EsmmError(EINVAL, "%s is a CSV file: give its column spec (spec=...)" % path)
-                else:
-                    format = "text"
-            h = _P()
-            p = os.fsencode(path)
-            if format == "text":
-                _check(_read_text(_c.byref(h), cfg._h, p))
-            elif format == "aliccp":
-                _check(_read_aliccp(_c.byref(h), cfg._h, p, os.fsencode(common) if common else None))
-            elif format in ("csv", "tokens"):
-                if format == "tokens":
-                    spec = "tokens"
-                if not spec:
-                    raise EsmmError(EINVAL, "reading CSV needs a column spec (spec=...)")
-                _check(_read_csv(_c.byref(h), cfg._h, p, spec.encode()))
-            elif format == "cache":
-                _check(_open_cache(_c.byref(h), cfg._h, p))
-            else:
+            if format is not None and format not in _FORMATS:
                 raise EsmmError(EINVAL, "unknown format %r (text, aliccp, csv, tokens, cache)" % (format,))
+            mspec = meta.get("input.spec") if meta.get("input.format") in ("csv", "tokens") else None
+            if format is None and spec is None and common is None and mspec:
+                seen = -1  # as `esmm` decides (cli/data.c): a CSV file, or a stream
+                if not isinstance(path, int) and path != "-" and os.path.isfile(path):
+                    with open(path, "rb") as f:
+                        head = f.read(65536)
+                    fmt = _c.c_int(-1)
+                    _check(_detect_format(head, len(head), os.fsencode(path), _c.byref(fmt)))
+                    seen = fmt.value
+                if seen in (-1, _FORMATS["csv"]):
+                    spec = mspec
+            if format == "csv" and spec is None and mspec != "tokens":
+                spec = mspec
+            if format is not None:  # an explicit format takes only its own arguments
+                spec = spec if format == "csv" else None
+                common = common if format == "aliccp" else None
+            fmt = _FORMATS[format] if format is not None else _FORMAT_AUTO
+            h = _P()
+            c = os.fsencode(common) if common is not None else None
+            sp = spec.encode() if spec is not None else None
+            if isinstance(path, int):
+                _check(_dataset_read_fd(_c.byref(h), cfg._h, path, b"<fd>", fmt, c, sp))
+            else:
+                _check(_dataset_read(_c.byref(h), cfg._h, os.fsencode(path), fmt, c, sp))
         finally:
             if config is None or own is not None:
                 cfg.close()
         ds = cls(h)
-        ds.path = str(path)
+        ds.path = str(path) if not isinstance(path, int) else "<fd %d>" % path
         return ds
 
     @classmethod
@@ -791,21 +938,64 @@ class Dataset(object):
         return list(c)[:n], list(z)[:n]
 
     def report(self):
-        """The data report, as `esmm` prints it in --json: rows read, rows kept,
-        clicks, conversions, conversions without a click, rows skipped by
-        reason, common lists, features ignored (what 1.1 counts)."""
-        kept, lines = len(self), self._stat(_DS_LINES)
+        """The data report (esmm_dataset_report), with the keys of `esmm`'s
+        --json "data" object: rows (read), kept, clicks, conversions,
+        clicked_conversions, conv_no_click (rows read with click 0 and
+        conversion 1) and what the policy did with them, the policies,
+        skipped (reason -> count), messages (the first "file:line: reason"),
+        common lists, features ignored, warnings."""
+        r = _DataReport()
+        _check(_dataset_report(self._h, _c.byref(r), _c.sizeof(r)))
+        read = r.rows_read if (r.rows_read or r.conv_no_click_policy >= 0) else r.rows_kept
+        msgs = []
+        for k in range(r.messages):
+            m = _c.c_char_p()
+            _check(_report_message(self._h, k, _c.byref(m)))
+            msgs.append(m.value.decode("utf-8", "replace"))
+        warnings = []
+        if r.conv_no_click_kept > 0:
+            warnings.append("%d row%s with a conversion but no click, kept as read (conv_no_click=zero|drop|error "
+                            "changes that)" % (r.conv_no_click_kept, "" if r.conv_no_click_kept == 1 else "s"))
         return {
-            "file": self.path, "rows": lines or kept, "kept": kept, "clicks": self._stat(_DS_CLICKS),
-            "conversions": self._stat(_DS_CONVERSIONS),
-            "clicked_conversions": self._stat(_DS_CLICKED_CONVERSIONS),
-            "conv_no_click": self._stat(_DS_CONV_NO_CLICK_READ) if lines else self._stat(_DS_CONV_WITHOUT_CLICK),
-            "skipped": {"malformed": self._stat(_DS_SKIPPED_MALFORMED), "label": self._stat(_DS_SKIPPED_LABEL),
-                        "missing_common": self._stat(_DS_SKIPPED_MISSING_COMMON),
-                        "conv_no_click": self._stat(_DS_SKIPPED_CONV_NO_CLICK)},
-            "features_ignored": self._stat(_DS_FEATURES_IGNORED), "commons": self._stat(_DS_COMMONS),
+            "file": self.path, "source": (r.source or b"").decode("utf-8", "replace"), "rows": read,
+            "kept": r.rows_kept, "clicks": r.clicks, "conversions": r.conversions,
+            "clicked_conversions": r.clicked_conversions, "conv_no_click": r.conv_no_click_read,
+            "conv_no_click_policy": _CONV_NO_CLICK[r.conv_no_click_policy] if r.conv_no_click_policy >= 0 else None,
+            "conv_no_click_kept": r.conv_no_click_kept, "conv_no_click_zeroed": r.conv_no_click_zeroed,
+            "conv_no_click_skipped": r.conv_no_click_skipped,
+            "on_error": _ON_ERROR[r.on_error_policy] if r.on_error_policy >= 0 else None,
+            "skipped_rows": r.skipped,
+            "skipped": {"malformed": r.skipped_malformed, "label": r.skipped_label,
+                        "missing_common": r.skipped_missing_common, "conv_no_click": r.skipped_conv_no_click},
+            "messages": msgs, "common_lists": r.commons, "common_lines": r.common_lines,
+            "common_skipped": r.common_skipped, "features_ignored": r.features_ignored, "warnings": warnings,
             "dense_features": self.dense_features,
         }
+
+    def row_sources(self):
+        """Where each kept row came from: a list of (line, id) per row, line
+        1-based in the input (0 when unknown: rows built in memory), id the
+        cell of the spec's id= column (str) or None."""
+        out, line = [], _c.c_int64()
+        ids = self._stat(_DS_ROW_IDS)
+        ptr, n = _c.c_void_p(), _c.c_size_t()
+        for i in range(len(self)):
+            _check(_row_source(self._h, i, _c.byref(line), _c.byref(ptr) if ids else None,
+                               _c.byref(n) if ids else None))
+            rid = _c.string_at(ptr.value, n.value).decode("utf-8", "replace") if ids and ptr.value else \
+                ("" if ids else None)
+            out.append((line.value, rid))
+        return out
+
+    def skipped_rows(self):
+        """The rows the reader skipped, in input order: a list of (line, reason)
+        with reason "malformed", "label", "missing_common" or "conv_no_click"."""
+        out, line, reason = [], _c.c_int64(), _c.c_int()
+        for k in range(self._stat(_DS_SKIPPED_LISTED)):
+            _check(_skipped_row(self._h, k, _c.byref(line), _c.byref(reason)))
+            name = _skip_reason_name(reason.value)
+            out.append((line.value, name.decode() if name else str(reason.value)))
+        return out
 
     def save_cache(self, path):
         """Write the binary cache (reopened with Dataset.read)."""
@@ -850,3 +1040,6 @@ def model_info(path):
         return out
     finally:
         _info_free(h)
+
+
+_warn_blas_early()

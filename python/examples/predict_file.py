@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Score every row of a text data file with a saved model; output identical
-to `esmm predict` (pctr, pcvr, pctcvr per row, %.9g).
+to the score columns of `esmm predict` (pctr, pcvr, pctcvr per row, %.9g;
+`esmm predict` adds the row's line first and a skip reason last).
 
     PYTHONPATH=python python3 python/examples/predict_file.py MODEL DATA [THREADS]
 
