@@ -25,10 +25,10 @@ void esmm__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float a
 size_t esmm__blas_threads(void);
 
 /* A hint for hosts, or NULL: when OpenBLAS runs its AVX2 kernels on a CPU
- * with AVX-512 (OpenBLAS 0.3.21 does not know AMD Zen 4/5 and falls back to
- * Haswell), OPENBLAS_CORETYPE=SkylakeX in the environment of the process
- * selects the AVX-512 ones: ~1.8x the SGEMM throughput at the towers'
- * shapes on the bench machine (docs/performance.md). Static text. */
+ * with AVX-512 (an environment that pins OPENBLAS_CORETYPE=Haswell, as the
+ * bench machine's does, or a CPU that version of OpenBLAS does not know),
+ * its AVX-512 kernels would run the towers' GEMMs ~1.6-1.8x faster
+ * (docs/performance.md). Static text. */
 const char *esmm__blas_hint(void);
 
 #endif /* ESMM__BLAS_H */

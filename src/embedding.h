@@ -86,11 +86,16 @@ void esmm__embedding_pool_feats(const esmm_embedding *e, const esmm__feat *items
 int esmm__embedding_scatter_part(esmm_embedding *e, const esmm__feat *items, size_t n, const float *grad,
                                  size_t p, size_t n_parts, esmm__sparse_grad *sg);
 
-/* The part of row r among n_parts: a multiply-shift of a mixed row index
- * (rows of one field are contiguous and ids are hashed into them, but a
- * plain modulo would cost a division per item). */
+/* The part of row r among n_parts: blocks of 64 consecutive rows go to one
+ * part, the blocks spread by a multiply-shift of their index. Blocks, not
+ * single rows: the parts run on different threads and write the rows'
+ * slot entries (4 bytes), weights and optimizer state (dim floats each);
+ * rows of different parts on one cache line would bounce it between the
+ * cores (measured: the scatter took as long on two threads as on one).
+ * Ids are hashed into a field's rows, so blocks are evenly loaded. No
+ * division per item. */
 static inline size_t esmm__embedding_part(int64_t r, size_t n_parts) {
-  uint32_t h = (uint32_t)(((uint64_t)r * 0x9E3779B97F4A7C15ULL) >> 32);
+  uint32_t h = (uint32_t)(((uint64_t)(r >> 6) * 0x9E3779B97F4A7C15ULL) >> 32);
   return (size_t)(((uint64_t)h * n_parts) >> 32);
 }
 

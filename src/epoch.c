@@ -71,7 +71,11 @@ static int begin_dataset(esmm_model *m, const esmm_dataset *ds, const char *func
     return esmm__error(ESMM_ESTATE, func,
                        "the restored training state is for a dataset of %zu rows, this one has %zu", m->resume_n,
                        ds->n_rows);
-  ESMM__TRY(esmm__train_reserve(m, ds));
+  {
+    int rc = esmm__train_reserve(m, ds);
+    if (rc < 0)
+      return esmm__error_in(rc, func);
+  }
   if (m->perm_n != ds->n_rows || !m->perm) {
     size_t *p = esmm__alloc(&m->alloc, (ds->n_rows ? ds->n_rows : 1) * sizeof *p);
     if (!p)

@@ -24,6 +24,32 @@ int esmm__error(int status, const char *func, const char *fmt, ...) {
   return status;
 }
 
+int esmm__error_in(int status, const char *func) {
+  char tmp[sizeof last_error];
+  const char *msg = last_error, *colon = strstr(last_error, ": ");
+  size_t fl = strlen(func);
+  /* an internal function's name ("esmm__mlp_create: ...", "sg_reserve:
+   * ...") gives way to the public call's; a message that names func stays
+   * as it is, one naming another public function gets func in front */
+  if (strncmp(last_error, func, fl) == 0 && last_error[fl] == ':')
+    return status;
+  if (colon && !(strncmp(last_error, "esmm_", 5) == 0 && last_error[5] != '_'))
+    msg = colon + 2;
+  {
+    /* func, ": ", then as much of the message as fits */
+    size_t n = fl < sizeof tmp - 3 ? fl : sizeof tmp - 3, m = strlen(msg);
+    memcpy(tmp, func, n);
+    tmp[n++] = ':';
+    tmp[n++] = ' ';
+    if (m > sizeof tmp - 1 - n)
+      m = sizeof tmp - 1 - n;
+    memcpy(tmp + n, msg, m);
+    tmp[n + m] = '\0';
+  }
+  memcpy(last_error, tmp, sizeof tmp);
+  return status;
+}
+
 const char *esmm_last_error(void) { return last_error; }
 
 const char *esmm_strerror(int status) {

@@ -41,6 +41,13 @@ int esmm__error(int status, const char *func, const char *fmt, ...) ESMM__PRINTF
 int esmm__verror(int status, const char *func, const char *fmt, va_list ap);
 #define ESMM__ERR(status, ...) esmm__error((status), __func__, __VA_ARGS__)
 
+/* A failure reported by an internal function (its message begins with its
+ * own name: "esmm__mlp_create: ...", "sg_reserve: ...") as the failure of
+ * the public call func: the message keeps its text, its first word becomes
+ * func (a message that names another public function - a call func made -
+ * stays as it is, with func in front). Returns status. */
+int esmm__error_in(int status, const char *func);
+
 /* Refuse a NULL or otherwise invalid argument with a message naming it. */
 #define ESMM__CHECK_ARG(cond)                                                      \
   do {                                                                             \

@@ -150,7 +150,7 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg, const char *fun
   if (rc) {
     /* the parts' constructors name themselves: say which call failed */
     esmm_model_free(m);
-    return rc;
+    return esmm__error_in(rc, func);
   }
   if (esmm__blas_hint())
     esmm__log(&m->log, ESMM_LOG_INFO, "%s", esmm__blas_hint());

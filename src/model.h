@@ -10,7 +10,7 @@
  *   epoch.c         checkpoints and the public esmm_model_train* calls;
  *   infer.c      workspaces and every prediction entry point (infer.h).
  * It knows the dataset layout, not file formats: model files
- * (io/serialize.c) reach the parameters through esmm__model_tensors.
+ * (io/model_*.c) reach the parameters through esmm__model_tensors.
  */
 #ifndef ESMM__MODEL_H
 #define ESMM__MODEL_H

@@ -385,7 +385,8 @@ static int forward_backward(esmm_model *m, const esmm_dataset *ds, const size_t 
   int finite = 1;
   if (n == 0 || n > m->batch)
     return esmm__error(ESMM_EINVAL, func, "internal: a step of %zu rows (batch %zu)", n, m->batch);
-  ESMM__TRY(plan_items(m, ds, idx, n));
+  if (plan_items(m, ds, idx, n) != ESMM_OK)
+    return esmm__error_in(ESMM_ERROR, func);
   run_phase(m, held, tr->n_slices, phase_slices, &j);
   for (size_t s = 0; s < tr->n_slices; s++) {
     lc += tr->out[s].l_ctr;

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "io/cache.h"
-#include "io/serialize.h"
+#include "io/modelfile.h"
 
 static char dir[64];
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "io/serialize.h"
+#include "io/modelfile.h"
 #include "model.h"
 
 #define MAXT 64

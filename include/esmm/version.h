@@ -11,7 +11,7 @@
 #include "common.h"
 
 #define ESMM_VERSION_MAJOR 1
-#define ESMM_VERSION_MINOR 0
+#define ESMM_VERSION_MINOR 1
 #define ESMM_VERSION_PATCH 0
 
 #define ESMM_VERSION_NUMBER \

@@ -11,7 +11,7 @@
  *
  * Targets build twice: with clang -fsanitize=fuzzer,address,undefined
  * -DESMM_FUZZING (make fuzz; CRC mismatches are then non-fatal in
- * serialize.c) and with the normal compiler against lib/libesmm.a (the
+ * io/model_check.c) and with the normal compiler against lib/libesmm.a (the
  * replay in make check). They must therefore use only the public API plus
  * esmm__ internals that exist in both builds, and no libFuzzer API beyond
  * LLVMFuzzerTestOneInput. */
