@@ -6,7 +6,10 @@
 #   make check              + check-fuzz-replay (every committed fuzz input,
 #                             normal compiler) and check_faults/check_numeric
 #                             (via the generic test rule, see FAULTS_WRAP)
-#   make fuzz FUZZ_SECONDS=N  each libFuzzer target for N seconds
+#   make fuzz FUZZ_SECONDS=N  each libFuzzer target for N seconds (one after
+#                           the other; FUZZ_TARGETS="csv text" for some)
+#   make fuzz FUZZ_RUNS=N   each target for N executions instead (the
+#                           campaign: FUZZ_RUNS=10000000, docs/reliability.md)
 #   make fuzz-merge         fold new fuzzer finds into tests/fuzz/corpus
 #   make fuzz-seeds         regenerate the model seed files
 #   make check-asan         the unit suite built with ASan+UBSan, no recover
@@ -25,6 +28,7 @@
 
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 FUZZ_JOBS ?= 1
 FUZZ_FLAGS ?=
 FUZZ_CC ?= clang
@@ -88,15 +92,20 @@ fuzz-build: $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 # New inputs go to build-fuzz/corpus/<t> (the committed corpus is read
 # only); crashes to build-fuzz/artifacts/<t>/. The per-target log ends with
-# libFuzzer's final stats (stat::number_of_executed_units).
+# libFuzzer's final stats (stat::number_of_executed_units). FUZZ_JOBS=1 (the
+# default) fuzzes in the make process's child itself; more jobs run as
+# libFuzzer's -jobs workers, whose logs (fuzz-<k>.log) go to build-fuzz/.
+# One OpenBLAS thread: a fuzzer is one process on one core.
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
+FUZZ_MULTI = $(if $(filter-out 0 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS))
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts/$$t; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: build-fuzz/$$t.log)"; \
-	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -jobs=$(FUZZ_JOBS) \
-	    -artifact_prefix=build-fuzz/artifacts/$$t/ $(FUZZ_FLAGS) \
-	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1 || { tail -40 build-fuzz/$$t.log; exit 1; }; \
-	  grep -E 'stat::number_of_executed_units|cov:' build-fuzz/$$t.log | tail -2; \
+	  echo "fuzz: $$t, $(FUZZ_LIMIT) (log: build-fuzz/$$t.log)"; \
+	  (cd build-fuzz && OPENBLAS_NUM_THREADS=1 ./fuzz_$$t $(FUZZ_LIMIT) -print_final_stats=1 $(FUZZ_MULTI) \
+	    -artifact_prefix=artifacts/$$t/ $(FUZZ_FLAGS) \
+	    corpus/$$t ../tests/fuzz/corpus/$$t) > build-fuzz/$$t.log 2>&1 || { tail -40 build-fuzz/$$t.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|cov:' build-fuzz/$$t.log | tail -3; \
 	done
 
 fuzz-merge: fuzz-build
