@@ -1,7 +1,8 @@
 /* esmm experiment: what does pCVR estimate? The pCVR study
  * (docs/what-pcvr-estimates.md): every variant, two controls and three
  * references on simulated worlds of several confounding strengths and CTR
- * levels, 10 seeds each, and sweeps of the settings rankings may depend on
+ * levels (10 seeds where verdicts are close, 5 elsewhere), and sweeps of the
+ * settings rankings may depend on
  * (training size, early stopping, propensity clip, lambda_c, click-
  * conversion correlation). The pieces: experiment.h.
  *
@@ -11,7 +12,8 @@
  *   quick=1      the check `make check` runs (two worlds, four variants, two
  *                seeds, one sweep arm; under a minute): no page unless --out,
  *                and exit 1 when a main effect has the wrong sign;
- *   seeds=N      seeds per world (10; quick 2);
+ *   seeds=N      seeds of the close worlds (10; quick 2); the others run
+ *                min(N, 5)
  *   workers=N    cells trained at once, each model on one thread (1);
  *   raw=PATH     the runs, one line each, appended per finished cell; an
  *                existing file of the same grid is resumed: its cells are
@@ -158,7 +160,7 @@ int cmd_experiment(const opts *o) {
   p.n_seeds = seeds ? seeds : (p.quick ? 2 : 10);
   if (p.n_seeds < 1 || p.n_seeds > X_MAX_SEEDS || p.workers < 1 || p.workers > 16)
     return cli_usage("seeds must be in [1, 32], workers in [1, 16]");
-  p.rows = o->rows ? o->rows : (p.quick ? 40000 : 200000);
+  p.rows = o->rows ? o->rows : (p.quick ? 40000 : 100000);
   p.test_rows = o->test_rows ? o->test_rows : (p.quick ? 10000 : 50000);
   if (x_plan_init(&p) != 0)
     return cli_fail("experiment", ESMM_ENOMEM);

@@ -50,6 +50,7 @@ int x_variant_index(const char *key); /* -1 when unknown */
 
 typedef struct xworld {
   double conf, ctr;
+  int seeds; /* seeds run in this world: 0 = the plan's n_seeds (its maximum) */
 } xworld;
 
 typedef struct xarm {
@@ -97,7 +98,7 @@ typedef struct xrun {
 } xrun;
 
 typedef struct xplan {
-  int quick, n_seeds, workers, quiet;
+  int quick, n_seeds, workers, quiet; /* n_seeds: the most any world runs */
   size_t rows, test_rows;
   int n_arm;
   xarm arm[X_MAX_ARMS];
@@ -127,6 +128,8 @@ int x_arm_has(const xplan *p, int a, int v);
 /* The world of arm a with (conf, ctr), or -1. */
 int x_world_of(const xplan *p, int a, double conf, double ctr);
 int x_arm_index(const xplan *p, const char *key);
+/* Seeds run in world w of arm a (1 .. p->n_seeds). */
+int x_seeds(const xplan *p, int a, int w);
 
 /* ---- running, raw file ---------------------------------------------------- */
 

@@ -532,7 +532,7 @@ static void sweeps(page *g) {
     if (ar->rows)
       out(g, "%zu training rows", ar->rows);
     else if (ar->early_stop)
-      out(g, "train on 80 %% of the rows, up to 10 epochs, keep the best by the CTCVR log-loss on the other 20 %%, "
+      out(g, "train on 80 %% of the rows, up to 8 epochs, keep the best by the CTCVR log-loss on the other 20 %%, "
              "patience 2");
     else if (ar->sim[0])
       out(g, "simulator `%s`", ar->sim[0]);
@@ -636,10 +636,13 @@ static void setup(page *g, const char *raw_name) {
   }
   out(g, " (\"confounding\"; 0 = clicks select on observed features only, and then p(r=1|x) = p(z=1|y=1,x)). "
          "With a, b > 0 a click is evidence of a high u, so p(z=1|y=1,x) > p(r=1|x).\n");
-  out(g, "- Data: %zu training and %zu test impressions per world; %d seeds (a seed changes the world, the draws "
-         "and the model initialisation). Every model of a world and seed trains on the same rows from the same "
-         "initial seed, and every arm of a world is tested on the same rows.\n",
-      p->rows, p->test_rows, p->n_seeds);
+  out(g, "- Data: %zu training and %zu test impressions per world; seeds per world:", p->rows, p->test_rows);
+  for (int w = 0; w < m->n_world; w++)
+    out(g, "%s %d at confounding %g, CTR %g", w ? "," : "", x_seeds(p, g->main, w), m->world[w].conf,
+        m->world[w].ctr);
+  out(g, " (a seed changes the world, the draws and the model initialisation; the most seeds go where verdicts "
+         "are close). Every model of a world and seed trains on the same rows from the same initial seed, and "
+         "every arm of a world is tested on the same rows.\n");
   out(g, "- Models: small on purpose (hundreds train on one core): embedding dimension 8, 16384 buckets per field, "
          "towers input→32→16→1, Adam lr 0.002, batch 512, 2 epochs, one thread each; λ_c = 1, λ_g "
          "(`loss_weight_ctcvr`) = 1, propensity clip 0.01, no gradient through the propensity, unless a row "

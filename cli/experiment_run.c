@@ -65,7 +65,7 @@ static int model_config(const cell *c, int v, esmm_config **out) {
   static const char *const defaults[] = {"embed_dim=8",   "hash_buckets=16384", "ctr_tower=32,16",
                                          "cvr_tower=32,16", "batch_size=512",   "learning_rate=0.002",
                                          "epochs=2",      "shuffle=rows",       "threads=1"};
-  static const char *const early[] = {"epochs=10", "patience=2", "monitor=ctcvr_logloss", "keep_best=1"};
+  static const char *const early[] = {"epochs=8", "patience=2", "monitor=ctcvr_logloss", "keep_best=1"};
   const xarm *arm = &c->p->arm[c->a];
   esmm_config *cfg;
   char sv[32];
@@ -500,7 +500,7 @@ int x_raw_read(xplan *p, const char *path, int missing_ok, size_t *n_out) {
       a = x_arm_index(p, arm);
       w = a >= 0 ? x_world_of(p, a, conf, ctr) : -1;
       v = x_variant_index(var);
-      if (w < 0 || v < 0 || seed < 0 || seed >= p->n_seeds || !x_arm_own(p, a, v)) {
+      if (w < 0 || v < 0 || seed < 0 || seed >= x_seeds(p, a, w) || !x_arm_own(p, a, v)) {
         fprintf(stderr, "esmm experiment: %s:%zu: a run this grid does not have (%s, %g, %g, seed %d, %s)\n", path,
                 lineno, arm, conf, ctr, seed, var);
         rc = -1;
@@ -607,7 +607,8 @@ int x_run_all(xplan *p, FILE *raw) {
   q.p = p;
   q.raw = raw;
   for (int a = 0; a < p->n_arm; a++)
-    total += p->arm[a].n_world * p->n_seeds;
+    for (int w = 0; w < p->arm[a].n_world; w++)
+      total += x_seeds(p, a, w);
   q.cells = malloc((size_t)total * 3 * sizeof *q.cells);
   if (!q.cells)
     return EXIT_LIB;
@@ -617,6 +618,8 @@ int x_run_all(xplan *p, FILE *raw) {
     for (int s = 0; s < p->n_seeds; s++)
       for (int w = 0; w < p->arm[a].n_world; w++) {
         int missing = 0;
+        if (s >= x_seeds(p, a, w))
+          continue;
         for (int v = 0; v < x_n_variants; v++)
           if (x_arm_own(p, a, v) && !x_run(p, a, w, s, v)->have)
             missing = 1;
