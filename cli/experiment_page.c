@@ -462,6 +462,34 @@ static void sweep_effect_table(page *g, int n, const int *arms, const int *world
   out(g, "\n");
 }
 
+/* Each row minus ESMM within each arm, paired by seed: where the order
+ * against ESMM holds, vanishes or flips. */
+static void sweep_vs_table(page *g, int n, const int *arms, const int *worlds, int c, int ref) {
+  out(g, "| variant |");
+  for (int k = 0; k < n; k++)
+    out(g, " %s |", g->p->arm[arms[k]].label);
+  out(g, "\n|---|");
+  for (int k = 0; k < n; k++)
+    out(g, "---|");
+  out(g, "\n");
+  for (int v = 0; v < x_n_variants; v++) {
+    if (!sweep_row(g, v) || v == ref)
+      continue;
+    out(g, "| %s |", x_variants[v].label);
+    for (int k = 0; k < n; k++) {
+      xsum s;
+      if (!x_arm_has(g->p, arms[k], v) || !x_arm_has(g->p, arms[k], ref)) {
+        out(g, " |");
+        continue;
+      }
+      x_diff(g->p, arms[k], worlds[k], v, c, arms[k], worlds[k], ref, c, &s);
+      cell_diff(g, &s, 4);
+    }
+    out(g, "\n");
+  }
+  out(g, "\n");
+}
+
 /* Which orders of two sweep rows an arm changes against the main arm:
  * reversed (significant both times, opposite signs), made significant, lost
  * significance; and whether the point ranking moved. Writes one bullet per
@@ -567,6 +595,12 @@ static void sweeps(page *g) {
                        truth_md[t]);
         sweep_effect_table(g, n, arms, worlds, C_ERR(t, S_ALL, XM_RMSE));
         (void)tab2;
+        if (vi("esmm") >= 0) {
+          caption(g, "Each row's RMSE against %s minus ESMM's in the same arm, paired by seed (below 0: closer "
+                     "than ESMM there).",
+                  truth_md[t]);
+          sweep_vs_table(g, n, arms, worlds, C_ERR(t, S_ALL, XM_RMSE), vi("esmm"));
+        }
         t_rev[k] = sweep_flips(g, n, arms, worlds, C_ERR(t, S_ALL, XM_RMSE), truth_txt[t], tab, rev_arms[k]);
         out(g, "\n");
       }
