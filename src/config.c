@@ -21,8 +21,10 @@ typedef struct opt_row {
   const char *const *enum_names; /* T_ENUM: names by value, NULL-terminated */
 } opt_row;
 
-static const char *const variant_names[] = {"esmm",     "esmm_ns",   "base",
-                                            "division", "escm2_ips", "escm2_dr", NULL};
+static const char *const variant_names[] = {"esmm",      "esmm_ns",  "base",     "division", "escm2_ips",
+                                            "escm2_dr",  "multi_ipw", "multi_dr", "dcmt",     NULL};
+static const char *const escm2_form_names[] = {"paper", "code", NULL};
+static const char *const propensity_names[] = {"model", "truth", NULL};
 static const char *const act_names[] = {"relu", "tanh", "sigmoid", NULL};
 static const char *const optim_names[] = {"adam", "adagrad", "sgd", NULL};
 static const char *const shuffle_names[] = {"none", "rows", "groups", NULL};
@@ -42,7 +44,7 @@ static const opt_row table[] = {
      32768, NULL},
     {ESMM_OPT_CTR_TOWER, "ctr_tower", "ESMM_OPT_CTR_TOWER", T_LIST, 1, 65536, 0, 0, 0, NULL},
     {ESMM_OPT_CVR_TOWER, "cvr_tower", "ESMM_OPT_CVR_TOWER", T_LIST, 1, 65536, 0, 0, 0, NULL},
-    {ESMM_OPT_VARIANT, "variant", "ESMM_OPT_VARIANT", T_ENUM, 0, 5, 0, 0, 0, variant_names},
+    {ESMM_OPT_VARIANT, "variant", "ESMM_OPT_VARIANT", T_ENUM, 0, 8, 0, 0, 0, variant_names},
     {ESMM_OPT_ACTIVATION, "activation", "ESMM_OPT_ACTIVATION", T_ENUM, 0, 2, 0, 0, 0, act_names},
     {ESMM_OPT_INIT_SCALE, "init_scale", "ESMM_OPT_INIT_SCALE", T_FLOAT, 0, 1, 0, 0, 0.01, NULL},
     {ESMM_OPT_OPTIMIZER, "optimizer", "ESMM_OPT_OPTIMIZER", T_ENUM, 0, 2, 0, 0, 0, optim_names},
@@ -79,6 +81,10 @@ static const opt_row table[] = {
     {ESMM_OPT_PROPENSITY_CLIP, "propensity_clip", "ESMM_OPT_PROPENSITY_CLIP", T_FLOAT, 1e-6, 1, 0, 0, 0.01, NULL},
     {ESMM_OPT_PROPENSITY_STOP_GRAD, "propensity_stop_grad", "ESMM_OPT_PROPENSITY_STOP_GRAD", T_INT, 0, 1, 0, 0, 1,
      NULL},
+    {ESMM_OPT_ESCM2_FORM, "escm2_form", "ESMM_OPT_ESCM2_FORM", T_ENUM, 0, 1, 0, 0, 0, escm2_form_names},
+    {ESMM_OPT_PROPENSITY_SOURCE, "propensity", "ESMM_OPT_PROPENSITY_SOURCE", T_ENUM, 0, 1, 0, 0, 0,
+     propensity_names},
+    {ESMM_OPT_DCMT_LAMBDA, "dcmt_lambda", "ESMM_OPT_DCMT_LAMBDA", T_FLOAT, 0, 1000, 0, 0, 0.001, NULL},
     /* execution options */
     /* fit options (esmm/fit.h, @since 1.1) */
     {ESMM_OPT_FIT_EVAL_EVERY, "eval_every", "ESMM_OPT_FIT_EVAL_EVERY", T_INT, 0, 2147483647.0, 0, 0, 0, NULL},
@@ -100,7 +106,8 @@ static const opt_row table[] = {
  * a loaded model takes its threads from the loading call anyway. */
 static const esmm_opt added_after_1_0[] = {ESMM_OPT_FIT_EVAL_EVERY, ESMM_OPT_FIT_MONITOR, ESMM_OPT_FIT_PATIENCE,
                                            ESMM_OPT_FIT_MIN_DELTA,  ESMM_OPT_FIT_KEEP_BEST, ESMM_OPT_BATCH_SLICES,
-                                           ESMM_OPT_NUM_THREADS};
+                                           ESMM_OPT_NUM_THREADS,    ESMM_OPT_ESCM2_FORM,    ESMM_OPT_PROPENSITY_SOURCE,
+                                           ESMM_OPT_DCMT_LAMBDA};
 
 static int omit_at_default(int r) {
   for (size_t i = 0; i < sizeof added_after_1_0 / sizeof added_after_1_0[0]; i++)

@@ -3,6 +3,8 @@
 
 #include "internal.h"
 
+#include "dataset.h"
+
 /* log(e^x + e^y), stable for any finite x, y. */
 static double log_add_exp(double x, double y) {
   double hi = x > y ? x : y, lo = x > y ? y : x;
@@ -97,14 +99,68 @@ static double bce_logit(double x, int label, double *d) {
 /* softplus(t) = log(1 + e^t) = -log sigmoid(-t); derivative sigmoid(t). */
 static double softplus(double t) { return -esmm__log_sigmoid(-t); }
 
-void esmm__loss_variant_one(const esmm__loss_cfg *c, double a, double b, double t, int y, int z,
-                            esmm__loss_terms *l, double *g_a, double *g_b, double *g_t, esmm__loss_sg *sg) {
+/* ESCM2's code form: the weight cap and the floor under the propensity
+ * (PaddleRec models/multitask/escm2, counterfact_ipw / counterfact_dr). */
+#define CODE_CAP 15.0
+#define CODE_FLOOR 1e-6
+
+const float *esmm__loss_batch_init(const esmm__loss_cfg *c, const esmm_dataset *ds, const size_t *idx, size_t n,
+                                   esmm__loss_batch *out) {
+  out->rows = (double)n;
+  out->clicks = 0.0;
+  if (c->code_form && c->kind == ESMM__LOSS_IPS)
+    for (size_t i = 0; i < n; i++)
+      out->clicks += ds->click[idx[i]] != 0;
+  return c->true_prop ? ds->truth[ESMM_TRUTH_CTR] : NULL;
+}
+
+int esmm__loss_check_dataset(const esmm__loss_cfg *c, const esmm_dataset *ds, const char *func) {
+  if (c->true_prop && !ds->truth[ESMM_TRUTH_CTR])
+    return esmm__error(ESMM_ESTATE, func,
+                       "ESMM_OPT_PROPENSITY_SOURCE is \"truth\" but the dataset carries no true p(y=1|x) (only "
+                       "simulated data does)");
+  return ESMM_OK;
+}
+
+/* The propensity weight of a row and its derivative with respect to a:
+ * 1/p for a clicked row (DCMT: 1/q, q = max(1 - pCTR, clip), for a row
+ * without click), p = max(pCTR, clip); or the code form's weights. */
+static double row_weight(const esmm__loss_cfg *c, const esmm__loss_batch *bt, double a, double prop, int y,
+                         double *dw) {
+  double pa = c->true_prop ? prop : esmm__sigmoid(a);
+  int grad = !c->stop_grad && !c->true_prop;
+  *dw = 0.0;
+  if (c->code_form) {
+    /* never differentiated; IPS: min(1/max(p C, floor), cap) B, so that the
+     * batch mean is sum_i y e min(...): normalised by the clicks C */
+    double ps = c->kind == ESMM__LOSS_IPS ? pa * bt->clicks : pa, w;
+    w = 1.0 / (ps > CODE_FLOOR ? ps : CODE_FLOOR);
+    w = w < CODE_CAP ? w : CODE_CAP;
+    return c->kind == ESMM__LOSS_IPS ? w * bt->rows : w;
+  }
+  if (c->kind == ESMM__LOSS_DCMT && !y) {
+    double qa = c->true_prop ? 1.0 - prop : esmm__sigmoid(-a), q = qa > c->clip ? qa : c->clip;
+    if (grad && qa > c->clip)
+      *dw = pa * qa / (q * q); /* d(1/q)/da = -q'/q^2, q' = -pa (1 - pa) */
+    return 1.0 / q;
+  }
+  {
+    double p = pa > c->clip ? pa : c->clip;
+    if (grad && pa > c->clip)
+      *dw = -(pa * esmm__sigmoid(-a)) / (p * p);
+    return 1.0 / p;
+  }
+}
+
+void esmm__loss_variant_one(const esmm__loss_cfg *c, const esmm__loss_batch *bt, double a, double b, double t,
+                            double prop, int y, int z, esmm__loss_terms *l, double *g_a, double *g_b, double *g_t,
+                            esmm__loss_sg *sg) {
   int yz = y & z;
-  double d;
+  double d, w_ctcvr = c->ctcvr_trained ? c->w_ctcvr : 0.0;
   *g_t = 0.0;
   l->cvr = 0.0;
-  switch (c->variant) {
-  case ESMM_VARIANT_DIVISION: {
+  switch (c->kind) {
+  case ESMM__LOSS_DIVISION: {
     /* two independent models: CTR and CTCVR, each a plain BCE */
     double dt;
     l->ctr = bce_logit(a, y, &d);
@@ -114,7 +170,7 @@ void esmm__loss_variant_one(const esmm__loss_cfg *c, double a, double b, double 
     l->total = c->w_ctr * l->ctr + c->w_ctcvr * l->ctcvr;
     return;
   }
-  case ESMM_VARIANT_BASE:
+  case ESMM__LOSS_BASE:
     /* the product's BCE is reported but not trained (weight 0): the CVR
      * model learns from clicked rows only */
     esmm__loss_esmm_one(a, b, y, yz, c->w_ctr, 0.0, &l->ctr, &l->ctcvr, g_a, g_b);
@@ -128,10 +184,11 @@ void esmm__loss_variant_one(const esmm__loss_cfg *c, double a, double b, double 
   default:
     break;
   }
-  /* ESMM, ESMM_NS and ESCM2: the entire-space product loss first */
-  esmm__loss_esmm_one(a, b, y, yz, c->w_ctr, c->w_ctcvr, &l->ctr, &l->ctcvr, g_a, g_b);
-  l->total = c->w_ctr * l->ctr + c->w_ctcvr * l->ctcvr;
-  if (c->variant == ESMM_VARIANT_ESMM || c->variant == ESMM_VARIANT_ESMM_NS) {
+  /* every other kind: the entire-space product loss first (its CTCVR term
+   * weighted 0 for MULTI_*) */
+  esmm__loss_esmm_one(a, b, y, yz, c->w_ctr, w_ctcvr, &l->ctr, &l->ctcvr, g_a, g_b);
+  l->total = c->w_ctr * l->ctr + w_ctcvr * l->ctcvr;
+  if (c->kind == ESMM__LOSS_PRODUCT) {
     if (y && c->w_cvr > 0.0) {
       l->cvr = bce_logit(b, z, &d);
       *g_b += c->w_cvr * d;
@@ -140,40 +197,81 @@ void esmm__loss_variant_one(const esmm__loss_cfg *c, double a, double b, double 
     return;
   }
   {
-    /* ESCM2: propensity p = max(pCTR, clip); dp/da = p(1-p) above the clip */
-    double pa = esmm__sigmoid(a), p = pa > c->clip ? pa : c->clip;
-    double dp = (!c->stop_grad && pa > c->clip) ? pa * esmm__sigmoid(-a) : 0.0;
-    double e = 0.0, de = 0.0, e_sq;
+    /* the counterfactual risks: e = BCE(pCVR, z) of a clicked row, w its
+     * propensity weight (dw = dw/da, 0 when stopped) */
+    double dw, w = row_weight(c, bt, a, prop, y, &dw), e = 0.0, de = 0.0, e_sq;
+    int w_stopped = c->stop_grad || c->true_prop || c->code_form;
+    double ga = 0.0, gb = 0.0, gt = 0.0, r;
     if (y)
       e = bce_logit(b, z, &de);
     e_sq = e;
     if (sg) {
       if (sg->replay) {
-        if (c->stop_grad)
-          p = sg->p;
+        if (w_stopped)
+          w = sg->w;
         e_sq = sg->e;
       } else {
-        sg->p = p;
+        sg->w = w;
         sg->e = e;
       }
     }
-    if (c->variant == ESMM_VARIANT_ESCM2_IPS) {
-      /* R_IPS = y e / p */
-      l->cvr = y ? e / p : 0.0;
+    switch (c->kind) {
+    case ESMM__LOSS_IPS:
+      /* R_IPS = y e w */
+      r = y ? e * w : 0.0;
       if (y) {
-        *g_b += c->w_cvr * de / p;
-        *g_a += c->w_cvr * (-e / (p * p)) * dp;
+        gb = de * w;
+        ga = e * dw;
       }
-    } else {
-      /* R_DR = e^ + y (e - e^)/p,  R_IMP = y (sg(e) - e^)^2 / p,  e^ = softplus(t) */
-      double eh = softplus(t), deh = esmm__sigmoid(t), r = e - eh, rs = e_sq - eh;
-      l->cvr = eh + (y ? (r + rs * rs) / p : 0.0);
-      *g_t = c->w_cvr * deh * (1.0 - (y ? (1.0 + 2.0 * rs) / p : 0.0));
+      break;
+    case ESMM__LOSS_DR: {
+      /* R_DR = e^ + y (e - e^) w,  R_IMP = y (sg(e) - e^)^2 w; the code form:
+       * e^ = sigmoid(t), no stop-gradient on e */
+      double eh, deh, res, rs;
+      if (c->code_form) {
+        eh = esmm__sigmoid(t);
+        deh = eh * esmm__sigmoid(-t);
+        e_sq = e;
+      } else {
+        eh = softplus(t);
+        deh = esmm__sigmoid(t);
+      }
+      res = e - eh;
+      rs = e_sq - eh;
+      r = eh + (y ? (res + rs * rs) * w : 0.0);
+      gt = deh * (1.0 - (y ? (1.0 + 2.0 * rs) * w : 0.0));
       if (y) {
-        *g_b += c->w_cvr * de / p;
-        *g_a += c->w_cvr * (-(r + rs * rs) / (p * p)) * dp;
+        gb = de * w * (c->code_form ? 1.0 + 2.0 * res : 1.0);
+        ga = (res + rs * rs) * dw;
       }
+      break;
     }
-    l->total += c->w_cvr * l->cvr;
+    default: {
+      /* DCMT: factual BCE on clicked rows, the counterfactual tower's BCE
+       * against the inverted label 1 - y z on the others, and the soft
+       * constraint pCVR + pCVR* = 1 on every row */
+      double sb = esmm__sigmoid(b), st = esmm__sigmoid(t), gap = 1.0 - sb - st;
+      double sgn = gap > 0.0 ? 1.0 : (gap < 0.0 ? -1.0 : 0.0), lam = c->dcmt_lambda;
+      r = lam * fabs(gap);
+      gb = -lam * sgn * sb * esmm__sigmoid(-b);
+      gt = -lam * sgn * st * esmm__sigmoid(-t);
+      if (y) {
+        r += e * w;
+        gb += de * w;
+        ga = e * dw;
+      } else {
+        double ds, es = bce_logit(t, 1 - yz, &ds);
+        r += es * w;
+        gt += ds * w;
+        ga = es * dw;
+      }
+      break;
+    }
+    }
+    l->cvr = r;
+    l->total += c->w_cvr * r;
+    *g_a += c->w_cvr * ga;
+    *g_b += c->w_cvr * gb;
+    *g_t = c->w_cvr * gt;
   }
 }

@@ -6,9 +6,9 @@
  *
  * Variants (esmm_variant) differ only where the variant table
  * (variant.c) says: whether the second tower reads a table of its own,
- * whether an imputation tower exists, the head (product or division), the
- * weight of the per-impression CVR term, and tensor names. Everything else
- * is one code path for every variant. */
+ * whether a third tower exists, the head (product or division), the loss
+ * settings (esmm__variant_loss_cfg), and tensor names. Everything else is
+ * one code path for every variant. */
 #include "model.h"
 
 #include "blas.h"
@@ -22,22 +22,6 @@
 
 static uint64_t sub_seed(uint64_t seed, uint64_t k) { return esmm__mix64(seed * 0x100000001b3ULL + k); }
 static double param_count(const esmm_model *m);
-
-static esmm__loss_cfg loss_cfg(const esmm_config *cfg, const esmm__variant *var) {
-  esmm__loss_cfg c;
-  c.variant = var->id;
-  c.w_ctr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTR);
-  c.w_ctcvr = esmm__config_float(cfg, ESMM_OPT_LOSS_WEIGHT_CTCVR);
-  c.clip = esmm__config_float(cfg, ESMM_OPT_PROPENSITY_CLIP);
-  c.stop_grad = (int)esmm__config_int(cfg, ESMM_OPT_PROPENSITY_STOP_GRAD);
-  switch (var->wcvr) {
-  case ESMM__WCVR_ONE: c.w_cvr = 1.0; break;
-  case ESMM__WCVR_LAMBDA_C: c.w_cvr = esmm__config_float(cfg, ESMM_OPT_LAMBDA_C); break;
-  case ESMM__WCVR_NONE: c.w_cvr = 0.0; break;
-  default: c.w_cvr = esmm__config_float(cfg, ESMM_OPT_CVR_CLICK_WEIGHT); break;
-  }
-  return c;
-}
 
 static int check_table_size(const esmm_config *cfg, const char *func) {
   double rows = 0;
@@ -145,7 +129,7 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg, const char *fun
   m->in_dim = m->pool_dim + m->n_dense;
   m->batch = (size_t)esmm__config_int(cfg, ESMM_OPT_BATCH_SIZE);
   m->n_workers = workers(cfg, &m->log);
-  m->lcfg = loss_cfg(cfg, var);
+  m->lcfg = esmm__variant_loss_cfg(var, cfg);
   rc = build(m);
   if (rc) {
     /* the parts' constructors name themselves: say which call failed */
@@ -237,7 +221,7 @@ size_t esmm__model_tensor_shapes(const esmm_config *cfg, esmm__tensor *out, size
   if (var->own_table)
     n = one_shape(var->table2, rows, dim, out, cap, n);
   if (var->imputation)
-    n = tower_shapes("imp", in_dim, tv, nv, out, cap, n);
+    n = tower_shapes(var->third, in_dim, tv, nv, out, cap, n);
   return n;
 }
 

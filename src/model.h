@@ -110,7 +110,7 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg, const char *fun
  *   "ctr.<l>.w", "ctr.<l>.b"  per layer    (m->ctr)
  *   "<second>.<l>.w", ".b"    per layer    (m->cvr; "cvr", or "ctcvr" for DIVISION)
  *   "<table2>"                             (m->emb2: "embedding_cvr", or "embedding_ctcvr")
- *   "imp.<l>.w", "imp.<l>.b"  per layer    (m->imp: ESCM2_DR)
+ *   "<third>.<l>.w", ".b"     per layer    (m->imp: "imp" for ESCM2_DR, MULTI_DR; "cf" for DCMT)
  * so ESMM's list is unchanged from 1.0 and every variant's starts with it.
  * Returns the count; fills out[0 .. min(count, cap)). */
 size_t esmm__model_tensors(esmm_model *m, esmm__tensor *out, size_t cap);

@@ -171,6 +171,7 @@ static int sg_reserve(esmm_model *m, esmm__sparse_grad *sg, size_t cap) {
 int esmm__train_reserve(esmm_model *m, const esmm_dataset *ds) {
   esmm__train *tr = &m->tr;
   size_t need = esmm__dataset_max_row_nnz(ds), rows;
+  ESMM__TRY(esmm__loss_check_dataset(&m->lcfg, ds, "training"));
   if (tr->reserved_for == ds && tr->reserved_nnz == need)
     return ESMM_OK;
   if (!esmm__mul_ok(need, m->batch, &need) || need > SIZE_MAX / sizeof *tr->feat)

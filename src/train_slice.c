@@ -146,6 +146,8 @@ void esmm__train_slice(esmm_model *m, const esmm_dataset *ds, const size_t *idx,
   esmm__mlp_split sp, sp2;
   const esmm__mlp_split *psp = NULL, *psp2 = NULL;
   double inv_n = 1.0 / (double)n;
+  esmm__loss_batch lb;
+  const float *prop;
 
   slice_bounds(n, tr->n_slices, s, &lo, &hi);
   rows = hi - lo;
@@ -171,13 +173,14 @@ void esmm__train_slice(esmm_model *m, const esmm_dataset *ds, const size_t *idx,
   if (m->imp)
     esmm__mlp_fwd(m->imp, &wk->ctx[2], wk->x, rows, wk->lt, psp);
 
+  prop = esmm__loss_batch_init(&m->lcfg, ds, idx, n, &lb);
   for (size_t k = 0; k < rows; k++) {
     size_t i = lo + k, r = idx[i];
     int y = ds->click[r] != 0, z = ds->conv[r] != 0;
     double g_a, g_b, g_t;
     esmm__loss_terms lt;
-    esmm__loss_variant_one(&m->lcfg, wk->lc[k], wk->lv[k], m->imp ? wk->lt[k] : 0.0, y, z, &lt, &g_a, &g_b, &g_t,
-                           o && o->sg ? &o->sg[i] : NULL);
+    esmm__loss_variant_one(&m->lcfg, &lb, wk->lc[k], wk->lv[k], m->imp ? wk->lt[k] : 0.0, prop ? prop[r] : 0.0, y, z,
+                           &lt, &g_a, &g_b, &g_t, o && o->sg ? &o->sg[i] : NULL);
     out->l_ctr += lt.ctr;
     out->l_ctcvr += lt.ctcvr;
     out->l_cvr += lt.cvr;

@@ -249,8 +249,8 @@ START_TEST(bad_arguments) {
   double v, met[4];
   float p[10];
   ck_assert_int_eq(esmm_model_new(NULL, cfg), ESMM_EINVAL);
-  /* every variant 1.0 names is implemented; values past them are refused by the config */
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, 6), ESMM_EINVAL);
+  /* every variant the headers name is implemented; values past them are refused by the config */
+  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_DCMT + 1), ESMM_EINVAL);
   esmm_config_set_int(cfg, ESMM_OPT_VARIANT, ESMM_VARIANT_DIVISION);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   esmm_model_free(m);

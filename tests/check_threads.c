@@ -107,7 +107,7 @@ static void check_variant(int64_t variant, int shuffle, int slices, size_t rows_
 }
 
 START_TEST(training_and_prediction_do_not_depend_on_the_thread_count) {
-  for (int64_t v = ESMM_VARIANT_ESMM; v <= ESMM_VARIANT_ESCM2_DR; v++)
+  for (int64_t v = ESMM_VARIANT_ESMM; v <= ESMM_VARIANT_DCMT; v++)
     for (int shuffle = 1; shuffle <= 2; shuffle++)
       check_variant(v, shuffle, 4, 1500);
 }

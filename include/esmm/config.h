@@ -126,18 +126,36 @@ typedef enum {
                                       weight w of an added click-space CVR loss
                                       w * (1/B) sum_i y_i BCE(pCVR_i, z_i) over a
                                       batch of B impressions, [0,1e3] */
-  ESMM_OPT_LAMBDA_C = 601,         /* float [lambda_c] (1) ESCM2_IPS, ESCM2_DR:
+  ESMM_OPT_LAMBDA_C = 601,         /* float [lambda_c] (1) ESCM2_IPS, ESCM2_DR (and
+                                      MULTI_IPW, MULTI_DR, DCMT since 1.1):
                                       weight of the counterfactual CVR risk;
                                       the CTCVR term keeps the weight
                                       ESMM_OPT_LOSS_WEIGHT_CTCVR (ESCM2's lambda_g),
                                       [0,1e3] */
   ESMM_OPT_PROPENSITY_CLIP = 602,  /* float [propensity_clip] (0.01) ESCM2_IPS,
-                                      ESCM2_DR: the propensity is max(pCTR, clip),
+                                      ESCM2_DR (MULTI_*, DCMT: the same; DCMT
+                                      also floors 1 - pCTR by it): the
+                                      propensity is max(pCTR, clip),
                                       [1e-6,1] */
   ESMM_OPT_PROPENSITY_STOP_GRAD = 603, /* int [propensity_stop_grad] (1) ESCM2_IPS,
-                                      ESCM2_DR: 1 = no gradient flows from the
+                                      ESCM2_DR (MULTI_*, DCMT: the same): 1 = no
+                                      gradient flows from the
                                       counterfactual risk into the CTR tower
                                       through the propensity, 0 = it does, [0,1] */
+  ESMM_OPT_ESCM2_FORM = 604,       /* int [escm2_form] (ESMM_ESCM2_FORM_PAPER) ESCM2_IPS,
+                                      ESCM2_DR: the counterfactual risk as the
+                                      paper writes it, or as the authors' code
+                                      computes it (esmm_escm2_form). @since 1.1 */
+  ESMM_OPT_PROPENSITY_SOURCE = 605, /* int [propensity] (ESMM_PROPENSITY_MODEL)
+                                      ESCM2_*, MULTI_*, DCMT: where the propensity
+                                      comes from: pCTR, or the dataset's true
+                                      p(y=1|x) (simulated data only; a control
+                                      for studies): esmm_propensity_source.
+                                      @since 1.1 */
+  ESMM_OPT_DCMT_LAMBDA = 606,      /* float [dcmt_lambda] (0.001) DCMT: weight of
+                                      the soft constraint |1 - (pCVR + pCVR*)|
+                                      within the counterfactual risk, [0,1e3].
+                                      @since 1.1 */
   /* fit options 700.. (esmm/fit.h, @since 1.1): how esmm_model_fit evaluates
    * and when it stops. They do not change the model; a model file records
    * them only when they differ from the default. */
@@ -186,15 +204,48 @@ typedef enum {
  *             e^ = softplus(imputation tower), p = max(pCTR, clip); the
  *             imputation tower (hidden sizes of ESMM_OPT_CVR_TOWER) shares the
  *             embedding; no gradient flows from the squared imputation term into
- *             the CVR tower (e is its target there). */
+ *             the CVR tower (e is its target there). So the CVR tower's gradient
+ *             is exactly ESCM2_IPS's, y e'/p: a consequence of that stop-gradient,
+ *             not of DR (without it the tower also gets 2 y (e - e^) e'/p).
+ *   ESCM2 with ESMM_OPT_ESCM2_FORM = ESMM_ESCM2_FORM_CODE (the authors' released
+ *             code): IPS's risk is sum_i y e min(1/max(p C, 1e-6), 15) over the
+ *             batch (C = its clicks; no division by B, so it is the paper's risk
+ *             times B/C), DR's is (1/B) sum [ e^ + y (e - e^) w + y (e - e^)^2 w ]
+ *             with w = min(1/max(p, 1e-6), 15), e^ = sigmoid(imputation logit) and
+ *             no stop-gradient on e; p = pCTR unclipped (ESMM_OPT_PROPENSITY_CLIP
+ *             is not used) and never differentiated. The code weighs the risk and
+ *             the CTCVR term by 0.5 each: set ESMM_OPT_LAMBDA_C and
+ *             ESMM_OPT_LOSS_WEIGHT_CTCVR to 0.5 for the code's whole objective.
+ *   MULTI_IPW (Zhang et al., WWW 2020) w_ctr BCE(pCTR,y) + lambda_c y BCE(pCVR,z)/p,
+ *             p = max(pCTR, clip), shared embedding, all / B: ESCM2_IPS without
+ *             the CTCVR term (its BCE is reported, not trained).
+ *   MULTI_DR  (Zhang et al., WWW 2020) ESCM2_DR without the CTCVR term.
+ *   DCMT      (Zhu et al., ICDE 2023) ESMM + lambda_c [ y BCE(pCVR,z)/p
+ *             + (1-y) BCE(pCVR*, 1)/q + dcmt_lambda |1 - (pCVR + pCVR*)| ],
+ *             p = max(pCTR, clip), q = max(1 - pCTR, clip), pCVR* = sigmoid of a
+ *             counterfactual tower (hidden sizes of ESMM_OPT_CVR_TOWER, on the
+ *             shared embedding) that learns the inverted label 1 - y z on
+ *             non-clicked rows; pCVR is the factual tower. */
 typedef enum {
   ESMM_VARIANT_ESMM = 0,
   ESMM_VARIANT_ESMM_NS = 1,
   ESMM_VARIANT_BASE = 2,
   ESMM_VARIANT_DIVISION = 3,
   ESMM_VARIANT_ESCM2_IPS = 4,
-  ESMM_VARIANT_ESCM2_DR = 5
+  ESMM_VARIANT_ESCM2_DR = 5,
+  ESMM_VARIANT_MULTI_IPW = 6, /* @since 1.1 */
+  ESMM_VARIANT_MULTI_DR = 7,  /* @since 1.1 */
+  ESMM_VARIANT_DCMT = 8       /* @since 1.1 */
 } esmm_variant;
+
+/* Values of ESMM_OPT_ESCM2_FORM (by name: "paper", "code"). @since 1.1 */
+typedef enum { ESMM_ESCM2_FORM_PAPER = 0, ESMM_ESCM2_FORM_CODE = 1 } esmm_escm2_form;
+
+/* Values of ESMM_OPT_PROPENSITY_SOURCE (by name: "model", "truth"): pCTR, or
+ * the dataset's ESMM_TRUTH_CTR (training on a dataset without it fails with
+ * ESMM_ESTATE). With "truth" no gradient flows through the propensity, and
+ * ESMM_OPT_PROPENSITY_CLIP still floors it. @since 1.1 */
+typedef enum { ESMM_PROPENSITY_MODEL = 0, ESMM_PROPENSITY_TRUTH = 1 } esmm_propensity_source;
 
 /* Values of ESMM_OPT_ACTIVATION (hidden layers; output layers are linear). */
 typedef enum { ESMM_ACT_RELU = 0, ESMM_ACT_TANH = 1, ESMM_ACT_SIGMOID = 2 } esmm_activation;
