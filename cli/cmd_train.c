@@ -7,7 +7,11 @@
  * --resume (with the options that may change) and --init (warm start).
  * Progress: a live bar on a terminal, else a line every --progress seconds.
  * Exit status: 0 done, 1 library/data error, 2 usage, 3 interrupted (Ctrl-C
- * or SIGTERM; a checkpoint is written first when one was asked for). */
+ * or SIGTERM; a checkpoint is written first when one was asked for).
+ *
+ * Why one file of this length: one command; its option checks, the fit callbacks (progress,
+ * history, --log, --curve) and the resume rules read the same run state.
+ */
 #include "cli.h"
 #include "svg.h"
 

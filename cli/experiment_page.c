@@ -3,7 +3,12 @@
  * bytes. Every table is numbered; every generated finding names the table
  * it reads and states a difference only where its 95 % interval excludes 0.
  * Nothing here depends on the clock, the locale's decimal point (the
- * program runs in the C locale) or the order runs were appended in. */
+ * program runs in the C locale) or the order runs were appended in.
+ *
+ * Why one file of this length: one generated document; its tables, findings and plots
+ * share the same run index and interval code, and splitting would scatter
+ * the page's order over files.
+ */
 #include "experiment.h"
 #include "svg.h"
 

@@ -2,24 +2,16 @@
 #include "config.h"
 
 #include "numparse.h"
+#include "opttab.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { T_INT, T_FLOAT, T_ENUM, T_LIST };
-
-typedef struct opt_row {
-  esmm_opt opt;
-  const char *name;  /* by-name key */
-  const char *ident; /* enumerator name for messages */
-  int type;
-  double min, max;
-  int min_open, max_open; /* bound excluded */
-  double def;
-  const char *const *enum_names; /* T_ENUM: names by value, NULL-terminated */
-} opt_row;
+/* The rows are read by the shared engine (opttab.h); the values live in
+ * esmm_config's v[] at the row's index. */
+enum { T_INT = ESMM__OT_INT, T_FLOAT = ESMM__OT_FLOAT, T_ENUM = ESMM__OT_ENUM, T_LIST = ESMM__OT_LIST };
 
 static const char *const variant_names[] = {"esmm",      "esmm_ns",  "base",     "division", "escm2_ips",
                                             "escm2_dr",  "multi_ipw", "multi_dr", "dcmt",     NULL};
@@ -37,8 +29,7 @@ static const char *const cnc_names[] = {"keep", "zero", "drop", "error", NULL};
 static const char *const monitor_names[] = {"ctr_auc",     "cvr_auc_clicked",     "cvr_auc_all",   "ctcvr_auc",
                                             "ctr_logloss", "cvr_logloss_clicked", "ctcvr_logloss", NULL};
 
-#define I64MAX 9223372036854775807.0
-static const opt_row table[] = {
+static const esmm__optrow config_table[] = {
     {ESMM_OPT_EMBED_DIM, "embed_dim", "ESMM_OPT_EMBED_DIM", T_INT, 1, 4096, 0, 0, 18, NULL},
     {ESMM_OPT_HASH_BUCKETS, "hash_buckets", "ESMM_OPT_HASH_BUCKETS", T_INT, 1, 2147483647.0, 0, 0,
      32768, NULL},
@@ -62,7 +53,7 @@ static const opt_row table[] = {
     {ESMM_OPT_LOSS_WEIGHT_CTCVR, "loss_weight_ctcvr", "ESMM_OPT_LOSS_WEIGHT_CTCVR", T_FLOAT, 0, 1000, 0,
      0, 1, NULL},
     {ESMM_OPT_SHUFFLE, "shuffle", "ESMM_OPT_SHUFFLE", T_ENUM, 0, 2, 0, 0, 1, shuffle_names},
-    {ESMM_OPT_SEED, "seed", "ESMM_OPT_SEED", T_INT, 0, I64MAX, 0, 0, 42, NULL},
+    {ESMM_OPT_SEED, "seed", "ESMM_OPT_SEED", T_INT, 0, ESMM__OT_I64_END, 0, 0, 42, NULL},
     {ESMM_OPT_NUM_THREADS, "threads", "ESMM_OPT_NUM_THREADS", T_INT, 0, 256, 0, 0, 0, NULL},
     {ESMM_OPT_BATCH_SLICES, "batch_slices", "ESMM_OPT_BATCH_SLICES", T_INT, 0, 4096, 0, 0, 0, NULL},
     /* data options (readers) */
@@ -96,7 +87,9 @@ static const opt_row table[] = {
     {ESMM_OPT_DIST_CHECK_EVERY, "dist_check_every", "ESMM_OPT_DIST_CHECK_EVERY", T_INT, 0, 2147483647.0, 0, 0,
      100, NULL},
 };
-#define N_OPTS ((int)(sizeof table / sizeof table[0]))
+#define N_OPTS ((int)(sizeof config_table / sizeof config_table[0]))
+static const char *const extra_keys[] = {"fields", NULL};
+static const esmm__opttab config_opts = {config_table, sizeof config_table / sizeof config_table[0], "option", extra_keys};
 
 /* Options added after 1.0: the config section of model files omits them
  * while they hold their default, so that such files stay readable by the
@@ -111,11 +104,11 @@ static const esmm_opt added_after_1_0[] = {ESMM_OPT_FIT_EVAL_EVERY, ESMM_OPT_FIT
 
 static int omit_at_default(int r) {
   for (size_t i = 0; i < sizeof added_after_1_0 / sizeof added_after_1_0[0]; i++)
-    if (added_after_1_0[i] == table[r].opt)
+    if ((int)added_after_1_0[i] == config_table[r].opt)
       return 1;
   return 0;
 }
-_Static_assert(sizeof table / sizeof table[0] <= ESMM__MAX_OPTS, "raise ESMM__MAX_OPTS");
+_Static_assert(sizeof config_table / sizeof config_table[0] <= ESMM__MAX_OPTS, "raise ESMM__MAX_OPTS");
 
 static const char *const default_fields[] = {"101",    "121",    "122",    "124",    "125",   "126",
                                              "127",    "128",    "129",    "109_14", "110_14", "127_14",
@@ -123,34 +116,20 @@ static const char *const default_fields[] = {"101",    "121",    "122",    "124"
                                              "508",    "509",    "702",    "853",    "301"};
 #define N_DEFAULT_FIELDS (sizeof default_fields / sizeof default_fields[0])
 
-static const char *nearest_name(const char *name);
-
-static int row_of(esmm_opt opt) {
-  for (int i = 0; i < N_OPTS; i++)
-    if (table[i].name && table[i].opt == opt)
-      return i;
-  return -1;
-}
-
-static int row_of_name(const char *name) {
-  for (int i = 0; i < N_OPTS; i++)
-    if (table[i].name && strcmp(table[i].name, name) == 0)
-      return i;
-  return -1;
-}
+static int row_of(esmm_opt opt) { return esmm__opt_find(&config_opts, (int)opt); }
 
 int64_t esmm__config_int(const esmm_config *c, esmm_opt opt) {
   int r = row_of(opt);
   if (r < 0)
     return 0;
-  return table[r].type == T_FLOAT ? (int64_t)c->v[r].f : c->v[r].i;
+  return config_table[r].type == T_FLOAT ? (int64_t)c->v[r].f : c->v[r].i;
 }
 
 double esmm__config_float(const esmm_config *c, esmm_opt opt) {
   int r = row_of(opt);
   if (r < 0)
     return 0;
-  return table[r].type == T_FLOAT ? c->v[r].f : (double)c->v[r].i;
+  return config_table[r].type == T_FLOAT ? c->v[r].f : (double)c->v[r].i;
 }
 
 const int64_t *esmm__config_tower(const esmm_config *c, esmm_opt opt, size_t *n) {
@@ -232,10 +211,10 @@ int esmm_config_new(esmm_config **out) {
   if (!c)
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
   for (int i = 0; i < N_OPTS; i++) {
-    if (table[i].type == T_FLOAT)
-      c->v[i].f = table[i].def;
+    if (config_table[i].type == T_FLOAT)
+      c->v[i].f = config_table[i].def;
     else
-      c->v[i].i = (int64_t)table[i].def;
+      c->v[i].i = (int64_t)config_table[i].def;
   }
   c->ctr_tower[0] = c->cvr_tower[0] = 200;
   c->ctr_tower[1] = c->cvr_tower[1] = 80;
@@ -290,55 +269,38 @@ int esmm_config_clone(const esmm_config *cfg, esmm_config **out) {
 
 /* What messages call an option: the by-name key when the caller used it
  * (esmm_config_set_by_name, model files), else the enumerator. */
-static const char *label(int r, int by_name) { return by_name ? table[r].name : table[r].ident; }
+static const char *opt_label(int r, int by_name) { return by_name ? config_table[r].name : config_table[r].ident; }
 
-static int check_value(int r, double v, int by_name, const char *func) {
-  const opt_row *o = &table[r];
-  int low = o->min_open ? !(v > o->min) : !(v >= o->min);
-  int high = o->max_open ? !(v < o->max) : !(v <= o->max);
-  if (isnan(v) || low || high) {
-    char a[32], b[32], g[32];
-    esmm__format_double(o->min, a);
-    esmm__format_double(o->max, b);
-    esmm__format_double(v, g);
-    return esmm__error(ESMM_EINVAL, func, "%s must be in %c%s, %s%c, got %s", label(r, by_name),
-                       o->min_open ? '(' : '[', a, b, o->max_open ? ')' : ']', g);
-  }
-  return ESMM_OK;
+static void config_store(esmm_config *cfg, int r, const esmm__optvalue *v) {
+  if (config_table[r].type == T_FLOAT)
+    cfg->v[r].f = v->f;
+  else
+    cfg->v[r].i = v->i;
 }
 
-static int set_scalar(esmm_config *cfg, esmm_opt opt, double v, int from_int, int64_t iv, int by_name,
-                      const char *func) {
+static int set_scalar(esmm_config *cfg, esmm_opt opt, esmm__optvalue v, int by_name, const char *func) {
+  esmm__optvalue ok;
   int r;
   if (!cfg)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: cfg is NULL");
   r = row_of(opt);
   if (r < 0)
-    return esmm__error(ESMM_EINVAL, func, "unknown option %d", (int)opt);
-  if (table[r].type == T_LIST)
-    return esmm__error(ESMM_EINVAL, func, "%s is a list option: use esmm_config_set_ints", label(r, by_name));
-  if (table[r].type != T_FLOAT) {
-    if (!from_int) {
-      if (!(v == floor(v)) || fabs(v) > 9.2e18)
-        return esmm__error(ESMM_EINVAL, func, "%s takes an integer value", label(r, by_name));
-      iv = (int64_t)v;
-    }
-    if (iv < (int64_t)table[r].min || (double)iv > table[r].max)
-      return check_value(r, (double)iv, by_name, func);
-    cfg->v[r].i = iv;
-    return ESMM_OK;
-  }
-  ESMM__TRY(check_value(r, v, by_name, func));
-  cfg->v[r].f = v;
+    return esmm__opt_unknown(&config_opts, (int)opt, func);
+  if (config_table[r].type == T_LIST)
+    return esmm__error(ESMM_EINVAL, func, "%s is a list option: use esmm_config_set_ints", opt_label(r, by_name));
+  ESMM__TRY(esmm__opt_check(&config_opts, r, by_name, v, &ok, func));
+  config_store(cfg, r, &ok);
   return ESMM_OK;
 }
 
 int esmm_config_set_int(esmm_config *cfg, esmm_opt opt, int64_t value) {
-  return set_scalar(cfg, opt, (double)value, 1, value, 0, __func__);
+  esmm__optvalue v = {1, value, 0.0};
+  return set_scalar(cfg, opt, v, 0, __func__);
 }
 
 int esmm_config_set_float(esmm_config *cfg, esmm_opt opt, double value) {
-  return set_scalar(cfg, opt, value, 0, 0, 0, __func__);
+  esmm__optvalue v = {0, 0, value};
+  return set_scalar(cfg, opt, v, 0, __func__);
 }
 
 static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_t n, int by_name,
@@ -347,17 +309,17 @@ static int set_list(esmm_config *cfg, esmm_opt opt, const int64_t *values, size_
   if (!cfg)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: cfg is NULL");
   r = row_of(opt);
-  if (r < 0 || table[r].type != T_LIST)
+  if (r < 0 || config_table[r].type != T_LIST)
     return esmm__error(ESMM_EINVAL, func, "option %d is not a list option", (int)opt);
   if (n > ESMM__MAX_LAYERS)
-    return esmm__error(ESMM_EINVAL, func, "%s takes at most %d values, got %zu", label(r, by_name),
+    return esmm__error(ESMM_EINVAL, func, "%s takes at most %d values, got %zu", opt_label(r, by_name),
                        ESMM__MAX_LAYERS, n);
   if (n && !values)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: values is NULL");
   for (size_t i = 0; i < n; i++)
     if (values[i] < 1 || values[i] > 65536)
       return esmm__error(ESMM_EINVAL, func, "%s values must be in [1, 65536], got %lld at %zu",
-                         label(r, by_name), (long long)values[i], i);
+                         opt_label(r, by_name), (long long)values[i], i);
   if (opt == ESMM_OPT_CTR_TOWER) {
     if (n) /* values may be NULL when n == 0 */
       memcpy(cfg->ctr_tower, values, n * sizeof *values);
@@ -378,7 +340,7 @@ int esmm_config_get_int(const esmm_config *cfg, esmm_opt opt, int64_t *out) {
   int r;
   ESMM__CHECK_ARG(cfg && out);
   r = row_of(opt);
-  if (r < 0 || table[r].type == T_LIST)
+  if (r < 0 || config_table[r].type == T_LIST)
     return ESMM__ERR(ESMM_EINVAL, "option %d is not a scalar option", (int)opt);
   *out = esmm__config_int(cfg, opt);
   return ESMM_OK;
@@ -388,7 +350,7 @@ int esmm_config_get_float(const esmm_config *cfg, esmm_opt opt, double *out) {
   int r;
   ESMM__CHECK_ARG(cfg && out);
   r = row_of(opt);
-  if (r < 0 || table[r].type == T_LIST)
+  if (r < 0 || config_table[r].type == T_LIST)
     return ESMM__ERR(ESMM_EINVAL, "option %d is not a scalar option", (int)opt);
   *out = esmm__config_float(cfg, opt);
   return ESMM_OK;
@@ -415,23 +377,23 @@ int esmm_config_bounds(esmm_opt opt, double *min_out, double *max_out) {
   ESMM__CHECK_ARG(min_out && max_out);
   if (r < 0)
     return ESMM__ERR(ESMM_EINVAL, "unknown option %d", (int)opt);
-  *min_out = table[r].min;
-  *max_out = table[r].max;
+  *min_out = config_table[r].min;
+  *max_out = config_table[r].max;
   return ESMM_OK;
 }
 
 const char *esmm_config_option_name(esmm_opt opt) {
   int r = row_of(opt);
-  return r < 0 ? NULL : table[r].name;
+  return r < 0 ? NULL : config_table[r].name;
 }
 
 int esmm_config_option_list(esmm_opt *out, size_t cap, size_t *n_out) {
   size_t n = 0;
   ESMM__CHECK_ARG(n_out);
   for (int i = 0; i < N_OPTS; i++)
-    if (table[i].name) {
+    if (config_table[i].name) {
       if (out && n < cap)
-        out[n] = table[i].opt;
+        out[n] = config_table[i].opt;
       n++;
     }
   *n_out = n;
@@ -441,18 +403,13 @@ int esmm_config_option_list(esmm_opt *out, size_t cap, size_t *n_out) {
 }
 
 int esmm_config_option_lookup(const char *name, esmm_opt *out) {
+  int r;
   ESMM__CHECK_ARG(name && out);
-  for (int i = 0; i < N_OPTS; i++)
-    if (table[i].name && (strcmp(table[i].name, name) == 0 || strcmp(table[i].ident, name) == 0)) {
-      *out = table[i].opt;
-      return ESMM_OK;
-    }
-  {
-    const char *near = nearest_name(name);
-    if (near)
-      return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\" (did you mean %s?)", name, near);
-  }
-  return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\"", name);
+  r = esmm__opt_find_name(&config_opts, name, 1);
+  if (r < 0)
+    return esmm__opt_unknown_name(&config_opts, name, __func__);
+  *out = config_table[r].opt;
+  return ESMM_OK;
 }
 
 int esmm_config_option_type(esmm_opt opt, int *out) {
@@ -460,19 +417,19 @@ int esmm_config_option_type(esmm_opt opt, int *out) {
   ESMM__CHECK_ARG(out);
   if (r < 0)
     return ESMM__ERR(ESMM_EINVAL, "unknown option %d", (int)opt);
-  *out = table[r].type == T_INT ? ESMM_OPT_TYPE_INT : table[r].type == T_FLOAT ? ESMM_OPT_TYPE_FLOAT
-         : table[r].type == T_ENUM                                             ? ESMM_OPT_TYPE_ENUM
+  *out = config_table[r].type == T_INT ? ESMM_OPT_TYPE_INT : config_table[r].type == T_FLOAT ? ESMM_OPT_TYPE_FLOAT
+         : config_table[r].type == T_ENUM                                             ? ESMM_OPT_TYPE_ENUM
                                                                                 : ESMM_OPT_TYPE_LIST;
   return ESMM_OK;
 }
 
 const char *esmm_config_option_choice(esmm_opt opt, int64_t value) {
   int r = row_of(opt);
-  if (r < 0 || table[r].type != T_ENUM || value < 0)
+  if (r < 0 || config_table[r].type != T_ENUM || value < 0)
     return NULL;
-  for (int64_t k = 0; table[r].enum_names[k]; k++)
+  for (int64_t k = 0; config_table[r].enum_names[k]; k++)
     if (k == value)
-      return table[r].enum_names[k];
+      return config_table[r].enum_names[k];
   return NULL;
 }
 
@@ -520,75 +477,16 @@ static int set_fields_text(esmm_config *cfg, const char *value, const char *func
   return rc;
 }
 
-/* "x: \"v\" is not one of a, b, c" for a bad enum value. */
-static int enum_error(int r, const char *value, const char *func) {
-  char list[256];
-  size_t at = 0;
-  list[0] = '\0';
-  for (int k = 0; table[r].enum_names[k] && at < sizeof list; k++)
-    at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "", table[r].enum_names[k]);
-  return esmm__error(ESMM_EINVAL, func, "%s: \"%s\" is not one of %s", table[r].name, value, list);
-}
-
-/* Edit distance of two short strings (names of options). */
-static size_t edit_distance(const char *a, const char *b) {
-  /* optimal string alignment: insertions, deletions, substitutions and
-   * transpositions of neighbours ("trian" -> "train") cost 1 */
-  size_t la = strlen(a), lb = strlen(b), pp[65], prev[65], cur[65];
-  if (la > 64 || lb > 64)
-    return 99;
-  for (size_t j = 0; j <= lb; j++)
-    prev[j] = pp[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]), del = prev[j] + 1, ins = cur[j - 1] + 1;
-      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < cur[j])
-        cur[j] = pp[j - 2] + 1;
-    }
-    memcpy(pp, prev, (lb + 1) * sizeof *pp);
-    memcpy(prev, cur, (lb + 1) * sizeof *prev);
-  }
-  return prev[lb];
-}
-
-/* The option name closest to a mistyped one, when close enough to be a
- * typo (at most a third of the name's length, at least 1, at most 3). */
-static const char *nearest_name(const char *name) {
-  const char *best = NULL;
-  size_t best_d = 99, limit = strlen(name) / 3;
-  limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
-  for (int i = 0; i < N_OPTS; i++) {
-    size_t d = table[i].name ? edit_distance(name, table[i].name) : 99;
-    if (d < best_d) {
-      best_d = d;
-      best = table[i].name;
-    }
-  }
-  if (edit_distance(name, "fields") < best_d) {
-    best_d = edit_distance(name, "fields");
-    best = "fields";
-  }
-  return best_d <= limit ? best : NULL;
-}
-
 int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *value) {
+  esmm__optvalue v;
   int r;
-  size_t len;
   ESMM__CHECK_ARG(cfg && name && value);
-  len = strlen(value);
   if (strcmp(name, "fields") == 0)
     return set_fields_text(cfg, value, __func__);
-  r = row_of_name(name);
-  if (r < 0) {
-    const char *near = nearest_name(name);
-    if (near)
-      return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\" (did you mean %s?)", name, near);
-    return ESMM__ERR(ESMM_EINVAL, "unknown option name \"%s\"", name);
-  }
-  switch (table[r].type) {
-  case T_LIST: {
+  r = esmm__opt_find_name(&config_opts, name, 0);
+  if (r < 0)
+    return esmm__opt_unknown_name(&config_opts, name, __func__);
+  if (config_table[r].type == T_LIST) {
     int64_t vals[ESMM__MAX_LAYERS + 1];
     size_t n = 0;
     const char *p = value;
@@ -604,32 +502,11 @@ int esmm_config_set_by_name(esmm_config *cfg, const char *name, const char *valu
       if (*p == ',')
         p++;
     }
-    return set_list(cfg, table[r].opt, vals, n, 1, __func__);
+    return set_list(cfg, config_table[r].opt, vals, n, 1, __func__);
   }
-  case T_ENUM:
-    for (int k = 0; table[r].enum_names[k]; k++)
-      if (strcmp(table[r].enum_names[k], value) == 0)
-        return set_scalar(cfg, table[r].opt, k, 1, k, 1, __func__);
-    /* numbers are accepted too */
-    {
-      int64_t iv;
-      if (esmm__parse_i64(value, len, &iv) != 0)
-        return enum_error(r, value, __func__);
-      return set_scalar(cfg, table[r].opt, (double)iv, 1, iv, 1, __func__);
-    }
-  case T_INT: {
-    int64_t iv;
-    if (esmm__parse_i64(value, len, &iv) != 0)
-      return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is not a valid value", name, value);
-    return set_scalar(cfg, table[r].opt, (double)iv, 1, iv, 1, __func__);
-  }
-  default: {
-    double d;
-    if (esmm__parse_double(value, len, &d) != 0)
-      return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is not a number", name, value);
-    return set_scalar(cfg, table[r].opt, d, 0, 0, 1, __func__);
-  }
-  }
+  ESMM__TRY(esmm__opt_parse(&config_opts, r, value, &v, __func__));
+  config_store(cfg, r, &v);
+  return ESMM_OK;
 }
 
 int esmm_config_set_fields(esmm_config *cfg, size_t n, const char *const *names, const int64_t *buckets) {
@@ -692,38 +569,38 @@ int esmm_config_set_log(esmm_config *cfg, esmm_log_fn fn, int max_level, void *p
 }
 
 /* Appends to buf when it fits, always counts. */
-typedef struct sink {
+typedef struct text_sink {
   char *buf;
   size_t cap, len;
-} sink;
+} text_sink;
 
-static void put(sink *s, const char *text, size_t n) {
+static void sink_put(text_sink *s, const char *text, size_t n) {
   if (s->buf && s->len + n <= s->cap)
     memcpy(s->buf + s->len, text, n);
   s->len += n;
 }
 
-static void puts_(sink *s, const char *text) { put(s, text, strlen(text)); }
+static void puts_(text_sink *s, const char *text) { sink_put(s, text, strlen(text)); }
 
 int esmm__config_to_text(const esmm_config *c, char *buf, size_t cap, size_t *len_out) {
-  sink s = {buf, cap, 0};
+  text_sink s = {buf, cap, 0};
   char num[40];
   for (int r = 0; r < N_OPTS; r++) {
-    if (!table[r].name)
+    if (!config_table[r].name)
       continue;
-    if (table[r].type != T_LIST && omit_at_default(r) &&
-        (table[r].type == T_FLOAT ? c->v[r].f == table[r].def : c->v[r].i == (int64_t)table[r].def))
+    if (config_table[r].type != T_LIST && omit_at_default(r) &&
+        (config_table[r].type == T_FLOAT ? c->v[r].f == config_table[r].def : c->v[r].i == (int64_t)config_table[r].def))
       continue;
-    puts_(&s, table[r].name);
+    puts_(&s, config_table[r].name);
     puts_(&s, "=");
-    if (table[r].type == T_LIST) {
+    if (config_table[r].type == T_LIST) {
       size_t n;
-      const int64_t *v = esmm__config_tower(c, table[r].opt, &n);
+      const int64_t *v = esmm__config_tower(c, config_table[r].opt, &n);
       for (size_t i = 0; i < n; i++) {
         snprintf(num, sizeof num, "%s%lld", i ? "," : "", (long long)v[i]);
         puts_(&s, num);
       }
-    } else if (table[r].type == T_FLOAT) {
+    } else if (config_table[r].type == T_FLOAT) {
       esmm__format_double(c->v[r].f, num);
       puts_(&s, num);
     } else {

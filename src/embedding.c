@@ -21,7 +21,7 @@ static void embedding_destroy(esmm_embedding *e) {
 }
 
 /* Errors are reported under func, the entry point the caller used. */
-static int check_shape(const char *func, size_t n_fields, const int64_t *buckets, size_t dim,
+static int emb_check_shape(const char *func, size_t n_fields, const int64_t *buckets, size_t dim,
                        double init_scale, size_t *rows_out) {
   size_t rows = 0, floats;
   if (n_fields < 1 || n_fields > (size_t)INT32_MAX)
@@ -57,16 +57,16 @@ static void embedding_init(esmm_embedding *e, const int64_t *buckets, double ini
     e->slot[r] = -1;
 }
 
-static int create(const char *func, esmm_embedding **out, const esmm__allocator *a, size_t n_fields,
+static int emb_create(const char *func, esmm_embedding **out, const esmm__allocator *a, size_t n_fields,
                   const int64_t *buckets, size_t dim, double init_scale, uint64_t seed) {
   esmm_embedding *e;
-  size_t rows = 0; /* set by check_shape; initialised for -Wmaybe-uninitialized */
+  size_t rows = 0; /* set by emb_check_shape; initialised for -Wmaybe-uninitialized */
   if (!out)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: out != NULL");
   *out = NULL;
   if (!buckets)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: buckets != NULL");
-  ESMM__TRY(check_shape(func, n_fields, buckets, dim, init_scale, &rows));
+  ESMM__TRY(emb_check_shape(func, n_fields, buckets, dim, init_scale, &rows));
   e = esmm__calloc(a, 1, sizeof *e);
   if (!e)
     return esmm__error(ESMM_ENOMEM, func, "cannot allocate the table handle");
@@ -88,13 +88,13 @@ static int create(const char *func, esmm_embedding **out, const esmm__allocator 
 
 int esmm__embedding_create(esmm_embedding **out, const esmm__allocator *a, size_t n_fields,
                            const int64_t *buckets, size_t dim, double init_scale, uint64_t seed) {
-  return create(__func__, out, a, n_fields, buckets, dim, init_scale, seed);
+  return emb_create(__func__, out, a, n_fields, buckets, dim, init_scale, seed);
 }
 
 int esmm_embedding_new(esmm_embedding **out, size_t n_fields, const int64_t *buckets, size_t dim,
                        double init_scale, uint64_t seed) {
   esmm__allocator a = esmm__allocator_default();
-  return create(__func__, out, &a, n_fields, buckets, dim, init_scale, seed);
+  return emb_create(__func__, out, &a, n_fields, buckets, dim, init_scale, seed);
 }
 
 void esmm_embedding_free(esmm_embedding *e) { embedding_destroy(e); }

@@ -36,7 +36,7 @@ struct esmm_fit {
 };
 
 /* What a running fit needs in its callbacks. */
-typedef struct run {
+typedef struct fit_run {
   esmm_model *m;
   const esmm_dataset *valid;
   esmm_fit *fit;
@@ -47,7 +47,7 @@ typedef struct run {
   int64_t loss_n;
   int user_stop, early_stop; /* why a training call was cancelled */
   int err;                   /* a failure inside a callback (status) */
-} run;
+} fit_run;
 
 static double now(void) {
   struct timespec ts;
@@ -63,7 +63,7 @@ static double stat_of(const esmm_model *m, int key) {
 
 /* ---- early-stopping state in the model's metadata ------------------------- */
 
-static void save_state(run *r) {
+static void save_state(fit_run *r) {
   const esmm_fit *f = r->fit;
   char num[40];
   if (!r->valid)
@@ -87,7 +87,7 @@ static int meta_number(const esmm_model *m, const char *key, double *out) {
 }
 
 /* A model that has trained, fitted with the same metric: continue. */
-static void restore_state(run *r) {
+static void restore_state(fit_run *r) {
   const char *mon = NULL;
   double bv, bs, w;
   if (stat_of(r->m, ESMM_STAT_STEP) <= 0 || esmm_model_meta(r->m, "fit.monitor", &mon) != ESMM_OK || !mon ||
@@ -111,7 +111,7 @@ static int improved(const esmm_fit *f, double v, double min_delta) {
   return f->higher ? v > f->best_value + min_delta : v < f->best_value - min_delta;
 }
 
-static int keep_copy(run *r) {
+static int keep_copy(fit_run *r) {
   esmm_fit *f = r->fit;
   size_t need = 0;
   int rc = esmm_model_save_buffer(r->m, NULL, 0, &need);
@@ -131,7 +131,7 @@ static int keep_copy(run *r) {
 /* Append a record for the model as it stands, tell the callback. Returns
  * 0, or 1 when training must stop (r->err, r->user_stop or r->early_stop
  * say why). */
-static int add_record(run *r) {
+static int add_record(fit_run *r) {
   esmm_fit *f = r->fit;
   record *rec;
   int rc, better = 0;
@@ -194,7 +194,7 @@ static int add_record(run *r) {
 }
 
 static int on_step(const esmm_model *m, int64_t step, void *payload) {
-  run *r = payload;
+  fit_run *r = payload;
   r->loss_sum += stat_of(m, ESMM_STAT_LOSS);
   r->loss_n++;
   if (r->fn && r->fn(m, r->fit, ESMM_FIT_EVENT_STEP, r->payload) != 0) {
@@ -213,7 +213,7 @@ int esmm_model_fit(esmm_model *m, const esmm_dataset *train, const esmm_dataset 
   esmm_config *own = NULL;
   const esmm_config *o;
   esmm_fit *f;
-  run r;
+  fit_run r;
   int64_t epochs = 1, batch = 1, monitor = 3, rows = 0;
   int rc = ESMM_OK;
 

@@ -167,17 +167,11 @@ static void pool_block(const esmm_model *m, esmm_workspace *ws, const esmm__bloc
   }
 }
 
-static esmm__mlp_split split_of(const esmm_model *m, esmm_workspace *ws, size_t ulo, size_t uhi, size_t runs,
-                                const float *cbat) {
-  esmm__mlp_split sp;
-  sp.lo = ulo;
-  sp.hi = uhi;
-  sp.c = cbat;
-  sp.ldc = m->pool_dim;
-  sp.n_runs = runs;
-  sp.run = ws->run;
+static esmm__mlp_split ws_split_of(const esmm_model *m, esmm_workspace *ws, size_t ulo, size_t uhi, size_t runs,
+                                   const float *cbat) {
   /* after the towers' own scratch (esmm__mlp_infer uses the front) */
-  sp.scratch = ws->scratch + (ws->scratch_n - ws->max_batch * ws->l0_width);
+  esmm__mlp_split sp = {.lo = ulo, .hi = uhi, .c = cbat, .ldc = m->pool_dim, .n_runs = runs, .run = ws->run,
+                        .scratch = ws->scratch + (ws->scratch_n - ws->max_batch * ws->l0_width)};
   return sp;
 }
 
@@ -191,8 +185,8 @@ int esmm__infer_block(const esmm_model *m, esmm_workspace *ws, const esmm__block
   pool_block(m, ws, b, split);
   if (!split)
     return esmm__infer_pooled(m, ws, b->n, NULL, NULL, pctr, pcvr, pctcvr, func);
-  sp = split_of(m, ws, ulo, uhi, runs, ws->cbat);
-  sp2 = split_of(m, ws, ulo, uhi, runs, m->emb2 ? ws->cbat2 : ws->cbat);
+  sp = ws_split_of(m, ws, ulo, uhi, runs, ws->cbat);
+  sp2 = ws_split_of(m, ws, ulo, uhi, runs, m->emb2 ? ws->cbat2 : ws->cbat);
   return esmm__infer_pooled(m, ws, b->n, &sp, &sp2, pctr, pcvr, pctcvr, func);
 }
 

@@ -28,7 +28,7 @@ void esmm__meta_clear(esmm_config *dst) {
   dst->n_meta = 0;
 }
 
-static char *dup(const char *s) {
+static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
   char *d = malloc(n);
   if (d)
@@ -45,8 +45,8 @@ int esmm__meta_copy(esmm_config *dst, const esmm_config *src) {
   if (!dst->meta)
     return ESMM_ENOMEM;
   for (size_t i = 0; i < src->n_meta; i++) {
-    dst->meta[i].key = dup(src->meta[i].key);
-    dst->meta[i].value = dup(src->meta[i].value);
+    dst->meta[i].key = dup_str(src->meta[i].key);
+    dst->meta[i].value = dup_str(src->meta[i].value);
     dst->n_meta = i + 1;
     if (!dst->meta[i].key || !dst->meta[i].value) {
       esmm__meta_clear(dst);
@@ -84,7 +84,7 @@ int esmm_config_set_meta(esmm_config *cfg, const char *key, const char *value) {
   if (vlen > ESMM__META_VALUE_MAX)
     return ESMM__ERR(ESMM_EINVAL, "metadata %s: a value of %zu bytes is longer than %d", key, vlen,
                      ESMM__META_VALUE_MAX);
-  if (!(v = dup(value)))
+  if (!(v = dup_str(value)))
     return ESMM__ERR(ESMM_ENOMEM, "out of memory");
   if (i != (size_t)-1) {
     free(cfg->meta[i].value);
@@ -97,7 +97,7 @@ int esmm_config_set_meta(esmm_config *cfg, const char *key, const char *value) {
   }
   {
     esmm__meta_entry *grown = realloc(cfg->meta, (cfg->n_meta + 1) * sizeof *grown);
-    char *k = dup(key);
+    char *k = dup_str(key);
     if (!grown || !k) {
       free(k);
       free(v);

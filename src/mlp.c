@@ -71,7 +71,7 @@ static void mlp_destroy(esmm_mlp *m) {
   esmm__free(&a, m);
 }
 
-static int check_shape(const char *func, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
+static int mlp_check_shape(const char *func, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
                        int activation, size_t max_batch, int allow_zero_batch) {
   if (n_in < 1 || n_in > (size_t)INT_MAX)
     return esmm__error(ESMM_EINVAL, func, "n_in must be in [1, %d], got %zu", INT_MAX, n_in);
@@ -129,14 +129,14 @@ static int build(esmm_mlp *m, const int64_t *hidden, size_t n_hidden, uint64_t s
   return m->max_batch == 0 || esmm__mlp_ctx_init(&m->own, m, &m->alloc, m->max_batch) == ESMM_OK;
 }
 
-static int create(const char *func, esmm_mlp **out, const esmm__allocator *a, size_t n_in,
+static int mlp_create(const char *func, esmm_mlp **out, const esmm__allocator *a, size_t n_in,
                   const int64_t *hidden, size_t n_hidden, size_t n_out, int activation, size_t max_batch,
                   uint64_t seed, int internal) {
   esmm_mlp *m;
   if (!out)
     return esmm__error(ESMM_EINVAL, func, "invalid argument: out != NULL");
   *out = NULL;
-  ESMM__TRY(check_shape(func, n_in, hidden, n_hidden, n_out, activation, max_batch, internal));
+  ESMM__TRY(mlp_check_shape(func, n_in, hidden, n_hidden, n_out, activation, max_batch, internal));
   m = esmm__calloc(a, 1, sizeof *m);
   if (!m)
     return esmm__error(ESMM_ENOMEM, func, "cannot allocate the tower handle");
@@ -156,13 +156,13 @@ static int create(const char *func, esmm_mlp **out, const esmm__allocator *a, si
 
 int esmm__mlp_create(esmm_mlp **out, const esmm__allocator *a, size_t n_in, const int64_t *hidden,
                      size_t n_hidden, size_t n_out, int activation, size_t max_batch, uint64_t seed) {
-  return create(__func__, out, a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 1);
+  return mlp_create(__func__, out, a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 1);
 }
 
 int esmm_mlp_new(esmm_mlp **out, size_t n_in, const int64_t *hidden, size_t n_hidden, size_t n_out,
                  int activation, size_t max_batch, uint64_t seed) {
   esmm__allocator a = esmm__allocator_default();
-  return create(__func__, out, &a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 0);
+  return mlp_create(__func__, out, &a, n_in, hidden, n_hidden, n_out, activation, max_batch, seed, 0);
 }
 
 void esmm_mlp_free(esmm_mlp *m) { mlp_destroy(m); }

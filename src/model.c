@@ -63,7 +63,7 @@ static size_t workers(const esmm_config *cfg, const esmm__logger *log) {
   return want;
 }
 
-static int build(esmm_model *m) {
+static int model_build(esmm_model *m) {
   const esmm_config *cfg = m->cfg;
   uint64_t seed = (uint64_t)esmm__config_int(cfg, ESMM_OPT_SEED);
   int64_t buckets[ESMM_MAX_FIELDS];
@@ -130,7 +130,7 @@ int esmm__model_create(esmm_model **out, const esmm_config *cfg, const char *fun
   m->batch = (size_t)esmm__config_int(cfg, ESMM_OPT_BATCH_SIZE);
   m->n_workers = workers(cfg, &m->log);
   m->lcfg = esmm__variant_loss_cfg(var, cfg);
-  rc = build(m);
+  rc = model_build(m);
   if (rc) {
     /* the parts' constructors name themselves: say which call failed */
     esmm_model_free(m);
@@ -316,7 +316,7 @@ static void ds_row(const void *ctx, size_t k, esmm__flist *own, int64_t *common,
   *dense = ds->n_dense ? ds->dense + r * ds->n_dense : NULL;
 }
 
-static void ds_common(const void *ctx, int64_t c, esmm__flist *l) {
+static void batch_common(const void *ctx, int64_t c, esmm__flist *l) {
   const esmm_dataset *ds = ((const esmm__ds_rows *)ctx)->ds;
   int64_t a = ds->com_off[c], b = ds->com_off[c + 1];
   l->nnz = (size_t)(b - a);
@@ -332,7 +332,7 @@ void esmm__ds_block(esmm__block *b, esmm__ds_rows *src, const esmm_dataset *ds, 
   src->first = first;
   b->n = n;
   b->row = ds_row;
-  b->common = ds_common;
+  b->common = batch_common;
   b->ctx = src;
 }
 

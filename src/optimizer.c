@@ -24,7 +24,7 @@ static void set_constants(esmm_optimizer *o) {
 
 /* Shared by the internal and the public constructor so that errors name
  * the entry point the caller actually used. */
-static int create(esmm_optimizer **out, const esmm_config *cfg, const char *func) {
+static int opt_create(esmm_optimizer **out, const esmm_config *cfg, const char *func) {
   esmm_config *tmp = NULL;
   const esmm_config *c;
   esmm_optimizer *o;
@@ -66,10 +66,10 @@ static int create(esmm_optimizer **out, const esmm_config *cfg, const char *func
 }
 
 int esmm__optimizer_create(esmm_optimizer **out, const esmm_config *cfg) {
-  return create(out, cfg, __func__);
+  return opt_create(out, cfg, __func__);
 }
 
-int esmm_optimizer_new(esmm_optimizer **out, const esmm_config *cfg) { return create(out, cfg, __func__); }
+int esmm_optimizer_new(esmm_optimizer **out, const esmm_config *cfg) { return opt_create(out, cfg, __func__); }
 
 void esmm_optimizer_free(esmm_optimizer *opt) {
   if (!opt)
@@ -196,7 +196,7 @@ ESMM__HOT static void update_span(const esmm_optimizer *o, float *restrict w, co
   }
 }
 
-static int check_update(const esmm_optimizer *opt, int id, const char *func) {
+static int check_row_update(const esmm_optimizer *opt, int id, const char *func) {
   if (id < 0 || id >= opt->n_blocks)
     return esmm__error(ESMM_EINVAL, func, "block %d unknown (have %d)", id, opt->n_blocks);
   if (opt->t <= 0)
@@ -209,7 +209,7 @@ int esmm_optimizer_update_dense(esmm_optimizer *opt, int id, float *param, const
   ESMM__CHECK_ARG(opt);
   ESMM__CHECK_ARG(param);
   ESMM__CHECK_ARG(grad);
-  ESMM__TRY(check_update(opt, id, __func__));
+  ESMM__TRY(check_row_update(opt, id, __func__));
   b = &opt->blocks[id];
   all_touched(b, 0, b->n);
   update_span(opt, param, grad, b->s1, b->s2, b->n);
@@ -224,7 +224,7 @@ int esmm_optimizer_update_rows(esmm_optimizer *opt, int id, float *param, size_t
   ESMM__CHECK_ARG(param);
   ESMM__CHECK_ARG(n_rows == 0 || rows);
   ESMM__CHECK_ARG(n_rows == 0 || grads);
-  ESMM__TRY(check_update(opt, id, __func__));
+  ESMM__TRY(check_row_update(opt, id, __func__));
   b = &opt->blocks[id];
   cols = b->cols;
   /* Validate everything first: a bad index must leave the block untouched. */
@@ -244,7 +244,7 @@ int esmm_optimizer_update_rows(esmm_optimizer *opt, int id, float *param, size_t
 
 int esmm__optimizer_check(const esmm_optimizer *o, int id, size_t n_rows, const int64_t *rows, const char *func) {
   const esmm__opt_block *b;
-  ESMM__TRY(check_update(o, id, func));
+  ESMM__TRY(check_row_update(o, id, func));
   b = &o->blocks[id];
   for (size_t r = 0; r < n_rows; r++)
     if (rows[r] < 0 || (uint64_t)rows[r] >= (uint64_t)b->rows)

@@ -63,12 +63,19 @@
  * Determinism: generate(n, stream) uses its own rng keyed by (W, stream),
  * the world and intercepts depend only on the options, so the same call
  * gives the same rows on every platform with IEEE doubles and a
- * correctly rounded libm for exp/log (glibc). */
+ * correctly rounded libm for exp/log (glibc).
+ *
+ * Why one file of this length: the sampler and the exact truths it reports (p(y|x), p(z|y=1,x),
+ * p(r|x), p(z|x)) read the same hidden functions; kept together so that a
+ * change to one is seen beside the other. Sections: numbers, options, world,
+ * generate.
+ */
 #include "internal.h"
 
 #include "config.h"
 #include "dataset.h"
 #include "numparse.h"
+#include "opttab.h"
 #include "rng.h"
 #include "sim.h"
 
@@ -251,137 +258,78 @@ static void effect(const esmm_sim *s, int f, uint64_t id, double *wc, double *wv
 
 /* ---------------------------------------------------------------- options */
 
-typedef struct opt_row {
-  int opt;
-  const char *name, *label;
-  int is_int;
-  double lo, hi;
-} opt_row;
-
-static const opt_row opt_table[] = {
-    {ESMM_SIM_SEED, "seed", "ESMM_SIM_SEED", 1, 0, 9223372036854775807.0},
-    {ESMM_SIM_USERS, "users", "ESMM_SIM_USERS", 1, 1, 1e9},
-    {ESMM_SIM_ITEMS, "items", "ESMM_SIM_ITEMS", 1, 1, 1e9},
-    {ESMM_SIM_ROWS_PER_USER, "rows_per_user", "ESMM_SIM_ROWS_PER_USER", 0, 1, 1e4},
-    {ESMM_SIM_ZIPF, "zipf", "ESMM_SIM_ZIPF", 0, 0, 4},
-    {ESMM_SIM_CTR, "ctr", "ESMM_SIM_CTR", 0, 1e-4, 0.9},
-    {ESMM_SIM_CVR, "cvr", "ESMM_SIM_CVR", 0, 1e-4, 0.9},
-    {ESMM_SIM_SIGNAL, "signal", "ESMM_SIM_SIGNAL", 0, 0, 10},
-    {ESMM_SIM_CVR_CTR_CORR, "cvr_ctr_corr", "ESMM_SIM_CVR_CTR_CORR", 0, -1, 1},
-    {ESMM_SIM_CONF_CLICK, "conf_click", "ESMM_SIM_CONF_CLICK", 0, 0, 5},
-    {ESMM_SIM_CONF_CONV, "conf_conv", "ESMM_SIM_CONF_CONV", 0, 0, 5},
-    {ESMM_SIM_HIST_MAX, "hist_max", "ESMM_SIM_HIST_MAX", 1, 1, MAX_HIST_LEN},
+/* The shared option engine (opttab.h) validates and parses; store() puts
+ * a checked value where it belongs. */
+#define SIM_ROW(id, name, type, lo, hi) {id, name, #id, type, lo, hi, 0, 0, 0, NULL}
+static const esmm__optrow sim_table[] = {
+    SIM_ROW(ESMM_SIM_SEED, "seed", ESMM__OT_INT, 0, ESMM__OT_I64_END),
+    SIM_ROW(ESMM_SIM_USERS, "users", ESMM__OT_INT, 1, 1e9),
+    SIM_ROW(ESMM_SIM_ITEMS, "items", ESMM__OT_INT, 1, 1e9),
+    SIM_ROW(ESMM_SIM_ROWS_PER_USER, "rows_per_user", ESMM__OT_FLOAT, 1, 1e4),
+    SIM_ROW(ESMM_SIM_ZIPF, "zipf", ESMM__OT_FLOAT, 0, 4),
+    SIM_ROW(ESMM_SIM_CTR, "ctr", ESMM__OT_FLOAT, 1e-4, 0.9),
+    SIM_ROW(ESMM_SIM_CVR, "cvr", ESMM__OT_FLOAT, 1e-4, 0.9),
+    SIM_ROW(ESMM_SIM_SIGNAL, "signal", ESMM__OT_FLOAT, 0, 10),
+    SIM_ROW(ESMM_SIM_CVR_CTR_CORR, "cvr_ctr_corr", ESMM__OT_FLOAT, -1, 1),
+    SIM_ROW(ESMM_SIM_CONF_CLICK, "conf_click", ESMM__OT_FLOAT, 0, 5),
+    SIM_ROW(ESMM_SIM_CONF_CONV, "conf_conv", ESMM__OT_FLOAT, 0, 5),
+    SIM_ROW(ESMM_SIM_HIST_MAX, "hist_max", ESMM__OT_INT, 1, MAX_HIST_LEN),
 };
-#define N_OPT_ROWS (sizeof opt_table / sizeof opt_table[0])
+static const esmm__opttab sim_opts = {sim_table, sizeof sim_table / sizeof sim_table[0], "simulator option", NULL};
 
-static const opt_row *find_opt(int opt) {
-  for (size_t i = 0; i < N_OPT_ROWS; i++)
-    if (opt_table[i].opt == opt)
-      return &opt_table[i];
-  return NULL;
-}
-
-static void store(esmm_sim *s, int opt, int64_t iv, double fv) {
+static void sim_store(esmm_sim *s, int opt, const esmm__optvalue *v) {
   switch (opt) {
-  case ESMM_SIM_SEED: s->seed = iv; break;
-  case ESMM_SIM_USERS: s->users = iv; break;
-  case ESMM_SIM_ITEMS: s->items = iv; break;
-  case ESMM_SIM_ROWS_PER_USER: s->rows_per_user = fv; break;
-  case ESMM_SIM_ZIPF: s->zipf = fv; break;
-  case ESMM_SIM_CTR: s->ctr = fv; break;
-  case ESMM_SIM_CVR: s->cvr = fv; break;
-  case ESMM_SIM_SIGNAL: s->signal = fv; break;
-  case ESMM_SIM_CVR_CTR_CORR: s->corr = fv; break;
-  case ESMM_SIM_CONF_CLICK: s->conf_click = fv; break;
-  case ESMM_SIM_CONF_CONV: s->conf_conv = fv; break;
-  case ESMM_SIM_HIST_MAX: s->hist_max = (int)iv; break;
+  case ESMM_SIM_SEED: s->seed = v->i; break;
+  case ESMM_SIM_USERS: s->users = v->i; break;
+  case ESMM_SIM_ITEMS: s->items = v->i; break;
+  case ESMM_SIM_ROWS_PER_USER: s->rows_per_user = v->f; break;
+  case ESMM_SIM_ZIPF: s->zipf = v->f; break;
+  case ESMM_SIM_CTR: s->ctr = v->f; break;
+  case ESMM_SIM_CVR: s->cvr = v->f; break;
+  case ESMM_SIM_SIGNAL: s->signal = v->f; break;
+  case ESMM_SIM_CVR_CTR_CORR: s->corr = v->f; break;
+  case ESMM_SIM_CONF_CLICK: s->conf_click = v->f; break;
+  case ESMM_SIM_CONF_CONV: s->conf_conv = v->f; break;
+  case ESMM_SIM_HIST_MAX: s->hist_max = (int)v->i; break;
   default: break;
   }
   s->ready = 0;
 }
 
-/* Validate and store; func names the public entry point in messages. */
-static int set_value(esmm_sim *s, int opt, int is_int_value, int64_t iv, double fv, const char *func) {
-  const opt_row *o = find_opt(opt);
-  char lo[32], hi[32], got[32];
-  if (!o)
-    return esmm__error(ESMM_EINVAL, func, "unknown simulator option %d", opt);
-  if (o->is_int) {
-    if (!is_int_value) {
-      if (!(fv == floor(fv))) {
-        esmm__format_double(fv, got);
-        return esmm__error(ESMM_EINVAL, func, "%s is an integer option, got %s", o->label, got);
-      }
-      /* 2^63 is exactly representable; everything below it converts */
-      if (!(fv >= 0.0 && fv < 9223372036854775808.0 && fv >= o->lo && fv <= o->hi)) {
-        esmm__format_double(o->lo, lo);
-        esmm__format_double(o->hi, hi);
-        esmm__format_double(fv, got);
-        if (opt == ESMM_SIM_SEED)
-          return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, 2^63), got %s", o->label, lo, got);
-        return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %s", o->label, lo, hi, got);
-      }
-      iv = (int64_t)fv;
-    }
-    if ((double)iv < o->lo || (double)iv > o->hi || iv < 0) {
-      esmm__format_double(o->lo, lo);
-      esmm__format_double(o->hi, hi);
-      if (opt == ESMM_SIM_SEED)
-        return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, 2^63), got %lld", o->label, lo, (long long)iv);
-      return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %lld", o->label, lo, hi, (long long)iv);
-    }
-    store(s, opt, iv, (double)iv);
-    return ESMM_OK;
-  }
-  if (is_int_value)
-    fv = (double)iv;
-  if (!(fv >= o->lo && fv <= o->hi)) {
-    esmm__format_double(o->lo, lo);
-    esmm__format_double(o->hi, hi);
-    esmm__format_double(fv, got);
-    return esmm__error(ESMM_EINVAL, func, "%s must be in [%s, %s], got %s", o->label, lo, hi, got);
-  }
-  store(s, opt, 0, fv);
+static int set_value(esmm_sim *s, int opt, esmm__optvalue v, const char *func) {
+  esmm__optvalue ok;
+  int r = esmm__opt_find(&sim_opts, opt);
+  if (r < 0)
+    return esmm__opt_unknown(&sim_opts, opt, func);
+  ESMM__TRY(esmm__opt_check(&sim_opts, r, 0, v, &ok, func));
+  sim_store(s, opt, &ok);
   return ESMM_OK;
 }
 
 int esmm_sim_set_int(esmm_sim *sim, int opt, int64_t value) {
+  esmm__optvalue v = {1, value, 0.0};
   ESMM__CHECK_ARG(sim);
-  return set_value(sim, opt, 1, value, 0.0, __func__);
+  return set_value(sim, opt, v, __func__);
 }
 
 int esmm_sim_set_float(esmm_sim *sim, int opt, double value) {
+  esmm__optvalue v = {0, 0, value};
   ESMM__CHECK_ARG(sim);
-  return set_value(sim, opt, 0, 0, value, __func__);
+  return set_value(sim, opt, v, __func__);
 }
 
 int esmm_sim_set_by_name(esmm_sim *sim, const char *name, const char *value) {
-  const opt_row *o = NULL;
-  size_t len;
+  esmm__optvalue v;
+  int r;
   ESMM__CHECK_ARG(sim);
   ESMM__CHECK_ARG(name);
   ESMM__CHECK_ARG(value);
-  for (size_t i = 0; i < N_OPT_ROWS; i++)
-    if (strcmp(opt_table[i].name, name) == 0)
-      o = &opt_table[i];
-  if (!o)
-    return ESMM__ERR(ESMM_EINVAL, "unknown simulator option \"%s\"", name);
-  len = strlen(value);
-  if (o->is_int) {
-    int64_t iv;
-    int rc = esmm__parse_i64(value, len, &iv);
-    if (rc == 0)
-      return set_value(sim, o->opt, 1, iv, 0.0, __func__);
-    if (rc == -2)
-      return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is out of range", name, value);
-    /* "1e6" is a fine way to write a count: accept integral floats. */
-  }
-  {
-    double fv;
-    if (esmm__parse_double(value, len, &fv) < 0)
-      return ESMM__ERR(ESMM_EINVAL, "%s: \"%s\" is not a number", name, value);
-    return set_value(sim, o->opt, 0, 0, fv, __func__);
-  }
+  r = esmm__opt_find_name(&sim_opts, name, 0);
+  if (r < 0)
+    return esmm__opt_unknown_name(&sim_opts, name, __func__);
+  ESMM__TRY(esmm__opt_parse(&sim_opts, r, value, &v, __func__));
+  sim_store(sim, sim_table[r].opt, &v);
+  return ESMM_OK;
 }
 
 int esmm_sim_new(esmm_sim **out, const esmm_config *cfg) {

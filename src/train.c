@@ -433,7 +433,7 @@ static int gradients(esmm_model *m, const esmm_dataset *ds, const size_t *idx, s
 
 /* Every block is checked before any moves, so a refused update changes
  * nothing. */
-static int check_update(esmm_model *m, const char *func) {
+static int check_model_update(esmm_model *m, const char *func) {
   esmm_mlp *t[3];
   const int *blk[3] = {m->blk_ctr, m->blk_cvr, m->blk_imp};
   size_t nt = esmm__model_towers(m, t);
@@ -460,7 +460,7 @@ int esmm__train_step(esmm_model *m, const esmm_dataset *ds, const size_t *idx, s
     rc = m->sync(m, m->sync_payload);
   }
   if (rc == ESMM_OK)
-    rc = check_update(m, func);
+    rc = check_model_update(m, func);
   if (rc != ESMM_OK) {
     if (rc != ESMM_ENUMERIC || m->sync) /* gradients() ends its own scatters */
       esmm__train_end(m);

@@ -121,16 +121,10 @@ static void run_sums(const esmm_model *m, const esmm__worker *wk, size_t lo, siz
   }
 }
 
-static esmm__mlp_split split_of(const esmm_model *m, esmm__worker *wk, size_t ulo, size_t uhi, size_t runs,
-                                const float *cbat) {
-  esmm__mlp_split sp;
-  sp.lo = ulo;
-  sp.hi = uhi;
-  sp.c = cbat;
-  sp.ldc = m->pool_dim;
-  sp.n_runs = runs;
-  sp.run = wk->run;
-  sp.scratch = wk->flscr;
+static esmm__mlp_split wk_split_of(const esmm_model *m, esmm__worker *wk, size_t ulo, size_t uhi, size_t runs,
+                                   const float *cbat) {
+  esmm__mlp_split sp = {.lo = ulo, .hi = uhi, .c = cbat, .ldc = m->pool_dim, .n_runs = runs, .run = wk->run,
+                        .scratch = wk->flscr};
   return sp;
 }
 
@@ -163,8 +157,8 @@ void esmm__train_slice(esmm_model *m, const esmm_dataset *ds, const size_t *idx,
   pool_slice(m, &blk, lo, wk, split, tr->feat + tr->feat_off[s]);
 
   if (split) {
-    sp = split_of(m, wk, ulo, uhi, runs, wk->cbat);
-    sp2 = split_of(m, wk, ulo, uhi, runs, m->emb2 ? wk->cbat2 : wk->cbat);
+    sp = wk_split_of(m, wk, ulo, uhi, runs, wk->cbat);
+    sp2 = wk_split_of(m, wk, ulo, uhi, runs, m->emb2 ? wk->cbat2 : wk->cbat);
     psp = &sp;
     psp2 = &sp2;
   }

@@ -3,7 +3,7 @@
 
 #include "config.h"
 
-static const esmm__variant table[] = {
+static const esmm__variant variant_table[] = {
     /* id, name, own_table, third tower, head, CVR weight, second, table2, third, loss, CTCVR trained, ESCM2 */
     {ESMM_VARIANT_ESMM, "esmm", 0, 0, ESMM__HEAD_PRODUCT, ESMM__WCVR_CLICK_WEIGHT, "cvr", NULL, NULL,
      ESMM__LOSS_PRODUCT, 1, 0},
@@ -28,9 +28,9 @@ static const esmm__variant table[] = {
 };
 
 const esmm__variant *esmm__variant_get(int64_t v) {
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (table[i].id == v)
-      return &table[i];
+  for (size_t i = 0; i < sizeof variant_table / sizeof variant_table[0]; i++)
+    if (variant_table[i].id == v)
+      return &variant_table[i];
   return NULL;
 }
 

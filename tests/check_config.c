@@ -121,6 +121,18 @@ START_TEST(by_name) {
   ck_assert_int_eq(esmm_config_set_by_name(c, "optimizer", "rmsprop"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_config_set_by_name(c, "no_such", "1"), ESMM_EINVAL);
   ck_assert_str_eq(esmm_last_error(), "esmm_config_set_by_name: unknown option name \"no_such\"");
+  /* one option engine (opttab.c) with the simulator: same messages */
+  ck_assert_int_eq(esmm_config_set_by_name(c, "embed_dim", "2.5"), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_config_set_by_name: embed_dim takes an integer value, got 2.5");
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_EMBED_DIM, 2.5), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_config_set_float: ESMM_OPT_EMBED_DIM takes an integer value, got 2.5");
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_SEED, -1), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_config_set_int: ESMM_OPT_SEED must be in [0, 2^63), got -1");
+  ck_assert_int_eq(esmm_config_set_by_name(c, "optimizer", "rmsprop"), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_config_set_by_name: optimizer: \"rmsprop\" is not one of adam, adagrad, sgd");
+  ck_assert_int_eq(esmm_config_set_by_name(c, "batch_size", "2e3"), ESMM_OK); /* an integral float is a count */
+  esmm_config_get_int(c, ESMM_OPT_BATCH_SIZE, &v);
+  ck_assert_int_eq(v, 2000);
   ck_assert_int_eq(esmm_config_set_by_name(c, "learning_rate", "1,5e-3"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_config_set_by_name(c, "embed_dim", "12x"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_config_set_by_name(c, "ctr_tower", "1,2,3,4,5,6,7,8,9"), ESMM_EINVAL);

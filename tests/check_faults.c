@@ -9,7 +9,11 @@
  * The I/O faults come from link-time wrapping: mk/reliability.mk links this
  * binary with -Wl,--wrap=open,write,fsync,close,rename,fchmod, so the
  * library's calls go to the __wrap_* functions below, which pass through to
- * libc unless a test has armed them. */
+ * libc unless a test has armed them.
+ *
+ * Why one file of this length: one fault-injection harness (failing allocator, failing
+ * system calls, kill points) drives every case; the cases are its users.
+ */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,9 @@
 /* check_serialize.c - model files: round trips, every truncation, every
- * byte flip, version refusal, NaN refusal, the atomic save and bad args. */
+ * byte flip, version refusal, NaN refusal, the atomic save and bad args.
+ *
+ * Why one file of this length: every case reads the same model-file fixtures (byte
+ * offsets of sections, the truncation and flip loops).
+ */
 #include <check.h>
 #include <dirent.h>
 #include <math.h>

@@ -3,7 +3,11 @@
  * precision forward pass, bit-exact results from several threads on one
  * model, no allocation per call (counting allocator), argument errors;
  * checkpoints: bit-identical resume (buffer, file, and after kill -9 of a
- * training child), every truncation and byte flip of a checkpoint refused. */
+ * training child), every truncation and byte flip of a checkpoint refused.
+ *
+ * Why one file of this length: the serving cases share one independent double-precision
+ * reference forward pass and its fixtures.
+ */
 #include <check.h>
 #include <math.h>
 #include <pthread.h>

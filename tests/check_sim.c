@@ -417,7 +417,7 @@ START_TEST(options_are_validated) {
   ck_assert_int_eq(esmm_sim_set_float(s, ESMM_SIM_SEED, 9223372036854775808.0), ESMM_EINVAL);
   ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_float: ESMM_SIM_SEED must be in [0, 2^63), got 9.223372036854776e+18");
   ck_assert_int_eq(esmm_sim_set_float(s, ESMM_SIM_USERS, 2.5), ESMM_EINVAL);
-  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_float: ESMM_SIM_USERS is an integer option, got 2.5");
+  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_float: ESMM_SIM_USERS takes an integer value, got 2.5");
   ck_assert_int_eq(esmm_sim_set_int(s, ESMM_SIM_SEED, INT64_MAX), ESMM_OK);
   ck_assert_int_eq(esmm_sim_set_float(s, ESMM_SIM_CTR, 0.95), ESMM_EINVAL);
   ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_float: ESMM_SIM_CTR must be in [0.0001, 0.9], got 0.95");
@@ -452,7 +452,14 @@ START_TEST(options_are_validated) {
   ck_assert_int_eq(esmm_sim_set_by_name(s, "users", "99999999999999999999"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_sim_set_by_name(s, "ctr", "nan"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_sim_set_by_name(s, "CTR", "0.1"), ESMM_EINVAL);
-  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_by_name: unknown simulator option \"CTR\"");
+  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_by_name: unknown simulator option name \"CTR\"");
+  /* one option engine (opttab.c) with the configuration: same messages */
+  ck_assert_int_eq(esmm_sim_set_by_name(s, "ctx", "0.1"), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_by_name: unknown simulator option name \"ctx\" (did you mean ctr?)");
+  ck_assert_int_eq(esmm_sim_set_by_name(s, "hist_max", "0"), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_by_name: hist_max must be in [1, 40], got 0");
+  ck_assert_int_eq(esmm_sim_set_by_name(s, "users", "2.5"), ESMM_EINVAL);
+  ck_assert_str_eq(esmm_last_error(), "esmm_sim_set_by_name: users takes an integer value, got 2.5");
   ck_assert_int_eq(esmm_sim_set_by_name(s, NULL, "0.1"), ESMM_EINVAL);
   ck_assert_int_eq(esmm_sim_set_by_name(s, "ctr", NULL), ESMM_EINVAL);
 

@@ -3,7 +3,11 @@
  * inference head, a model file round trip, bit-identical training on 1 and
  * 2 threads for the options the thread test does not vary (ESCM2's code
  * form, the true propensity), the independence of BASE's and DIVISION's two
- * models, and a small training run on the simulator. */
+ * models, and a small training run on the simulator.
+ *
+ * Why one file of this length: one finite-difference harness and one layout table run
+ * over every variant; a file per variant would copy them.
+ */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>

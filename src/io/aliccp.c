@@ -565,22 +565,19 @@ int esmm__read_aliccp(const esmm_config *cfg, const char *func, const esmm__src 
   return rc;
 }
 
+typedef struct ali_call {
+  const esmm__src *skel, *com;
+} ali_call;
+
+static int ali_read(const esmm_config *cfg, const char *func, const void *arg, esmm__sink *sink) {
+  const ali_call *a = arg;
+  return esmm__read_aliccp(cfg, func, a->skel, a->com, sink);
+}
+
 static int ali_read_into(esmm_dataset **out, const esmm_config *cfg, const char *func, const esmm__src *skel,
-                     const esmm__src *com) {
-  esmm_config *tmp = NULL;
-  const esmm_config *c = NULL;
-  esmm__ds_sink s;
-  int rc;
-  ESMM__TRY(esmm__config_or_default(cfg, &tmp, &c));
-  rc = esmm__ds_sink_init(&s, c, func);
-  if (rc == ESMM_OK) {
-    rc = esmm__read_aliccp(c, func, skel, com, &s.base);
-    if (rc == ESMM_OK)
-      *out = esmm__ds_sink_take(&s);
-    esmm__ds_sink_release(&s);
-  }
-  esmm_config_free(tmp);
-  return rc;
+                         const esmm__src *com) {
+  ali_call a = {skel, com};
+  return esmm__read_to_dataset(out, cfg, func, ali_read, &a);
 }
 
 int esmm_dataset_read_aliccp(esmm_dataset **out, const esmm_config *cfg, const char *skeleton_path,

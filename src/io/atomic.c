@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 /* strerror is not thread-safe; the XSI strerror_r is (POSIX 2008). */
-static const char *errtext(int e, char *buf, size_t n) {
+static const char *os_errtext(int e, char *buf, size_t n) {
   if (strerror_r(e, buf, n) != 0)
     snprintf(buf, n, "errno %d", e);
   return buf;
@@ -179,7 +179,7 @@ int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *fun
   f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (f->dfd < 0) {
     e = errno;
-    esmm__error(ESMM_EIO, func, "%s: open of directory \"%s\" failed: %s", path, f->dir, errtext(e, eb, sizeof eb));
+    esmm__error(ESMM_EIO, func, "%s: open of directory \"%s\" failed: %s", path, f->dir, os_errtext(e, eb, sizeof eb));
     release(f);
     return ESMM_EIO;
   }
@@ -224,7 +224,7 @@ int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *fun
   }
   if (f->fd < 0) {
     e = errno;
-    esmm__error(ESMM_EIO, func, "%s: open of temporary \"%s\" failed: %s", path, f->tmp, errtext(e, eb, sizeof eb));
+    esmm__error(ESMM_EIO, func, "%s: open of temporary \"%s\" failed: %s", path, f->tmp, os_errtext(e, eb, sizeof eb));
     release(f);
     return ESMM_EIO;
   }
@@ -238,7 +238,7 @@ int esmm__atomic_open(esmm__atomic *f, const esmm__allocator *a, const char *fun
 static int write_failed(const esmm__atomic *f) {
   char eb[128];
   return esmm__error(ESMM_EIO, f->func, "%s: write failed: %s (the previous file, if any, is unchanged)", f->path,
-                     errtext(f->err, eb, sizeof eb));
+                     os_errtext(f->err, eb, sizeof eb));
 }
 
 int esmm__atomic_write(esmm__atomic *f, const void *p, size_t n) {
@@ -286,13 +286,13 @@ int esmm__atomic_commit(esmm__atomic *f) {
   f->lockfd = -1;
   if (call) {
     rc = esmm__error(ESMM_EIO, f->func, "%s: %s failed: %s (the previous file, if any, is unchanged)", f->path,
-                     call, errtext(e, eb, sizeof eb));
+                     call, os_errtext(e, eb, sizeof eb));
   } else if (fsync_retry(f->dfd) != 0 && errno != EINVAL) {
     /* The rename is durable only once the directory is synced. Filesystems
      * that cannot sync a directory say EINVAL: nothing more can be done. */
     e = errno;
     rc = esmm__error(ESMM_EIO, f->func, "%s: fsync of directory \"%s\" failed: %s (the new file is in place)",
-                     f->path, f->dir, errtext(e, eb, sizeof eb));
+                     f->path, f->dir, os_errtext(e, eb, sizeof eb));
   }
   release(f);
   return rc;

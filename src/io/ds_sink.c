@@ -63,3 +63,22 @@ void esmm__ds_sink_release(esmm__ds_sink *s) {
   esmm_dataset_free(s->ds);
   s->ds = NULL;
 }
+
+int esmm__read_to_dataset(esmm_dataset **out, const esmm_config *cfg, const char *func, esmm__read_fn read,
+                          const void *arg) {
+  esmm_config *tmp = NULL;
+  const esmm_config *c = NULL;
+  esmm__ds_sink s;
+  int rc = esmm__config_or_default(cfg, &tmp, &c);
+  if (rc < 0)
+    return esmm__error(rc, func, "cannot create the default config (%s)", esmm_strerror(rc));
+  rc = esmm__ds_sink_init(&s, c, func);
+  if (rc == ESMM_OK) {
+    rc = read(c, func, arg, &s.base);
+    if (rc == ESMM_OK)
+      *out = esmm__ds_sink_take(&s);
+    esmm__ds_sink_release(&s);
+  }
+  esmm_config_free(tmp);
+  return rc;
+}

@@ -41,4 +41,11 @@ esmm_dataset *esmm__ds_sink_take(esmm__ds_sink *s);
 /* Free the dataset unless it was taken. */
 void esmm__ds_sink_release(esmm__ds_sink *s);
 
+/* A read into a new dataset, the shared tail of every esmm_dataset_read*
+ * call: the default config when cfg is NULL, a dataset sink, read(cfg,
+ * func, arg, sink), and the dataset handed to *out only on success. */
+typedef int (*esmm__read_fn)(const esmm_config *cfg, const char *func, const void *arg, esmm__sink *sink);
+int esmm__read_to_dataset(esmm_dataset **out, const esmm_config *cfg, const char *func, esmm__read_fn read,
+                          const void *arg);
+
 #endif /* ESMM__IO_SINK_H */

@@ -117,23 +117,12 @@ int esmm__read_text(const esmm_config *cfg, const char *func, const esmm__src *i
   return rc;
 }
 
-/* Shared tail of both public readers. */
+static int text_read(const esmm_config *cfg, const char *func, const void *arg, esmm__sink *sink) {
+  return esmm__read_text(cfg, func, arg, sink);
+}
+
 static int text_read_into(esmm_dataset **out, const esmm_config *cfg, const char *func, const esmm__src *in) {
-  esmm_config *tmp = NULL;
-  const esmm_config *c = NULL;
-  esmm__ds_sink s;
-  int rc = esmm__config_or_default(cfg, &tmp, &c);
-  if (rc < 0)
-    return esmm__error(rc, func, "cannot create the default config (%s)", esmm_strerror(rc));
-  rc = esmm__ds_sink_init(&s, c, func);
-  if (rc == ESMM_OK) {
-    rc = esmm__read_text(c, func, in, &s.base);
-    if (rc == ESMM_OK)
-      *out = esmm__ds_sink_take(&s);
-    esmm__ds_sink_release(&s);
-  }
-  esmm_config_free(tmp);
-  return rc;
+  return esmm__read_to_dataset(out, cfg, func, text_read, in);
 }
 
 int esmm_dataset_read_text(esmm_dataset **out, const esmm_config *cfg, const char *path) {
