@@ -25,16 +25,6 @@ static void setup(void) { test_tmpdir_new(dir, sizeof dir, "check_aliccp"); }
 
 static void teardown(void) { test_tmpdir_remove(dir); }
 
-static esmm_config *cfg_with(const char *k1, const char *v1, const char *k2, const char *v2) {
-  esmm_config *c;
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  if (k1)
-    ck_assert_int_eq(esmm_config_set_by_name(c, k1, v1), ESMM_OK);
-  if (k2)
-    ck_assert_int_eq(esmm_config_set_by_name(c, k2, v2), ESMM_OK);
-  return c;
-}
-
 /* Every row's full feature list (own then common) and labels equal. */
 static void same_rows(const esmm_dataset *a, const esmm_dataset *b) {
   int64_t na, nb;
@@ -236,7 +226,7 @@ START_TEST(skip_and_count) {
                           "6,0,1,u2,0,\n"                   /* click 0 conversion 1 */
                           "7,1,1,u2,1,999\x02" "1\x03" "1\n" /* unknown field */
                           "8,0,\0,u2,0,\n";                 /* NUL */
-  esmm_config *c = cfg_with("on_error", "skip", "unknown_field", "ignore");
+  esmm_config *c = test_config_named("on_error", "skip", "unknown_field", "ignore", NULL);
   esmm_dataset *ds;
   ck_assert_int_eq(esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1), ESMM_OK);
   ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_LINES), 8);
@@ -297,7 +287,7 @@ START_TEST(conv_no_click_policies) {
   static const char *const pol[] = {"keep", "zero", "drop", "error"};
   static const int64_t rows[] = {4, 4, 2, 0}, conv[] = {3, 1, 1, 0}, cnc[] = {2, 0, 0, 0}, skipped[] = {0, 0, 2, 0};
   for (int p = 0; p < 4; p++) {
-    esmm_config *c = cfg_with("conv_no_click", pol[p], NULL, NULL);
+    esmm_config *c = test_config_named("conv_no_click", pol[p], NULL);
     esmm_dataset *ds = NULL;
     int rc = esmm_dataset_read_aliccp_buffer(&ds, c, s, sizeof s - 1, COMMON, sizeof COMMON - 1);
     if (p == 3) {
@@ -323,7 +313,7 @@ END_TEST
 
 START_TEST(values_ignored_and_io_errors) {
   static const char s[] = "1,0,0,u1,2,205\x02" "3\x03" "nan\x01" "206\x02" "4\n";
-  esmm_config *c = cfg_with("feature_values", "ignore", NULL, NULL);
+  esmm_config *c = test_config_named("feature_values", "ignore", NULL);
   esmm_dataset *ds;
   const float *v;
   size_t n;

@@ -24,40 +24,11 @@ static void setup(void) { test_tmpdir_new(dir, sizeof dir, "check_cache"); }
 
 static void teardown(void) { test_tmpdir_remove(dir); }
 
-/* Equal observable content: every stat except MAPPED, rows, commons, dense. */
+/* Equal observable content (test_ds_differs), or the test fails naming
+ * what differs. */
 static void same(const esmm_dataset *a, const esmm_dataset *b) {
-  int64_t n = test_ds_stat(a, ESMM_DS_ROWS), nd = test_ds_stat(a, ESMM_DS_DENSE);
-  for (int k = 0; k <= ESMM_DS_COMMON_SKIPPED; k++)
-    ck_assert_int_eq(test_ds_stat(a, k), test_ds_stat(b, k));
-  for (int64_t i = 0; i < n; i++) {
-    int y1, z1, y2, z2;
-    int64_t c1, c2;
-    size_t k1, k2;
-    const int *f1, *f2;
-    const uint64_t *i1, *i2;
-    const float *v1, *v2;
-    esmm_dataset_row(a, (size_t)i, &y1, &z1, &c1, &k1, &f1, &i1, &v1);
-    esmm_dataset_row(b, (size_t)i, &y2, &z2, &c2, &k2, &f2, &i2, &v2);
-    ck_assert(y1 == y2 && z1 == z2 && c1 == c2 && k1 == k2);
-    ck_assert(k1 == 0 || (!memcmp(f1, f2, k1 * 4) && !memcmp(i1, i2, k1 * 8) && !memcmp(v1, v2, k1 * 4)));
-  }
-  for (int64_t c = 0; c < test_ds_stat(a, ESMM_DS_COMMONS); c++) {
-    size_t k1, k2;
-    const int *f1, *f2;
-    const uint64_t *i1, *i2;
-    const float *v1, *v2;
-    esmm_dataset_common(a, (size_t)c, &k1, &f1, &i1, &v1);
-    esmm_dataset_common(b, (size_t)c, &k2, &f2, &i2, &v2);
-    ck_assert(k1 == k2 && (k1 == 0 || (!memcmp(f1, f2, k1 * 4) && !memcmp(i1, i2, k1 * 8) && !memcmp(v1, v2, k1 * 4))));
-  }
-  if (nd && n) {
-    float *d1 = malloc((size_t)(n * nd) * 4), *d2 = malloc((size_t)(n * nd) * 4);
-    ck_assert_int_eq(esmm_dataset_dense(a, 0, (size_t)n, d1), ESMM_OK);
-    ck_assert_int_eq(esmm_dataset_dense(b, 0, (size_t)n, d2), ESMM_OK);
-    ck_assert_int_eq(memcmp(d1, d2, (size_t)(n * nd) * 4), 0);
-    free(d1);
-    free(d2);
-  }
+  const char *d = test_ds_differs(a, b);
+  ck_assert_msg(d == NULL, "%s differs", d);
 }
 
 /* A small dataset with commons and 3 dense inputs. */

@@ -25,117 +25,19 @@
 #include <esmm/esmm.h>
 #include <esmm/io.h>
 
-/* Fewer passes under valgrind/sanitizers (set by mk/reliability.mk). */
-static int slow_tool(void) { return getenv("ESMM_TEST_UNDER_TOOL") != NULL; }
+#include "support/support.h"
 
 static char dir[64];
 
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/check_cachefile.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void setup(void) { test_tmpdir_new(dir, sizeof dir, "check_cachefile"); }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *buf;
-  long n;
-  ck_assert_ptr_nonnull(f);
-  ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-  n = ftell(f);
-  ck_assert_int_ge(n, 0);
-  ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-  buf = malloc((size_t)n + 1);
-  ck_assert_ptr_nonnull(buf);
-  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-static void spill(const char *path, const unsigned char *b, size_t len) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(fwrite(b, 1, len, f), len);
-  ck_assert_int_eq(fclose(f), 0);
-}
+static void teardown(void) { test_tmpdir_remove(dir); }
 
 /* Rewrite the file open on fd in place to b[0..len): cheaper than a new
  * file per variant, and the loader opens it afresh each time. */
 static void rewrite(int fd, const unsigned char *b, size_t len) {
   ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
   ck_assert_int_eq(pwrite(fd, b, len, 0), (ssize_t)len);
-}
-
-static int64_t stat_of(const esmm_dataset *ds, int key) {
-  int64_t v = -1;
-  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
-  return v;
-}
-
-/* 0 when a and b hold the same data in every respect the API shows (every
- * count but ESMM_DS_MAPPED, field names, rows, commons, dense inputs, bit
- * for bit); otherwise what differs first. */
-static const char *differs(const esmm_dataset *a, const esmm_dataset *b) {
-  int64_t n, nc, nd, nf;
-  for (int k = ESMM_DS_ROWS; k <= ESMM_DS_COMMON_SKIPPED; k++)
-    if (stat_of(a, k) != stat_of(b, k))
-      return "a count";
-  n = stat_of(a, ESMM_DS_ROWS);
-  nc = stat_of(a, ESMM_DS_COMMONS);
-  nd = stat_of(a, ESMM_DS_DENSE);
-  nf = stat_of(a, ESMM_DS_FIELDS);
-  for (int64_t f = 0; f < nf; f++) {
-    const char *x, *y;
-    ck_assert_int_eq(esmm_dataset_field_name(a, (size_t)f, &x), ESMM_OK);
-    ck_assert_int_eq(esmm_dataset_field_name(b, (size_t)f, &y), ESMM_OK);
-    if (strcmp(x, y) != 0)
-      return "a field name";
-  }
-  for (int64_t i = 0; i < n; i++) {
-    int y1, z1, y2, z2;
-    int64_t c1, c2;
-    size_t k1, k2;
-    const int *f1, *f2;
-    const uint64_t *i1, *i2;
-    const float *v1, *v2;
-    ck_assert_int_eq(esmm_dataset_row(a, (size_t)i, &y1, &z1, &c1, &k1, &f1, &i1, &v1), ESMM_OK);
-    ck_assert_int_eq(esmm_dataset_row(b, (size_t)i, &y2, &z2, &c2, &k2, &f2, &i2, &v2), ESMM_OK);
-    if (y1 != y2 || z1 != z2 || c1 != c2 || k1 != k2)
-      return "a row's labels, common index or length";
-    if (k1 && (memcmp(f1, f2, k1 * sizeof *f1) || memcmp(i1, i2, k1 * sizeof *i1) || memcmp(v1, v2, k1 * sizeof *v1)))
-      return "a row's features";
-  }
-  for (int64_t c = 0; c < nc; c++) {
-    size_t k1, k2;
-    const int *f1, *f2;
-    const uint64_t *i1, *i2;
-    const float *v1, *v2;
-    ck_assert_int_eq(esmm_dataset_common(a, (size_t)c, &k1, &f1, &i1, &v1), ESMM_OK);
-    ck_assert_int_eq(esmm_dataset_common(b, (size_t)c, &k2, &f2, &i2, &v2), ESMM_OK);
-    if (k1 != k2 ||
-        (k1 && (memcmp(f1, f2, k1 * sizeof *f1) || memcmp(i1, i2, k1 * sizeof *i1) || memcmp(v1, v2, k1 * sizeof *v1))))
-      return "a common list";
-  }
-  if (nd && n) {
-    size_t cnt = (size_t)(n * nd);
-    float *d1 = malloc(cnt * sizeof *d1), *d2 = malloc(cnt * sizeof *d2);
-    int same;
-    ck_assert(d1 && d2);
-    ck_assert_int_eq(esmm_dataset_dense(a, 0, (size_t)n, d1), ESMM_OK);
-    ck_assert_int_eq(esmm_dataset_dense(b, 0, (size_t)n, d2), ESMM_OK);
-    same = memcmp(d1, d2, cnt * sizeof *d1) == 0;
-    free(d1);
-    free(d2);
-    if (!same)
-      return "the dense inputs";
-  }
-  return NULL;
 }
 
 /* Three fields, two dense inputs, two common lists, rows with and without
@@ -209,7 +111,7 @@ static void load_damaged(sweep *s, const esmm_config *cfg, const esmm_dataset *w
       ck_assert_ptr_nonnull(got);
       free(copy); /* a buffer load must not keep the caller's bytes */
       copy = NULL;
-      d = differs(want, got);
+      d = test_ds_differs(want, got);
       ck_assert_msg(d == NULL, "%s at %zu (%s): loaded, but %s differs from the original", what, at,
                     from_file ? "file" : "buffer", d);
       esmm_dataset_free(got);
@@ -239,11 +141,11 @@ static void load_damaged(sweep *s, const esmm_config *cfg, const esmm_dataset *w
  * want is the dataset it must load as when it loads at all. */
 static void damage_every_byte(const char *label, const esmm_config *cfg, const esmm_dataset *want, const char *path) {
   size_t len;
-  unsigned char *img = slurp(path, &len), *bad = malloc(len);
+  unsigned char *img = test_slurp(path, &len), *bad = malloc(len);
   char file[128];
   sweep s = {0, 0, 0, 0, calloc(len, 1)};
   esmm_dataset *got;
-  int passes = slow_tool() ? 1 : 2;
+  int passes = test_slow_tool() ? 1 : 2;
   long unchecked = 0, runs = 0;
   int fd;
   ck_assert_ptr_nonnull(bad);
@@ -253,7 +155,7 @@ static void damage_every_byte(const char *label, const esmm_config *cfg, const e
   ck_assert_int_ge(fd, 0);
   /* the pristine file loads, and equals the original */
   ck_assert_int_eq(esmm_dataset_open_cache(&got, cfg, path), ESMM_OK);
-  ck_assert_ptr_null(differs(want, got));
+  ck_assert_ptr_null(test_ds_differs(want, got));
   esmm_dataset_free(got);
   for (size_t cut = 0; cut < len; cut++)
     load_damaged(&s, cfg, want, img, cut, fd, file, "truncated", cut);
@@ -305,9 +207,9 @@ START_TEST(converted_cache_damaged) {
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_DENSE_FEATURES, 0), ESMM_OK); /* text has none */
   snprintf(text, sizeof text, "%s/small.txt", dir);
   snprintf(path, sizeof path, "%s/converted.cache", dir);
-  spill(text, (const unsigned char *)small_text, sizeof small_text - 1);
+  test_write_file(text, (const unsigned char *)small_text, sizeof small_text - 1);
   ck_assert_int_eq(esmm_dataset_read_text(&ds, cfg, text), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 6);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 6);
   ck_assert_int_eq(esmm_dataset_convert(cfg, ESMM_FORMAT_TEXT, text, NULL, path), ESMM_OK);
   damage_every_byte("esmm_dataset_convert", cfg, ds, path);
   esmm_dataset_free(ds);
@@ -327,11 +229,11 @@ START_TEST(failed_load_keeps_nothing) {
   snprintf(path, sizeof path, "%s/saved.cache", dir);
   ck_assert_int_eq(esmm_dataset_save_cache(ds, path), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_open_cache(&good, cfg, path), ESMM_OK);
-  img = slurp(path, &len);
+  img = test_slurp(path, &len);
   out = good;
   ck_assert_int_eq(esmm_dataset_open_cache_buffer(&out, cfg, img, len / 2), ESMM_ECORRUPT);
   ck_assert_ptr_null(out);
-  ck_assert_ptr_null(differs(ds, good));
+  ck_assert_ptr_null(test_ds_differs(ds, good));
   free(img);
   esmm_dataset_free(good);
   esmm_dataset_free(ds);
@@ -351,11 +253,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return test_main(suite()); }

@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dataset.h"
 #include "model.h"
+#include "support/support.h"
 
 #define N 40
 
@@ -158,11 +158,7 @@ START_TEST(model_diagnosis_equals_prediction_diagnosis) {
   ck_assert_int_eq(esmm_sim_set_float(sim, ESMM_SIM_CONF_CLICK, 1.0), ESMM_OK);
   ck_assert_int_eq(esmm_sim_set_float(sim, ESMM_SIM_CONF_CONV, 1.0), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, n, 0, &ds), ESMM_OK);
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  esmm_config_set_by_name(cfg, "ctr_tower", "8");
-  esmm_config_set_by_name(cfg, "cvr_tower", "8");
-  esmm_config_set_by_name(cfg, "hash_buckets", "1024");
-  esmm_config_set_by_name(cfg, "variant", "division");
+  cfg = test_config_named("ctr_tower", "8", "cvr_tower", "8", "hash_buckets", "1024", "variant", "division", NULL);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_model_train_steps(m, ds, 3, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_model_predict(m, NULL, ds, 0, n, p, p + n, p + 2 * n), ESMM_OK);
@@ -199,19 +195,7 @@ static Suite *suite(void) {
 }
 
 int main(int argc, char **argv) {
-  SRunner *sr;
-  /* These tests run many tiny GEMMs in forked children; with OpenBLAS's own
-   * threads on a loaded machine its busy-waiting makes them 10x slower (158 s
-   * instead of 15 s measured). The library never sets OpenBLAS's threads (a
-   * process-wide setting, the host's business), so this host does, the only
-   * way that works: in the environment before OpenBLAS initialises. */
   (void)argc;
-  if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
-    execv("/proc/self/exe", argv); /* on failure, run as is */
-  sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  test_one_blas_thread(argv); /* many tiny GEMMs in forked children */
+  return test_main(suite());
 }

@@ -13,14 +13,6 @@
 #include "rng.h"
 #include "support/support.h"
 
-#define ck_assert_fails(call, status, func)                                                      \
-  do {                                                                                           \
-    int rc_ = (call);                                                                            \
-    ck_assert_msg(rc_ == (status), "%s returned %d, want %d", #call, rc_, (status));            \
-    ck_assert_msg(strstr(esmm_last_error(), func) != NULL, "last error '%s' does not name %s",   \
-                  esmm_last_error(), func);                                                      \
-  } while (0)
-
 enum { NF = 3, DIM = 4 };
 static const int64_t BUCKETS[NF] = {7, 3, 5};
 
@@ -386,26 +378,21 @@ START_TEST(bad_args_forward_backward) {
 }
 END_TEST
 
+/* One creation with the counting allocator (test_enomem_walk). */
+static int create_counted(test_counter *cnt, void *ctx) {
+  esmm__allocator a = {test_counting_alloc, test_counting_free, cnt};
+  esmm_embedding *e = (esmm_embedding *)ctx;
+  int rc = esmm__embedding_create(&e, &a, NF, BUCKETS, DIM, 0.1, 1);
+  if (rc == ESMM_OK)
+    esmm_embedding_free(e);
+  else
+    ck_assert_ptr_null(e);
+  return rc;
+}
+
 START_TEST(allocation_failures_clean_up) {
-  test_counter cnt = TEST_COUNTER_INIT;
-  esmm__allocator a = {test_counting_alloc, test_counting_free, &cnt};
-  int ok = 0;
-  for (int b = 0; b < 16 && !ok; b++) {
-    esmm_embedding *e = (esmm_embedding *)&ok;
-    int rc;
-    cnt.fail_from = cnt.calls + b; /* every ENOMEM path must free what it took */
-    rc = esmm__embedding_create(&e, &a, NF, BUCKETS, DIM, 0.1, 1);
-    if (rc == ESMM_OK) {
-      ok = 1;
-      esmm_embedding_free(e);
-    } else {
-      ck_assert_int_eq(rc, ESMM_ENOMEM);
-      ck_assert_ptr_null(e);
-      ck_assert(strstr(esmm_last_error(), "esmm__embedding_create") != NULL);
-    }
-    ck_assert_int_eq(cnt.live, 0);
-  }
-  ck_assert(ok);
+  int poison; /* the output starts non-NULL: a failure must set it NULL */
+  test_enomem_walk(create_counted, &poison, 15, "esmm__embedding_create");
 }
 END_TEST
 

@@ -35,64 +35,27 @@
 
 #include "io/atomic.h" /* esmm__atomic_*: a live save held open */
 #include "model.h"     /* esmm__model_tensors: compare parameters exactly */
-
-/* Fewer repetitions under valgrind/sanitizers (set by mk/reliability.mk). */
-static int slow_tool(void) { return getenv("ESMM_TEST_UNDER_TOOL") != NULL; }
+#include "support/support.h"
 
 /* ---- counting, failing allocator ------------------------------------------ */
 
-typedef struct counter {
-  long calls;   /* allocation calls seen */
-  long fail_at; /* 1-based call to fail; 0 = never */
-  long failed;  /* calls failed */
-  long live;    /* allocations not yet freed */
-} counter;
-
-static void *count_alloc(void *payload, size_t size, size_t align) {
-  counter *c = payload;
-  void *p = NULL;
-  c->calls++;
-  if (c->fail_at && c->calls == c->fail_at) {
-    c->failed++;
-    return NULL;
-  }
-  if (align < sizeof(void *))
-    align = sizeof(void *);
-  if (posix_memalign(&p, align, size ? size : 1) != 0)
-    return NULL;
-  c->live++;
-  return p;
-}
-
-static void count_free(void *payload, void *p) {
-  counter *c = payload;
-  if (p) {
-    c->live--;
-    free(p);
-  }
-}
-
-static void arm(counter *c, long fail_at) {
+/* Fail allocation fail_at (1-based) alone of the calls from now on; 0 = never. */
+static void arm(test_counter *c, long fail_at) {
   c->calls = 0;
   c->failed = 0;
-  c->fail_at = fail_at;
+  c->fail_from = fail_at - 1;
+  c->fail_once = 1;
 }
 
 /* 3 fields, dim 4, towers 8,4 / 6: small enough to fail every allocation
  * of it in turn quickly, large enough to have every kind of part. */
-static esmm_config *small_config(counter *c) {
-  esmm_config *cfg;
+static esmm_config *small_config(test_counter *c) {
   const char *names[] = {"a", "b", "c"};
-  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(cfg, 3, names, buckets), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(cfg, ESMM_OPT_CTR_TOWER, ct, 2), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(cfg, ESMM_OPT_CVR_TOWER, vt, 1), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 8), ESMM_OK);
+  const int64_t buckets[] = {7, 11, 5};
+  esmm_config *cfg = test_tower_config(names, buckets, 8);
   ck_assert_int_eq(esmm_config_set_float(cfg, ESMM_OPT_INIT_SCALE, 0.3), ESMM_OK);
   if (c)
-    ck_assert_int_eq(esmm_config_set_allocator(cfg, count_alloc, count_free, c), ESMM_OK);
+    ck_assert_int_eq(esmm_config_set_allocator(cfg, test_counting_alloc, test_counting_free, c), ESMM_OK);
   return cfg;
 }
 
@@ -137,7 +100,7 @@ static void assert_enomem(int rc, const char *func) {
 
 /* Fail allocation k = 1, 2, ... of model creation until it succeeds. */
 START_TEST(alloc_model_new) {
-  counter c = {0};
+  test_counter c = TEST_COUNTER_INIT;
   esmm_config *cfg = small_config(&c);
   long k, points = 0;
   for (k = 1;; k++) {
@@ -164,7 +127,7 @@ END_TEST
 
 /* Fail allocation k of esmm_model_load_buffer and esmm_model_load. */
 START_TEST(alloc_model_load) {
-  counter c = {0};
+  test_counter c = TEST_COUNTER_INIT;
   esmm_config *cfg = small_config(NULL), *hooks = small_config(&c);
   esmm_model *src;
   size_t len;
@@ -213,7 +176,7 @@ END_TEST
 
 /* Fail allocation k of the text reader (buffer and file). */
 START_TEST(alloc_dataset_read) {
-  counter c = {0};
+  test_counter c = TEST_COUNTER_INIT;
   esmm_config *cfg = small_config(&c);
   char dir[] = "/tmp/esmm-faults-XXXXXX", path[64];
   long points = 0;
@@ -259,7 +222,7 @@ END_TEST
  * must stay usable: the step, retried without the fault, must give exactly
  * the parameters of a model that never saw a fault. */
 START_TEST(alloc_train_step) {
-  counter c = {0};
+  test_counter c = TEST_COUNTER_INIT;
   esmm_config *cfg = small_config(&c);
   esmm_dataset *ds = small_data(cfg);
   esmm_model *ref;
@@ -311,7 +274,7 @@ END_TEST
 /* Prediction with a NULL workspace allocates a temporary one; with a
  * workspace it must not allocate at all. */
 START_TEST(alloc_predict) {
-  counter c = {0};
+  test_counter c = TEST_COUNTER_INIT;
   esmm_config *cfg = small_config(&c);
   esmm_dataset *ds = small_data(cfg);
   esmm_model *m;
@@ -1241,7 +1204,7 @@ START_TEST(concurrent_predict) {
   float (*want)[3 * PRED_ROWS] = malloc(RANGES * sizeof *want);
   pthread_t th[THREADS];
   job jobs[THREADS];
-  int rounds = slow_tool() ? 3 : 30;
+  int rounds = test_slow_tool() ? 3 : 30;
   ck_assert_ptr_nonnull(want);
   ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK); /* the simulator's fields */
   ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_HASH_BUCKETS, 64), ESMM_OK);
@@ -1312,20 +1275,9 @@ static Suite *suite(void) {
 }
 
 int main(int argc, char **argv) {
-  SRunner *sr;
-  int failed;
-  /* concurrent_predict runs 8 predicting threads; with OpenBLAS's own
-   * threads beside them, its busy-waiting on a loaded 2-core machine made
-   * that one test take 108 s instead of 1 s (measured at load average 9),
-   * close to its timeout. The library never sets OpenBLAS's threads (a
-   * process-wide setting, the host's business), so this host does, the only
-   * way that works: in the environment before OpenBLAS initialises. */
+  /* concurrent_predict runs 8 predicting threads beside OpenBLAS's own:
+   * 108 s instead of 1 s measured at load average 9, close to its timeout. */
   (void)argc;
-  if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
-    execv("/proc/self/exe", argv); /* on failure, run as is */
-  sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  test_one_blas_thread(argv);
+  return test_main(suite());
 }

@@ -20,14 +20,6 @@
                   "%s = %.17g, want %.17g (rel %g)", #x, x_, w_, (double)(rel));                 \
   } while (0)
 
-#define ck_assert_fails(call, status, func)                                                      \
-  do {                                                                                           \
-    int rc_ = (call);                                                                            \
-    ck_assert_msg(rc_ == (status), "%s returned %d, want %d", #call, rc_, (status));            \
-    ck_assert_msg(strstr(esmm_last_error(), func) != NULL, "last error '%s' does not name %s",   \
-                  esmm_last_error(), func);                                                      \
-  } while (0)
-
 static double naive_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* ---- head ---- */

@@ -370,11 +370,7 @@ START_TEST(group_shuffle_keeps_groups_together) {
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, 2000, 0, &ds), ESMM_OK);
   esmm_config_free(cfg);
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  esmm_config_set_by_name(cfg, "shuffle", "groups");
-  esmm_config_set_by_name(cfg, "ctr_tower", "8");
-  esmm_config_set_by_name(cfg, "cvr_tower", "8");
-  esmm_config_set_by_name(cfg, "hash_buckets", "1000");
+  cfg = test_config_named("shuffle", "groups", "ctr_tower", "8", "cvr_tower", "8", "hash_buckets", "1000", NULL);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_model_train_steps(m, ds, 1, NULL, NULL), ESMM_OK);
   esmm_dataset_stat(ds, ESMM_DS_ROWS, &n);
@@ -464,11 +460,8 @@ START_TEST(training_on_the_simulator_approaches_the_oracle) {
   ck_assert_int_eq(esmm_sim_set_int(sim, ESMM_SIM_ITEMS, 5000), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, 400000, 0, &train), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, n, 1, &test), ESMM_OK);
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "ctr_tower", "32,16"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "cvr_tower", "32,16"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "learning_rate", "0.003"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "batch_size", "256"), ESMM_OK);
+  cfg = test_config_named("ctr_tower", "32,16", "cvr_tower", "32,16", "learning_rate", "0.003", "batch_size", "256",
+                          NULL);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_model_train_epoch(m, train, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_model_evaluate(m, test, met, ESMM_METRIC_COUNT), ESMM_OK);

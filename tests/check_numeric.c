@@ -122,40 +122,25 @@ END_TEST
 
 /* ---- model files ----------------------------------------------------------------- */
 
+/* 3 fields of 16 buckets, dim 4, towers 8,4 / 6, batch 16. */
 static esmm_config *small_config(void) {
-  esmm_config *c;
   const char *names[] = {"a", "b", "c"};
-  int64_t ct[] = {8, 4}, vt[] = {6};
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, NULL), ESMM_OK);
+  esmm_config *c = test_tower_config(names, NULL, 16);
   ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_HASH_BUCKETS, 16), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ct, 2), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, vt, 1), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
   return c;
-}
-
-static uint32_t le32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* Recompute every checksum (docs/model-format.md), so that only the planted
  * value is wrong with the file. */
 static void reseal(unsigned char *b, size_t len) {
-  uint32_t n = le32(b + 12);
+  uint32_t n = test_le32(b + 12);
   size_t hdr = 24 + 32 * (size_t)n;
   ck_assert_uint_le(hdr + 4, len);
   for (uint32_t i = 0; i < n; i++) {
     unsigned char *e = b + 24 + 32 * i;
-    put32(e + 24, esmm__crc32(0, b + le64(e + 8), (size_t)le64(e + 16)));
+    test_put32(e + 24, esmm__crc32(0, b + test_le64(e + 8), (size_t)test_le64(e + 16)));
   }
-  put32(b + hdr, esmm__crc32(0, b, hdr));
+  test_put32(b + hdr, esmm__crc32(0, b, hdr));
 }
 
 /* Find the tensor-index and data sections; fill name/offset/count of each
@@ -166,29 +151,29 @@ typedef struct tinfo {
 } tinfo;
 
 static size_t tensors_of(const unsigned char *b, tinfo *t, size_t cap) {
-  uint32_t n = le32(b + 12), count;
+  uint32_t n = test_le32(b + 12), count;
   uint64_t idx_off = 0, data_off = 0;
   const unsigned char *q;
   for (uint32_t i = 0; i < n; i++) {
     const unsigned char *e = b + 24 + 32 * i;
-    if (le32(e) == 2)
-      idx_off = le64(e + 8);
-    if (le32(e) == 3)
-      data_off = le64(e + 8);
+    if (test_le32(e) == 2)
+      idx_off = test_le64(e + 8);
+    if (test_le32(e) == 3)
+      data_off = test_le64(e + 8);
   }
   ck_assert(idx_off && data_off);
   q = b + idx_off;
-  count = le32(q);
+  count = test_le32(q);
   q += 4;
   ck_assert_uint_le(count, cap);
   for (uint32_t i = 0; i < count; i++) {
-    uint32_t nl = le32(q);
+    uint32_t nl = test_le32(q);
     ck_assert_uint_lt(nl, sizeof t[i].name);
     memcpy(t[i].name, q + 4, nl);
     t[i].name[nl] = '\0';
     q += 4 + nl + 8; /* name, dtype, rank */
-    t[i].count = (size_t)(le64(q) * le64(q + 8));
-    t[i].off = (size_t)(data_off + le64(q + 16));
+    t[i].count = (size_t)(test_le64(q) * test_le64(q + 8));
+    t[i].off = (size_t)(data_off + test_le64(q + 16));
     q += 24;
   }
   return count;
@@ -217,7 +202,7 @@ START_TEST(load_refuses_non_finite_weights) {
         unsigned char *p = b + t[i].off + 4 * where[w], saved[4];
         char want[8192];
         memcpy(saved, p, 4);
-        put32(p, bits[k]);
+        test_put32(p, bits[k]);
         reseal(b, len);
         ck_assert_int_eq(esmm_model_load_buffer(&got, b, len, NULL), ESMM_ENUMERIC);
         ck_assert_ptr_null(got);

@@ -21,27 +21,11 @@
 
 #define MAXT 64
 
-static uint32_t le32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
+/* 3 fields of 50 buckets, dim 4, towers 8,4 / 6, batch 16. */
 static esmm_config *small_config(void) {
-  esmm_config *c = NULL;
   const char *names[3] = {"a", "b", "c"};
   const int64_t buckets[3] = {50, 50, 50};
-  const int64_t ctr[2] = {8, 4}, cvr[1] = {6};
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 2), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, cvr, 1), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
-  return c;
+  return test_tower_config(names, buckets, 16);
 }
 
 /* Deterministic values unlike any initialisation; salt tells models apart. */
@@ -115,25 +99,25 @@ static char *find_bytes(unsigned char *hay, size_t n, const char *needle) {
 
 /* Recompute every section CRC and the header CRC after a deliberate edit. */
 static void refix_crcs(unsigned char *b, size_t len) {
-  uint32_t n = le32(b + 12);
+  uint32_t n = test_le32(b + 12);
   size_t hdr = 24 + 32 * (size_t)n;
   for (uint32_t i = 0; i < n; i++) {
     unsigned char *e = b + 24 + 32 * i;
-    uint64_t off = le64(e + 8), size = le64(e + 16);
+    uint64_t off = test_le64(e + 8), size = test_le64(e + 16);
     ck_assert_uint_le(off + size, len);
-    put32(e + 24, esmm__crc32(0, b + off, (size_t)size));
+    test_put32(e + 24, esmm__crc32(0, b + off, (size_t)size));
   }
-  put32(b + hdr, esmm__crc32(0, b, hdr));
+  test_put32(b + hdr, esmm__crc32(0, b, hdr));
 }
 
 /* Offset and size of the section of the given kind. */
 static void find_section(const unsigned char *b, uint32_t kind, size_t *off, size_t *size) {
-  uint32_t n = le32(b + 12);
+  uint32_t n = test_le32(b + 12);
   for (uint32_t i = 0; i < n; i++) {
     const unsigned char *e = b + 24 + 32 * i;
-    if (le32(e) == kind) {
-      *off = (size_t)le64(e + 8);
-      *size = (size_t)le64(e + 16);
+    if (test_le32(e) == kind) {
+      *off = (size_t)test_le64(e + 8);
+      *size = (size_t)test_le64(e + 16);
       return;
     }
   }
@@ -207,8 +191,8 @@ START_TEST(test_roundtrip_buffer) {
   size_t off, size;
   ck_assert_uint_lt(len, 16384); /* keeps the byte-flip test fast */
   ck_assert_int_eq(memcmp(b, "ESMM", 4), 0);
-  ck_assert_uint_eq(le32(b + 4), 1);
-  ck_assert_uint_eq(le64(b + 16), len);
+  ck_assert_uint_eq(test_le32(b + 4), 1);
+  ck_assert_uint_eq(test_le64(b + 16), len);
   find_section(b, 3, &off, &size);
   ck_assert_uint_eq(off % 64, 0);
   ck_assert_int_eq(esmm_model_load_buffer(&l, b, len, NULL), ESMM_OK);
@@ -339,15 +323,15 @@ START_TEST(test_newer_version) {
   esmm_model *m = small_model(6), *l;
   size_t len;
   unsigned char *b = to_buffer(m, &len);
-  put32(b + 4, 3);
+  test_put32(b + 4, 3);
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
   ck_assert_ptr_null(l);
   ck_assert_ptr_nonnull(strstr(esmm_last_error(), "version 3"));
   ck_assert_ptr_nonnull(strstr(esmm_last_error(), "up to 2"));
   /* a newer version is refused even if the rest of the header is unknown */
-  put32(b + 4, 7);
-  put32(b + 12, 0xFFFFFFFFu);
+  test_put32(b + 4, 7);
+  test_put32(b + 12, 0xFFFFFFFFu);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
   ck_assert_ptr_null(l);
   free(b);
@@ -389,7 +373,7 @@ START_TEST(test_semantic_checks) {
     memcpy(&u, &bad, 4);
     memcpy(x, b, len);
     find_section(x, 3, &off, &size);
-    put32(x + off + size - 4, u); /* last float of the last tensor */
+    test_put32(x + off + size - 4, u); /* last float of the last tensor */
     refix_crcs(x, len);
     ck_assert_int_eq(load_copy(x, len, &l), ESMM_ENUMERIC);
     ck_assert_ptr_null(l);
@@ -411,7 +395,7 @@ START_TEST(test_semantic_checks) {
 
   /* unknown flags */
   memcpy(x, b, len);
-  put32(x + 8, 1);
+  test_put32(x + 8, 1);
   refix_crcs(x, len);
   ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
   ck_assert_ptr_nonnull(strstr(esmm_last_error(), "flags"));
@@ -422,8 +406,8 @@ START_TEST(test_semantic_checks) {
     size_t coff, csize;
     find_section(x, 1, &coff, &csize);
     for (uint32_t i = 0; i < 3; i++)
-      if (le32(x + 24 + 32 * i) == 2)
-        put32(x + 24 + 32 * i + 8, (uint32_t)coff);
+      if (test_le32(x + 24 + 32 * i) == 2)
+        test_put32(x + 24 + 32 * i + 8, (uint32_t)coff);
   }
   refix_crcs(x, len);
   ck_assert_int_eq(load_copy(x, len, &l), ESMM_ECORRUPT);
@@ -755,7 +739,7 @@ START_TEST(test_variant_checkpoint_block_shapes) {
     ck = malloc(ckl);
     ck_assert_int_eq(esmm_model_save_checkpoint_buffer(m, ck, ckl, &ckl), ESMM_OK);
     find_section(ck, 4, &off, &size);
-    nb = le32(ck + off + 4);
+    nb = test_le32(ck + off + 4);
     ck_assert_uint_eq(nb, nt); /* one block per tensor */
     /* the variant's last non-square tensor (embedding_cvr, imp.1.w): swap
      * rows and cols of its block, same size, wrong shape */
@@ -764,10 +748,10 @@ START_TEST(test_variant_checkpoint_block_shapes) {
       j--;
     ck_assert(j >= nt - 2);
     h = ck + off + 16 + j * 24;
-    ck_assert_uint_eq(le64(h), t[j].rows);
-    ck_assert_uint_eq(le64(h + 8), t[j].cols);
-    put32(h, (uint32_t)t[j].cols);
-    put32(h + 8, (uint32_t)t[j].rows);
+    ck_assert_uint_eq(test_le64(h), t[j].rows);
+    ck_assert_uint_eq(test_le64(h + 8), t[j].cols);
+    test_put32(h, (uint32_t)t[j].cols);
+    test_put32(h + 8, (uint32_t)t[j].rows);
     refix_crcs(ck, ckl);
     ck_assert_int_eq(esmm_model_load_checkpoint_buffer(&l, ck, ckl, NULL), ESMM_ECORRUPT);
     ck_assert_ptr_null(l);
@@ -791,15 +775,15 @@ START_TEST(test_meta_roundtrip) {
   size_t len1, len2, n = 0;
   unsigned char *b1 = to_buffer(m, &len1), *b2;
   const char *k, *v;
-  ck_assert_uint_eq(le32(b1 + 4), 1);
+  ck_assert_uint_eq(test_le32(b1 + 4), 1);
   ck_assert_int_eq(esmm_model_set_meta(m, "input.format", "csv"), ESMM_OK);
   ck_assert_int_eq(esmm_model_set_meta(m, "input.spec", "click=click;conversion=purchase;num=D*;cat=*"), ESMM_OK);
   ck_assert_int_eq(esmm_model_set_meta(m, "empty", ""), ESMM_OK);
   b2 = to_buffer(m, &len2);
-  ck_assert_uint_eq(le32(b2 + 4), 2);
-  ck_assert_uint_eq(le32(b2 + 12), 4);
-  ck_assert_uint_eq(le32(b2 + 24 + 32 * 3), 6);     /* the metadata section, last */
-  ck_assert_uint_eq(le32(b2 + 24 + 32 * 3 + 4), 1); /* flagged optional */
+  ck_assert_uint_eq(test_le32(b2 + 4), 2);
+  ck_assert_uint_eq(test_le32(b2 + 12), 4);
+  ck_assert_uint_eq(test_le32(b2 + 24 + 32 * 3), 6);     /* the metadata section, last */
+  ck_assert_uint_eq(test_le32(b2 + 24 + 32 * 3 + 4), 1); /* flagged optional */
   ck_assert_int_eq(load_copy(b2, len2, &l), ESMM_OK);
   assert_same(m, l);
   ck_assert_int_eq(esmm_model_meta(l, "input.spec", &v), ESMM_OK);
@@ -889,20 +873,20 @@ START_TEST(test_meta_section_kinds) {
   unsigned char *b;
   ck_assert_int_eq(esmm_model_set_meta(m, "a", "b"), ESMM_OK);
   b = to_buffer(m, &len);
-  put32(b + 24 + 32 * 3, 9); /* a kind this reader does not know, still optional */
+  test_put32(b + 24 + 32 * 3, 9); /* a kind this reader does not know, still optional */
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_OK);
   esmm_model_free(l);
-  put32(b + 24 + 32 * 3 + 4, 0); /* now required */
+  test_put32(b + 24 + 32 * 3 + 4, 0); /* now required */
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_EVERSION);
   ck_assert_ptr_nonnull(strstr(esmm_last_error(), "kind 9"));
-  put32(b + 24 + 32 * 3, 6);
-  put32(b + 24 + 32 * 3 + 4, 2); /* an unknown flag */
+  test_put32(b + 24 + 32 * 3, 6);
+  test_put32(b + 24 + 32 * 3 + 4, 2); /* an unknown flag */
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_ECORRUPT);
-  put32(b + 24 + 32 * 3 + 4, 1);
-  put32(b + 4, 1); /* version 1 has no kind 6 */
+  test_put32(b + 24 + 32 * 3 + 4, 1);
+  test_put32(b + 4, 1); /* version 1 has no kind 6 */
   refix_crcs(b, len);
   ck_assert_int_eq(load_copy(b, len, &l), ESMM_ECORRUPT);
   free(b);

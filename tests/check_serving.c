@@ -601,16 +601,9 @@ static const vcase vcases[] = {
 
 /* 3 fields, dim 4, towers 8,4 / 6, batch 16, n_dense numeric inputs. */
 static esmm_config *cfg_variant(const vcase *vc, int n_dense) {
-  esmm_config *c = NULL;
   const char *names[3] = {"u", "i", "k"};
   const int64_t buckets[3] = {31, 67, 13};
-  const int64_t ctr[2] = {8, 4}, cvr[1] = {6};
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ctr, 2), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, cvr, 1), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 16), ESMM_OK);
+  esmm_config *c = test_tower_config(names, buckets, 16);
   ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LEARNING_RATE, 0.05), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.3), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_DENSE_FEATURES, n_dense), ESMM_OK);

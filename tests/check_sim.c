@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "rng.h"
 #include "sim.h"
+#include "support/support.h"
 
 static esmm_dataset *gen(esmm_sim *s, size_t n, uint64_t stream) {
   esmm_dataset *ds = NULL;
@@ -672,11 +673,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return test_main(suite()); }

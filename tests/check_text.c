@@ -411,22 +411,6 @@ START_TEST(custom_and_large_field_lists) {
 }
 END_TEST
 
-static int64_t stat_of(const esmm_dataset *ds, int key) {
-  int64_t v = -1;
-  ck_assert_int_eq(esmm_dataset_stat(ds, key, &v), ESMM_OK);
-  return v;
-}
-
-static esmm_config *cfg_with(const char *k1, const char *v1, const char *k2, const char *v2) {
-  esmm_config *c;
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  if (k1)
-    ck_assert_int_eq(esmm_config_set_by_name(c, k1, v1), ESMM_OK);
-  if (k2)
-    ck_assert_int_eq(esmm_config_set_by_name(c, k2, v2), ESMM_OK);
-  return c;
-}
-
 START_TEST(reader_options_honoured) {
   static const char text[] = "\xef\xbb\xbf# a header comment after a BOM\n"
                              "1 0 101:1\n"             /* line 2: kept */
@@ -436,7 +420,7 @@ START_TEST(reader_options_honoured) {
                              "1 0 101:x\n"             /* 6: malformed id */
                              "\n"
                              "0 0 205:4:nan\n";        /* 8: value not finite */
-  esmm_config *c = cfg_with("on_error", "skip", NULL, NULL);
+  esmm_config *c = test_config_named("on_error", "skip", NULL);
   esmm_dataset *ds;
   esmm_data_report r;
   const char *m;
@@ -470,26 +454,26 @@ START_TEST(reader_options_honoured) {
   esmm_config_free(c);
 
   /* unknown fields ignored and counted; values ignored; the conversion zeroed */
-  c = cfg_with("unknown_field", "ignore", "feature_values", "ignore");
+  c = test_config_named("unknown_field", "ignore", "feature_values", "ignore", NULL);
   ck_assert_int_eq(esmm_config_set_by_name(c, "conv_no_click", "zero"), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "0 1 999:5 205:3:0.5 205:4:oops\n", 31, "t.txt"), ESMM_OK);
   {
     int f[2] = {13, 13};
     uint64_t id[2] = {3, 4};
     float v[2] = {1, 1};
-    ck_assert_int_eq(stat_of(ds, ESMM_DS_FEATURES_IGNORED), 1);
-    ck_assert_int_eq(stat_of(ds, ESMM_DS_CONV_NO_CLICK_ZEROED), 1);
+    ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_FEATURES_IGNORED), 1);
+    ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_CONV_NO_CLICK_ZEROED), 1);
     expect_row(ds, 0, 0, 0, 2, f, id, v);
   }
   esmm_dataset_free(ds);
   esmm_config_free(c);
 
   /* drop; then error with fail-fast; then max_errors */
-  c = cfg_with("conv_no_click", "drop", NULL, NULL);
+  c = test_config_named("conv_no_click", "drop", NULL);
   ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "0 1 101:1\n1 1 101:1\n", 20, "t.txt"), ESMM_OK);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_ROWS), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_SKIPPED_CONV_NO_CLICK), 1);
-  ck_assert_int_eq(stat_of(ds, ESMM_DS_MESSAGES), 0);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_ROWS), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_SKIPPED_CONV_NO_CLICK), 1);
+  ck_assert_int_eq(test_ds_stat(ds, ESMM_DS_MESSAGES), 0);
   esmm_dataset_free(ds);
   ck_assert_int_eq(esmm_config_set_by_name(c, "conv_no_click", "error"), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_read_text_buffer(&ds, c, "1 1\n0 1 101:1\n", 14, "t.txt"), ESMM_EFORMAT);

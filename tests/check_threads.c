@@ -19,26 +19,13 @@
 
 #define MAX_T 64
 
+/* The shared model of the split and thread tests (support.h), with the
+ * thread count it was given. */
 static esmm_model *new_model(int64_t variant, int shuffle, int threads, int slices) {
-  esmm_config *cfg;
-  esmm_model *m;
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "ctr_tower", "16,8"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "cvr_tower", "12"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_by_name(cfg, "hash_buckets", "512"), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_EMBED_DIM, 6), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SIZE, 200), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_VARIANT, variant), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_SHUFFLE, shuffle), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_NUM_THREADS, threads), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_int(cfg, ESMM_OPT_BATCH_SLICES, slices), ESMM_OK);
-  ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
-  {
-    double t;
-    ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_THREADS, &t), ESMM_OK);
-    ck_assert_int_eq((int)t, threads); /* an explicit count is used as given */
-  }
-  esmm_config_free(cfg);
+  esmm_model *m = test_sim_model(variant, shuffle, threads, slices);
+  double t;
+  ck_assert_int_eq(esmm_model_stat(m, ESMM_STAT_THREADS, &t), ESMM_OK);
+  ck_assert_int_eq((int)t, threads); /* an explicit count is used as given */
   return m;
 }
 

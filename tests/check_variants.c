@@ -12,12 +12,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dataset.h"
 #include "infer.h"
 #include "model.h"
 #include "optimizer.h"
+#include "support/support.h"
 
 /* The configurations under test: each variant, plus the options that change
  * the gradient's shape (click-space CVR weight, propensity stop-gradient,
@@ -57,20 +57,12 @@ static const vcase cases[] = {
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
-/* 3 fields a, b, c; rows in 4 user groups sharing a common list. */
+/* The shared small model (support.h) with tanh, a CTCVR loss weight and
+ * the case's variant options. */
 static esmm_config *small_config(const vcase *vc) {
-  esmm_config *c;
-  const char *names[] = {"a", "b", "c"};
-  int64_t buckets[] = {7, 11, 5}, ct[] = {8, 4}, vt[] = {6};
-  ck_assert_int_eq(esmm_config_new(&c), ESMM_OK);
-  ck_assert_int_eq(esmm_config_set_fields(c, 3, names, buckets), ESMM_OK);
-  esmm_config_set_int(c, ESMM_OPT_EMBED_DIM, 4);
-  esmm_config_set_ints(c, ESMM_OPT_CTR_TOWER, ct, 2);
-  esmm_config_set_ints(c, ESMM_OPT_CVR_TOWER, vt, 1);
-  esmm_config_set_int(c, ESMM_OPT_ACTIVATION, ESMM_ACT_TANH);
-  esmm_config_set_int(c, ESMM_OPT_BATCH_SIZE, 32);
-  esmm_config_set_float(c, ESMM_OPT_INIT_SCALE, 0.5);
-  esmm_config_set_float(c, ESMM_OPT_LOSS_WEIGHT_CTCVR, 1.5);
+  esmm_config *c = test_small_config();
+  ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_ACTIVATION, ESMM_ACT_TANH), ESMM_OK);
+  ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LOSS_WEIGHT_CTCVR, 1.5), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_int(c, ESMM_OPT_VARIANT, vc->variant), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight), ESMM_OK);
   ck_assert_int_eq(esmm_config_set_float(c, ESMM_OPT_LAMBDA_C, 0.8), ESMM_OK);
@@ -88,34 +80,10 @@ static int has_third(int variant) {
   return variant == ESMM_VARIANT_ESCM2_DR || variant == ESMM_VARIANT_MULTI_DR || variant == ESMM_VARIANT_DCMT;
 }
 
+/* The shared small rows (support.h), 4 user groups sharing a common list,
+ * with a CTR truth. */
 static esmm_dataset *small_data(const esmm_config *cfg, size_t n_rows, int conv_shift) {
-  esmm_dataset *ds;
-  int click[64], conv[64];
-  int64_t common[64], off[65];
-  int field[64 * 3];
-  uint64_t id[64 * 3];
-  float val[64 * 3];
-  size_t k = 0;
-  ck_assert(n_rows <= 64);
-  ck_assert_int_eq(esmm_dataset_new(&ds, cfg), ESMM_OK);
-  for (int g = 0; g < 4; g++) {
-    int cf[2] = {0, 0};
-    uint64_t cid[2] = {(uint64_t)g, (uint64_t)g + 100};
-    float cv[2] = {1.0f, 0.5f};
-    ck_assert_int_eq(esmm_dataset_add_common(ds, 2, cf, cid, cv, NULL), ESMM_OK);
-  }
-  off[0] = 0;
-  for (size_t r = 0; r < n_rows; r++) {
-    click[r] = (r % 3) == 0;
-    conv[r] = click[r] && ((r + (size_t)conv_shift) % 2 == 0);
-    common[r] = (r % 5 == 4) ? -1 : (int64_t)(r % 4);
-    field[k] = 1, id[k] = r % 9, val[k] = 1.0f, k++;
-    field[k] = 2, id[k] = (r * 7) % 13, val[k] = 0.75f, k++;
-    if (r % 2)
-      field[k] = 1, id[k] = 1000 + r, val[k] = 2.0f, k++;
-    off[r + 1] = (int64_t)k;
-  }
-  ck_assert_int_eq(esmm_dataset_add_rows(ds, n_rows, click, conv, common, off, field, id, val), ESMM_OK);
+  esmm_dataset *ds = test_small_data(cfg, n_rows, conv_shift);
   {
     /* a "true" p(y=1|x) for the true-propensity cases: spread over
      * (0.005, 0.9), some rows below the clip */
@@ -691,13 +659,8 @@ START_TEST(every_variant_learns_on_the_simulator) {
     ck_assert_int_eq(esmm_sim_generate(sim, 20000, 1, &test), ESMM_OK);
     esmm_sim_free(sim);
   }
-  ck_assert_int_eq(esmm_config_new(&cfg), ESMM_OK);
-  esmm_config_set_by_name(cfg, "ctr_tower", "16");
-  esmm_config_set_by_name(cfg, "cvr_tower", "16");
-  esmm_config_set_by_name(cfg, "embed_dim", "6");
-  esmm_config_set_by_name(cfg, "hash_buckets", "4096");
-  esmm_config_set_by_name(cfg, "learning_rate", "0.005");
-  esmm_config_set_by_name(cfg, "batch_size", "256");
+  cfg = test_config_named("ctr_tower", "16", "cvr_tower", "16", "embed_dim", "6", "hash_buckets", "4096", "learning_rate",
+                          "0.005", "batch_size", "256", NULL);
   esmm_config_set_int(cfg, ESMM_OPT_VARIANT, vc->variant);
   esmm_config_set_float(cfg, ESMM_OPT_CVR_CLICK_WEIGHT, vc->click_weight);
   esmm_config_set_float(cfg, ESMM_OPT_PROPENSITY_CLIP, vc->clip > 0.5 ? 0.05 : vc->clip);
@@ -747,19 +710,7 @@ static Suite *suite(void) {
 }
 
 int main(int argc, char **argv) {
-  SRunner *sr;
-  /* These tests run many tiny GEMMs in forked children; with OpenBLAS's own
-   * threads on a loaded machine its busy-waiting makes them 10x slower (158 s
-   * instead of 15 s measured). The library never sets OpenBLAS's threads (a
-   * process-wide setting, the host's business), so this host does, the only
-   * way that works: in the environment before OpenBLAS initialises. */
   (void)argc;
-  if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
-    execv("/proc/self/exe", argv); /* on failure, run as is */
-  sr = srunner_create(suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  test_one_blas_thread(argv); /* many tiny GEMMs in forked children */
+  return test_main(suite());
 }
