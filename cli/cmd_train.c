@@ -166,6 +166,7 @@ typedef struct train_run {
   const opts *o;
   const char *ckpt, *model_path, *log_path;
   int64_t every, last_ckpt_step;
+  int stop_after_ckpt; /* ESMM_CLI_TEST_STOP_AFTER_CHECKPOINT: see on_fit */
   double progress_every; /* seconds between lines when not on a terminal; 0 none */
   int bar, lines, text, main_rank, have_valid, keep_best;
   double t0, last_draw, samples0;
@@ -277,6 +278,14 @@ static int on_fit(const esmm_model *m, const esmm_fit *f, int event, void *paylo
         return 1; /* a run that cannot be resumed is not worth continuing silently */
       }
       r->last_ckpt_step = (int64_t)step;
+      /* For the kill -9/resume test (mk/serving.mk, check-serving-resume):
+       * stop here, after the first complete checkpoint, so that the test's
+       * SIGKILL lands mid-run whatever the machine's load. Polling for the
+       * file instead could find a run that had already finished. */
+      if (r->stop_after_ckpt) {
+        r->stop_after_ckpt = 0;
+        raise(SIGSTOP);
+      }
     }
     if (r->bar && cli_now() - r->last_draw >= 0.1)
       draw_progress(m, f, r, 1);
@@ -644,6 +653,7 @@ int cmd_train(const opts *o) {
 
   esmm_model_stat(m, ESMM_STAT_STEP, &d);
   r.last_ckpt_step = (int64_t)d;
+  r.stop_after_ckpt = getenv("ESMM_CLI_TEST_STOP_AFTER_CHECKPOINT") != NULL;
   esmm_model_stat(m, ESMM_STAT_SAMPLES, &r.samples0);
   r.bar = isatty(STDERR_FILENO) && r.text;
   r.lines = !r.bar && !o->quiet && r.main_rank && r.progress_every > 0;

@@ -143,16 +143,18 @@ bench-serving: $(SERVE_DIR)/serve $(SERVE_DIR)/train.txt
 	  | tee $(SERVE_DIR)/bench.jsonl
 
 # `esmm train` with periodic checkpoints is killed with SIGKILL after its
-# first checkpoint; `--resume` then finishes the run, and the model must
+# first checkpoint (the program stops itself there, SIGSTOP, under
+# ESMM_CLI_TEST_STOP_AFTER_CHECKPOINT: the kill lands mid-run on a machine
+# of any load, where polling for the file could find a finished run); `--resume` then finishes the run, and the model must
 # be byte-identical to an uninterrupted run's. `esmm dump --json` of the
 # checkpoint must be valid JSON. (One OpenBLAS thread: deterministic SGEMM.)
 SERVE_RESUME_SET := --set batch_size=128 --set hash_buckets=2000 --set embed_dim=8 --set epochs=6
 check-serving-resume: $(SERVE_DIR)/train.txt $(CLI)
 	cd $(SERVE_DIR) && rm -f r_*.esmm* && export OPENBLAS_NUM_THREADS=1 && \
 	../../$(CLI) train --quiet --data train.txt --model r_straight.esmm $(SERVE_RESUME_SET) && \
-	{ ../../$(CLI) train --quiet --data train.txt --model r_killed.esmm $(SERVE_RESUME_SET) \
-	    --checkpoint r_ck.esmm --checkpoint-every 5 & pid=$$!; \
-	  while [ ! -f r_ck.esmm ] && kill -0 $$pid 2>/dev/null; do sleep 0.02; done; \
+	{ ESMM_CLI_TEST_STOP_AFTER_CHECKPOINT=1 ../../$(CLI) train --quiet --data train.txt --model r_killed.esmm \
+	    $(SERVE_RESUME_SET) --checkpoint r_ck.esmm --checkpoint-every 5 & pid=$$!; \
+	  while kill -0 $$pid 2>/dev/null && [ "$$(cut -d' ' -f3 /proc/$$pid/stat)" != T ]; do sleep 0.02; done; \
 	  kill -9 $$pid; wait $$pid; st=$$?; echo "serving: training killed (status $$st) at \
 	  $$(../../$(CLI) dump --model r_ck.esmm | sed -n 's/^training: //p')"; test $$st -eq 137; } && \
 	test ! -f r_killed.esmm && \
