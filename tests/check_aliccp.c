@@ -62,14 +62,17 @@ static void same_rows(const esmm_dataset *a, const esmm_dataset *b) {
   }
 }
 
+/* Light mode (valgrind, test_slow_tool): 1000 rows (some 50 user groups)
+ * instead of 3000. */
 START_TEST(sim_round_trip) {
+  const int64_t n = test_slow_tool() ? 1000 : 3000;
   esmm_sim *sim;
   esmm_dataset *ds, *back, *back2;
   char sk[128], cm[128];
   size_t sl, cl;
   char *sb, *cb;
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
-  ck_assert_int_eq(esmm_sim_generate(sim, 3000, 0, &ds), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, (size_t)n, 0, &ds), ESMM_OK);
   snprintf(sk, sizeof sk, "%s/skel.csv", dir);
   snprintf(cm, sizeof cm, "%s/com.csv", dir);
   ck_assert_int_eq(esmm_dataset_write_aliccp(ds, sk, cm), ESMM_OK);
@@ -78,7 +81,7 @@ START_TEST(sim_round_trip) {
   /* grouped storage kept: every common list stored once */
   ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMONS), test_ds_stat(ds, ESMM_DS_COMMONS));
   ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMON_FEATURES), test_ds_stat(ds, ESMM_DS_COMMON_FEATURES));
-  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_LINES), 3000);
+  ck_assert_int_eq(test_ds_stat(back, ESMM_DS_LINES), n);
   ck_assert_int_eq(test_ds_stat(back, ESMM_DS_COMMON_LINES), test_ds_stat(ds, ESMM_DS_COMMONS));
   ck_assert_int_eq(test_ds_stat(back, ESMM_DS_SKIPPED), 0);
   /* the buffer reader gives the same dataset */
@@ -340,7 +343,8 @@ START_TEST(values_ignored_and_io_errors) {
 }
 END_TEST
 
-/* The value fast path is bit-identical to the correctly rounded parser. */
+/* The value fast path is bit-identical to the correctly rounded parser.
+ * Light mode (valgrind, test_slow_tool): 5000 random values, not 50000. */
 START_TEST(value_fast_path_exact) {
   static const char *const fixed[] = {"1.0", "0.69315", "3.28343", "-2", "+7.5", "0.1", "123456789012345",
                                       "1234567890123456", "0.0000000000000000000001", "9007199254740993",
@@ -354,7 +358,7 @@ START_TEST(value_fast_path_exact) {
     if (ra == 0 && !isnan(b))
       ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
   }
-  for (int t = 0; t < 50000; t++) {
+  for (int t = 0, n = test_slow_tool() ? 5000 : 50000; t < n; t++) {
     double a, b;
     int len;
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;

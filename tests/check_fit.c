@@ -26,12 +26,27 @@ static esmm_config *fit_config(int epochs) {
   return c;
 }
 
+/* Light mode (valgrind, test_slow_tool): one simulator for the whole
+ * process instead of one per call. Preparing one (its pilot sample and
+ * calibration) takes ~5 s of CPU under memcheck, and the nine calls were
+ * most of this binary's 174 s there. The rows are the same (same seed,
+ * same stream). It is freed at exit, before memcheck's leak check. */
+static esmm_sim *light_sim;
+
+static void free_light_sim(void) { esmm_sim_free(light_sim); }
+
 static esmm_dataset *sim_rows(size_t n, uint64_t stream) {
-  esmm_sim *sim = NULL;
+  esmm_sim *sim = light_sim;
   esmm_dataset *ds = NULL;
-  ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+  if (!sim)
+    ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, n, stream, &ds), ESMM_OK);
-  esmm_sim_free(sim);
+  if (!test_slow_tool())
+    esmm_sim_free(sim);
+  else if (!light_sim) {
+    light_sim = sim;
+    atexit(free_light_sim);
+  }
   return ds;
 }
 

@@ -450,7 +450,16 @@ START_TEST(training_on_the_simulator_approaches_the_oracle) {
   esmm_dataset *train, *test;
   esmm_model *m;
   double met[ESMM_METRIC_COUNT], orc[ESMM_METRIC_COUNT];
-  size_t n = 50000;
+  /* Light mode (valgrind, test_slow_tool): 20k training rows in batches of
+   * 128 and 5k test rows instead of 400k in batches of 256 and 50k (the
+   * full test ran over 17 minutes under memcheck). One such epoch cannot
+   * come within 0.02 of the oracle's AUCs (0.034 below on CTR, 0.046 on
+   * CTCVR measured; 40k rows did no better), so the allowed gap is 0.06
+   * there; the CVR and calibration checks are as in the full test (0.68
+   * and 9% off measured). */
+  const int light = test_slow_tool();
+  const double gap = light ? 0.06 : 0.02;
+  size_t n = light ? 5000 : 50000;
   float *p = malloc(3 * n * sizeof *p);
   int *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
   ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
@@ -458,10 +467,12 @@ START_TEST(training_on_the_simulator_approaches_the_oracle) {
   ck_assert_int_eq(esmm_sim_set_float(sim, ESMM_SIM_CVR, 0.25), ESMM_OK);
   ck_assert_int_eq(esmm_sim_set_int(sim, ESMM_SIM_USERS, 2000), ESMM_OK);
   ck_assert_int_eq(esmm_sim_set_int(sim, ESMM_SIM_ITEMS, 5000), ESMM_OK);
-  ck_assert_int_eq(esmm_sim_generate(sim, 400000, 0, &train), ESMM_OK);
+  ck_assert_int_eq(esmm_sim_generate(sim, light ? 20000 : 400000, 0, &train), ESMM_OK);
   ck_assert_int_eq(esmm_sim_generate(sim, n, 1, &test), ESMM_OK);
   cfg = test_config_named("ctr_tower", "32,16", "cvr_tower", "32,16", "learning_rate", "0.003", "batch_size", "256",
                           NULL);
+  if (light)
+    ck_assert_int_eq(esmm_config_set_by_name(cfg, "batch_size", "128"), ESMM_OK);
   ck_assert_int_eq(esmm_model_new(&m, cfg), ESMM_OK);
   ck_assert_int_eq(esmm_model_train_epoch(m, train, NULL, NULL), ESMM_OK);
   ck_assert_int_eq(esmm_model_evaluate(m, test, met, ESMM_METRIC_COUNT), ESMM_OK);
@@ -471,9 +482,9 @@ START_TEST(training_on_the_simulator_approaches_the_oracle) {
   ck_assert_int_eq(esmm_dataset_truth(test, ESMM_TRUTH_CTCVR, 0, n, p + 2 * n), ESMM_OK);
   ck_assert_int_eq(esmm_dataset_labels(test, 0, n, y, z), ESMM_OK);
   ck_assert_int_eq(esmm_metrics_compute(p, p + n, p + 2 * n, y, z, n, orc, ESMM_METRIC_COUNT), ESMM_OK);
-  ck_assert_msg(met[ESMM_METRIC_CTR_AUC] > orc[ESMM_METRIC_CTR_AUC] - 0.02, "CTR AUC %.4f vs oracle %.4f",
+  ck_assert_msg(met[ESMM_METRIC_CTR_AUC] > orc[ESMM_METRIC_CTR_AUC] - gap, "CTR AUC %.4f vs oracle %.4f",
                 met[ESMM_METRIC_CTR_AUC], orc[ESMM_METRIC_CTR_AUC]);
-  ck_assert_msg(met[ESMM_METRIC_CTCVR_AUC] > orc[ESMM_METRIC_CTCVR_AUC] - 0.02, "CTCVR AUC %.4f vs oracle %.4f",
+  ck_assert_msg(met[ESMM_METRIC_CTCVR_AUC] > orc[ESMM_METRIC_CTCVR_AUC] - gap, "CTCVR AUC %.4f vs oracle %.4f",
                 met[ESMM_METRIC_CTCVR_AUC], orc[ESMM_METRIC_CTCVR_AUC]);
   ck_assert_msg(met[ESMM_METRIC_CVR_AUC_CLICKED] > 0.62, "CVR AUC on clicks %.4f is not clearly above chance",
                 met[ESMM_METRIC_CVR_AUC_CLICKED]);

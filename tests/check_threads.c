@@ -55,20 +55,42 @@ static void predict_all(const esmm_model *m, const esmm_dataset *ds, size_t n, f
 #define N_COUNTS 4
 static const int thread_counts[N_COUNTS] = {1, 2, 3, 4};
 
+/* Light mode (valgrind, test_slow_tool), where a simulator's preparation
+ * (pilot sample and calibration) takes ~5 s of CPU and every model's 12
+ * steps are many times slower than natively:
+ *  - one simulator for the whole process instead of one per call (the rows
+ *    are the same: same seed, same stream), freed at exit, before
+ *    memcheck's leak check;
+ *  - 1 and 3 threads only (3 threads on 4 slices: one runs two slices),
+ *    which halves the models trained. Memcheck runs one thread at a time
+ *    anyway, so 2 and 4 add no interleaving it could see. */
+static esmm_sim *light_sim;
+static const int light_counts[2] = {1, 3};
+
+static void free_light_sim(void) { esmm_sim_free(light_sim); }
+
 /* rows_total: 1500 rows and batches of 200 give an epoch of 7.5 batches;
  * 1203 rows end an epoch with a batch of 3 rows, fewer than the slices. */
 static void check_variant(int64_t variant, int shuffle, int slices, size_t rows_total) {
-  esmm_sim *sim;
+  const int light = test_slow_tool();
+  const int *counts = light ? light_counts : thread_counts;
+  const int n_counts = light ? 2 : N_COUNTS;
+  esmm_sim *sim = light ? light_sim : NULL;
   esmm_dataset *ds;
   esmm_model *m[N_COUNTS];
   int64_t rows;
   float *p[N_COUNTS];
   char what[128];
-  ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+  if (!sim)
+    ck_assert_int_eq(esmm_sim_new(&sim, NULL), ESMM_OK);
+  if (light && !light_sim) {
+    light_sim = sim;
+    atexit(free_light_sim);
+  }
   ck_assert_int_eq(esmm_sim_generate(sim, rows_total, 0, &ds), ESMM_OK);
   esmm_dataset_stat(ds, ESMM_DS_ROWS, &rows);
-  for (int t = 0; t < N_COUNTS; t++) {
-    m[t] = new_model(variant, shuffle, thread_counts[t], slices);
+  for (int t = 0; t < n_counts; t++) {
+    m[t] = new_model(variant, shuffle, counts[t], slices);
     /* 12 steps: an epoch (with its short last batch) and then some */
     ck_assert_int_eq(esmm_model_train_steps(m[t], ds, 12, NULL, NULL), ESMM_OK);
     /* grouped batches take the first-layer split, which must be
@@ -78,19 +100,20 @@ static void check_variant(int64_t variant, int shuffle, int slices, size_t rows_
     p[t] = malloc(3 * (size_t)rows * sizeof *p[t]);
     predict_all(m[t], ds, (size_t)rows, p[t]);
   }
-  for (int t = 1; t < N_COUNTS; t++) {
+  for (int t = 1; t < n_counts; t++) {
     snprintf(what, sizeof what, "variant %lld, shuffle %d, %d slices, %zu rows, %d threads", (long long)variant,
-             shuffle, slices, rows_total, thread_counts[t]);
+             shuffle, slices, rows_total, counts[t]);
     assert_same_model(m[0], m[t], what);
     if (memcmp(p[0], p[t], 3 * (size_t)rows * sizeof(float)))
       ck_abort_msg("%s: predictions differ", what);
   }
-  for (int t = 0; t < N_COUNTS; t++) {
+  for (int t = 0; t < n_counts; t++) {
     esmm_model_free(m[t]);
     free(p[t]);
   }
   esmm_dataset_free(ds);
-  esmm_sim_free(sim);
+  if (!light)
+    esmm_sim_free(sim);
 }
 
 START_TEST(training_and_prediction_do_not_depend_on_the_thread_count) {

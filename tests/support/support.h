@@ -29,8 +29,12 @@ int test_main(Suite *s);
  * main. */
 void test_one_blas_thread(char **argv);
 
-/* Nonzero under valgrind or a sanitizer (ESMM_TEST_UNDER_TOOL, set by
- * mk/reliability.mk): loops that repeat for confidence run fewer rounds. */
+/* Nonzero when ESMM_TEST_UNDER_TOOL is set (by mk/reliability.mk's
+ * check-valgrind; by hand for a sanitizer run): the light mode. Loops that
+ * repeat for confidence run fewer rounds, training and statistical tests
+ * fewer rows, steps or thread counts, and a process shares one simulator
+ * where each test made its own (preparing one takes ~5 s of CPU under
+ * memcheck); each test says what it cuts and which thresholds it relaxes. */
 int test_slow_tool(void);
 
 /* Asserts that call returns status and that esmm_last_error() names func. */
